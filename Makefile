@@ -1,0 +1,43 @@
+# user_events — see README.md. Every target runs from the repository root.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+.PHONY: install run test services-up services-down dev bench clean
+
+install: $(STAMP)
+
+# Re-installs only when pyproject.toml changed; uv makes a no-change run take about a second.
+$(STAMP): pyproject.toml
+	@test -x $(PY) || python3 -m venv $(VENV) || { python3 -m pip install -q --user uv && python3 -m uv venv $(VENV); }
+	@test -x $(VENV)/bin/uv || $(PY) -m pip install -q uv || python3 -m pip install -q --user uv
+	@UV=$$(test -x $(VENV)/bin/uv && echo $(VENV)/bin/uv || echo "python3 -m uv"); \
+	  $$UV pip install -q --python $(PY) -e '.[dev]'
+	@touch $(STAMP)
+	@echo "installed into $(VENV)"
+
+run: install
+	$(VENV)/bin/user-events batch
+
+services-up: install
+	$(PY) -m user_events.devservices up
+
+services-down:
+	@test -x $(PY) && $(PY) -m user_events.devservices down || true
+
+test: install services-up
+	set -a; source ./.env.services; set +a; $(PY) -m pytest $(PYTEST_ARGS)
+
+dev: install services-up
+	set -a; source ./.env.services; set +a; \
+	  export DAGSTER_HOME=$${DAGSTER_HOME:-$$PWD/.data/dagster_home}; mkdir -p $$DAGSTER_HOME; \
+	  cp -f dagster.yaml $$DAGSTER_HOME/dagster.yaml; \
+	  $(VENV)/bin/dagster dev -h 127.0.0.1 -p 3000
+
+bench: install services-up
+	set -a; source ./.env.services; set +a; $(PY) -m bench.batch
+
+clean: services-down
+	rm -rf .data

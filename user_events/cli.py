@@ -1,0 +1,40 @@
+"""`user-events` console script. Each domain registers its own subcommands in its cli.py."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# module -> register(subparsers) adds that domain's subcommands; each sets `func(args) -> int`.
+DOMAIN_CLIS = (
+    "user_events.warehouse.cli",  # batch, generate
+    "user_events.streaming.cli",  # simulate, sink
+    "user_events.lake.cli",  # lake helpers
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="user-events", description="user_events platform commands")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for module_name in DOMAIN_CLIS:
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name == module_name:
+                continue
+            raise
+        module.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,256 @@
+"""The one definition of every table's columns.
+
+Spark schemas, pandera schemas and PostgreSQL DDL are all derived from the specs below, so a column
+is added or retyped in exactly one place.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Iterable, Sequence
+
+if TYPE_CHECKING:  # pragma: no cover
+    from pyspark.sql.types import StructType
+
+RAW_FIELDS: tuple[str, ...] = (
+    "event_time",
+    "event_type",
+    "product_id",
+    "category_id",
+    "category_code",
+    "brand",
+    "price",
+    "user_id",
+    "user_session",
+)
+RAW_HEADER = ",".join(RAW_FIELDS)
+
+EVENT_TYPES: tuple[str, ...] = ("view", "cart", "remove_from_cart", "purchase")
+ID_FIELDS: tuple[str, ...] = ("product_id", "category_id", "user_id")
+NULLABLE_TEXT_FIELDS: tuple[str, ...] = ("category_code", "brand", "user_session")
+
+# Field separator for the event_id hash: a control character that cannot appear in a CSV field
+# unnoticed, so ("a", "bc") and ("ab", "c") hash differently.
+EVENT_ID_SEPARATOR = "\x1f"
+EVENT_ID_HEX_CHARS = 32  # 128 bits of SHA-256
+
+
+@dataclass(frozen=True)
+class ColumnSpec:
+    """One column: its Spark, PostgreSQL and validation view."""
+
+    name: str
+    kind: str  # one of KINDS
+    nullable: bool = True
+    unique: bool = False
+    allowed: tuple[str, ...] | None = None
+    min_value: float | None = None
+    max_value: float | None = None
+
+
+# kind -> (Spark SQL type name, PostgreSQL type)
+KINDS: dict[str, tuple[str, str]] = {
+    "text": ("string", "text"),
+    "bigint": ("bigint", "bigint"),
+    "timestamp": ("timestamp", "timestamptz"),
+    "date": ("date", "date"),
+    "money": ("decimal(18,2)", "numeric(18,2)"),
+    "double": ("double", "double precision"),
+}
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    name: str
+    columns: tuple[ColumnSpec, ...]
+    primary_key: tuple[str, ...] = ()
+
+    @property
+    def column_names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    def column(self, name: str) -> ColumnSpec:
+        for c in self.columns:
+            if c.name == name:
+                return c
+        raise KeyError(name)
+
+
+def _rate(name: str) -> ColumnSpec:
+    return ColumnSpec(name, "double", nullable=True, min_value=0.0, max_value=1.0)
+
+
+def _count(name: str) -> ColumnSpec:
+    return ColumnSpec(name, "bigint", nullable=False, min_value=0)
+
+
+USER_EVENTS = TableSpec(
+    "user_events",
+    (
+        ColumnSpec("event_id", "text", nullable=False, unique=True),
+        ColumnSpec("event_time", "timestamp", nullable=False),
+        ColumnSpec("event_type", "text", nullable=False, allowed=EVENT_TYPES),
+        ColumnSpec("product_id", "bigint", nullable=False, min_value=1),
+        ColumnSpec("category_id", "bigint", nullable=False, min_value=1),
+        ColumnSpec("category_code", "text"),
+        ColumnSpec("brand", "text"),
+        ColumnSpec("price", "money", nullable=False, min_value=0),
+        ColumnSpec("user_id", "bigint", nullable=False, min_value=1),
+        ColumnSpec("user_session", "text"),
+        # derived
+        ColumnSpec("event_hour", "timestamp", nullable=False),
+        ColumnSpec("event_date", "date", nullable=False),
+    ),
+    primary_key=("event_id",),
+)
+
+REJECTED_EVENTS = TableSpec(
+    "rejected_events",
+    tuple(ColumnSpec(f, "text") for f in RAW_FIELDS)
+    + (
+        ColumnSpec("raw_line", "text"),
+        ColumnSpec("reason", "text", nullable=False),
+        ColumnSpec("source", "text", nullable=False),
+        ColumnSpec("rejected_at", "timestamp", nullable=False),
+    ),
+)
+
+BRAND_DETAILS = TableSpec(
+    "brand_details",
+    (
+        ColumnSpec("brand", "text"),
+        ColumnSpec("avg_price", "double", min_value=0),
+        _count("views"),
+        _count("carts"),
+        _count("purchases"),
+        ColumnSpec("revenue", "money", nullable=False, min_value=0),
+        _count("sessions"),
+        _count("users"),
+        _rate("conversion_rate"),
+    ),
+)
+
+KPI_COLUMNS: tuple[ColumnSpec, ...] = (
+    _count("events"),
+    _count("users"),
+    _count("sessions"),
+    _count("purchases"),
+    _count("orders"),
+    ColumnSpec("revenue", "money", nullable=False, min_value=0),
+    _rate("conversion_rate"),
+    _rate("cart_abandonment_rate"),
+    _rate("returning_user_rate"),
+    _rate("repeat_customer_rate"),
+    ColumnSpec("avg_order_value", "double", min_value=0),
+)
+KPI_METRIC_NAMES: tuple[str, ...] = tuple(c.name for c in KPI_COLUMNS)
+
+KPI_DAILY = TableSpec(
+    "kpi_daily", (ColumnSpec("day", "date", nullable=False),) + KPI_COLUMNS, primary_key=("day",)
+)
+KPI_HOURLY = TableSpec(
+    "kpi_hourly", (ColumnSpec("hour", "timestamp", nullable=False),) + KPI_COLUMNS, primary_key=("hour",)
+)
+
+WAREHOUSE_TABLES: tuple[TableSpec, ...] = (USER_EVENTS, REJECTED_EVENTS, BRAND_DETAILS, KPI_DAILY, KPI_HOURLY)
+
+
+# ---------------------------------------------------------------------------------------------
+# Derivations
+# ---------------------------------------------------------------------------------------------
+
+
+def spark_schema(table: TableSpec, columns: Sequence[str] | None = None) -> "StructType":
+    """The Spark StructType of a table (optionally only some columns, in the given order)."""
+    from pyspark.sql.types import StructType, _parse_datatype_string
+
+    names = list(columns) if columns is not None else table.column_names
+    ddl = ", ".join(f"`{n}` {KINDS[table.column(n).kind][0]}" for n in names)
+    parsed = _parse_datatype_string(ddl)
+    fields = [f.__class__(f.name, f.dataType, table.column(f.name).nullable) for f in parsed.fields]
+    return StructType(fields)
+
+
+def raw_spark_schema() -> "StructType":
+    """All nine raw CSV fields as strings: parsing happens in the transform, so nothing is lost."""
+    from pyspark.sql.types import StringType, StructField, StructType
+
+    return StructType([StructField(f, StringType(), True) for f in RAW_FIELDS])
+
+
+def quote_ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def pg_create_table_sql(table: TableSpec, schema: str, name: str | None = None, unlogged: bool = False) -> str:
+    """CREATE TABLE IF NOT EXISTS for a table spec in a PostgreSQL schema."""
+    cols = [
+        f"{quote_ident(c.name)} {KINDS[c.kind][1]}{'' if c.nullable else ' NOT NULL'}" for c in table.columns
+    ]
+    if table.primary_key and not unlogged:
+        cols.append(f"PRIMARY KEY ({', '.join(quote_ident(k) for k in table.primary_key)})")
+    target = f"{quote_ident(schema)}.{quote_ident(name or table.name)}"
+    return f"CREATE {'UNLOGGED ' if unlogged else ''}TABLE IF NOT EXISTS {target} ({', '.join(cols)})"
+
+
+def pandera_spark_schema(table: TableSpec, columns: Iterable[str] | None = None):
+    """A pandera (pyspark API) DataFrameSchema for the table's columns: types, nullability, ranges, value sets.
+
+    Uniqueness is not expressible in pandera's pyspark API, so it is a separate check (see checks).
+    """
+    import pandera.pyspark as pa
+    from pandera.api.pyspark.model_components import Check  # noqa: F401  (import side effect registers checks)
+
+    names = list(columns) if columns is not None else table.column_names
+    struct = {f.name: f.dataType for f in spark_schema(table, names).fields}
+    pa_columns = {}
+    for name in names:
+        spec = table.column(name)
+        checks = []
+        if spec.allowed is not None:
+            checks.append(pa.Check.isin(list(spec.allowed)))
+        if spec.min_value is not None:
+            checks.append(pa.Check.ge(spec.min_value))
+        if spec.max_value is not None:
+            checks.append(pa.Check.le(spec.max_value))
+        pa_columns[name] = pa.Column(struct[name], checks=checks, nullable=spec.nullable)
+    return pa.DataFrameSchema(pa_columns, name=table.name, strict=False)
+
+
+EVENT_ID_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"  # Spark: "yyyy-MM-dd HH:mm:ss" in UTC
+
+
+def canonical_event_fields(
+    event_time, event_type, product_id, category_id, category_code, brand, price, user_id, user_session
+) -> list[str]:
+    """The normalised text of an event's nine fields that its id is a hash of.
+
+    Normalised, not raw: the same event read from the CSV ("... UTC"), from Kafka JSON (ISO with Z) or with
+    price "5" vs "5.00" gets the same id. Time in UTC to the second, price with two decimals (half-up).
+    """
+    from datetime import timezone
+    from decimal import ROUND_HALF_UP, Decimal
+
+    t = event_time.astimezone(timezone.utc) if event_time.tzinfo else event_time
+    p = Decimal(str(price)).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+    return [
+        t.strftime(EVENT_ID_TIME_FORMAT),
+        event_type,
+        str(int(product_id)),
+        str(int(category_id)),
+        category_code or "",
+        brand or "",
+        str(p),
+        str(int(user_id)),
+        user_session or "",
+    ]
+
+
+def event_id_of(*typed_fields) -> str:
+    """Deterministic id of an event from its nine typed values, in RAW_FIELDS order.
+
+    Spark computes the same value in ingest.transforms (event_id column); a test holds them equal.
+    """
+    joined = EVENT_ID_SEPARATOR.join(canonical_event_fields(*typed_fields))
+    return hashlib.sha256(joined.encode("utf-8")).hexdigest()[:EVENT_ID_HEX_CHARS]

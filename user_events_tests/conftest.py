@@ -1,0 +1,30 @@
+"""Shared fixtures. Services come from `make services-up` (its .env.services is loaded here too)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from user_events.config import PROJECT_ROOT, load_env_file
+
+load_env_file(PROJECT_ROOT / ".env.services")
+
+SHARED_SAMPLE = PROJECT_ROOT.parent / "shared" / "data" / "rees46_2019-11-01_sample.csv"
+
+
+@pytest.fixture(scope="session")
+def spark():
+    """One SparkSession for the whole test session."""
+    from user_events.spark import get_spark
+
+    session = get_spark(master=os.environ.get("USER_EVENTS_TEST_SPARK_MASTER", "local[2]"))
+    yield session
+
+
+@pytest.fixture(scope="session")
+def rees46_sample() -> Path:
+    if not SHARED_SAMPLE.exists():
+        pytest.fail(f"shared REES46 sample missing at {SHARED_SAMPLE}")
+    return SHARED_SAMPLE
