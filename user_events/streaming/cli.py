@@ -1,0 +1,130 @@
+"""`user-events simulate` and `user-events sink mongo|s3`: the streaming code as plain processes."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from datetime import datetime, timezone
+
+from user_events.config import env, redact_text
+from user_events.streaming.kafka_io import DEFAULT_PARTITIONS
+
+
+def register(subparsers) -> None:
+    sim = subparsers.add_parser(
+        "simulate",
+        help="publish simulated (or replayed) events to Kafka",
+        description="Publish generated sessions (seeded) or the rows of a raw CSV to the events topic.",
+    )
+    sim.add_argument("--topic", default=None, help="topic (default $USER_EVENTS_TOPIC or user_activity)")
+    sim.add_argument("--rate", type=float, default=1000.0, help="events per second; 0 = as fast as possible (default 1000)")
+    stop = sim.add_mutually_exclusive_group()
+    stop.add_argument("--count", type=int, default=None, help="number of events to publish")
+    stop.add_argument("--duration", type=float, default=None, help="seconds to publish for")
+    sim.add_argument("--seed", type=int, default=20191101, help="generator seed (default 20191101)")
+    sim.add_argument("--from-csv", default=None, metavar="PATH", help="replay this raw CSV instead of generating")
+    sim.add_argument(
+        "--time-mode",
+        choices=("live", "replay"),
+        default="live",
+        help="live: event_time = publication time (default); replay: keep the source's times",
+    )
+    sim.add_argument("--start", default=None, help="first simulated time of generated events in replay mode (ISO)")
+    sim.add_argument("--partitions", type=int, default=DEFAULT_PARTITIONS, help="partitions when creating the topic")
+    sim.add_argument("--progress-seconds", type=float, default=5.0)
+    sim.set_defaults(func=run_simulate)
+
+    sink = subparsers.add_parser(
+        "sink",
+        help="run a Kafka sink (mongo or s3) as a plain process",
+        description="Consume the events topic into MongoDB or S3. SIGTERM flushes, commits and exits 0.",
+    )
+    sink.add_argument("target", choices=("mongo", "s3"))
+    sink.add_argument("--topic", default=None, help="topic (default $USER_EVENTS_TOPIC or user_activity)")
+    sink.add_argument("--until-idle", type=float, default=None, metavar="SECONDS", help="exit once no message came for this long")
+    sink.add_argument("--max-seconds", type=float, default=None, help="exit after this long (tests, benchmarks)")
+    sink.add_argument("--batch-size", type=int, default=None, help="max messages per batch")
+    sink.add_argument("--rotate-seconds", type=float, default=60.0, help="s3: write a (partition, hour) file at least this often")
+    sink.add_argument("--flush-records", type=int, default=1000, help="s3: records per file")
+    sink.add_argument("--partitions", type=int, default=DEFAULT_PARTITIONS, help="partitions when creating the topic")
+    sink.add_argument("--log-level", default="INFO")
+    sink.set_defaults(func=run_sink)
+
+
+def _setup_logging(level: str = "INFO") -> None:
+    logging.basicConfig(
+        level=getattr(logging, level.upper(), logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def run_simulate(args: argparse.Namespace) -> int:
+    from user_events.streaming.simulator import SimulateConfig, SimulationFailed, publish
+    from user_events.streaming.sink_base import StopFlag, stop_on_signals
+
+    _setup_logging()
+    start = None
+    if args.start:
+        start = datetime.fromisoformat(args.start.replace("Z", "+00:00"))
+        start = start if start.tzinfo else start.replace(tzinfo=timezone.utc)
+    cfg = SimulateConfig(
+        topic=args.topic or env("USER_EVENTS_TOPIC"),
+        rate=args.rate,
+        count=args.count,
+        duration=args.duration,
+        seed=args.seed,
+        from_csv=args.from_csv,
+        time_mode=args.time_mode,
+        partitions=args.partitions,
+        start=start,
+        progress_seconds=args.progress_seconds,
+    )
+    flag = StopFlag()
+    try:
+        with stop_on_signals(flag):
+            result = publish(cfg, progress=lambda line: print(line, file=sys.stderr, flush=True), should_stop=lambda: bool(flag))
+    except SimulationFailed as exc:
+        print(f"simulate: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(result.as_dict()))
+    if result.failed:
+        print(f"simulate: {result.failed} message(s) failed: {redact_text('; '.join(result.errors))}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def run_sink(args: argparse.Namespace) -> int:
+    from user_events.streaming.sink_base import stop_on_signals
+
+    _setup_logging(args.log_level)
+    topic = args.topic or env("USER_EVENTS_TOPIC")
+    sink = build_sink(
+        args.target,
+        topic,
+        partitions=args.partitions,
+        batch_size=args.batch_size,
+        rotate_seconds=args.rotate_seconds,
+        flush_records=args.flush_records,
+    )
+    with stop_on_signals(sink.stop):
+        stats = sink.run(until_idle=args.until_idle, max_seconds=args.max_seconds)
+    print(json.dumps({"sink": args.target, "topic": topic, **stats.as_dict()}))
+    return 0
+
+
+def build_sink(target: str, topic: str, batch_size: int | None = None, rotate_seconds: float = 60.0, flush_records: int = 1000, **kwargs):
+    """The sink object for `target` with clients from the environment (the CLI's way; Dagster passes resources)."""
+    if batch_size:
+        kwargs["batch_size"] = batch_size
+    if target == "mongo":
+        from user_events.streaming.mongo_sink import MongoSink, mongo_database_from_env
+
+        return MongoSink(topic, mongo_database_from_env(), **kwargs)
+    from user_events.streaming.s3_sink import S3Sink, s3_client_from_env
+
+    return S3Sink(
+        topic, s3_client_from_env(), env("USER_EVENTS_S3_BUCKET"), rotate_seconds=rotate_seconds, flush_records=flush_records, **kwargs
+    )

@@ -1,0 +1,421 @@
+"""The consumer loop both sinks share: batches, DLQ, retries with backoff, commits, rebalances, stopping.
+
+A sink subclass turns a batch of messages into durable writes (`process`), says per partition which
+offset is safely stored (`committable`), and flushes what it buffers (`flush_due` / `flush_partitions`).
+Offsets are committed only up to what is stored, so a crash at any point means redelivery, which the
+sinks absorb idempotently (deterministic ids / object names).
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Callable, Iterator
+
+from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
+
+from user_events.config import redact_text
+from user_events.streaming.kafka_io import (
+    DEFAULT_PARTITIONS,
+    KafkaSettings,
+    commit_offsets,
+    dlq_headers,
+    dlq_topic_of,
+    ensure_topic,
+)
+
+log = logging.getLogger(__name__)
+
+MAX_BACKOFF_SECONDS = 30.0
+
+
+class TransientError(Exception):
+    """A store is unreachable or overloaded: wait and retry the same write (never skip it)."""
+
+
+class StopDuringOutage(Exception):
+    """Asked to stop while a store was unreachable: exit without committing what was not stored."""
+
+
+@dataclass
+class SinkStats:
+    consumed: int = 0
+    written: int = 0  # records stored by this run (Mongo: new documents; S3: records in objects)
+    duplicates: int = 0  # records already stored (redelivery), not written again
+    dlq: int = 0
+    batches: int = 0
+    commits: int = 0
+    retries: int = 0
+    rebalances: int = 0
+    started: float = field(default_factory=time.monotonic)
+    stopped_by: str = ""
+
+    def as_dict(self) -> dict:
+        seconds = time.monotonic() - self.started
+        return {
+            "consumed": self.consumed,
+            "written": self.written,
+            "duplicates": self.duplicates,
+            "dlq": self.dlq,
+            "batches": self.batches,
+            "commits": self.commits,
+            "retries": self.retries,
+            "rebalances": self.rebalances,
+            "seconds": round(seconds, 3),
+            "rate": round(self.consumed / seconds, 1) if seconds > 0 else 0.0,
+            "stopped_by": self.stopped_by,
+        }
+
+
+class StopFlag:
+    """Set by SIGTERM/SIGINT (see `stop_on_signals`) or by code; the loop checks it between batches."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+        self.reason = ""
+
+    def set(self, reason: str = "stop requested") -> None:
+        if not self._event.is_set():
+            self.reason = reason
+        self._event.set()
+
+    def __bool__(self) -> bool:
+        return self._event.is_set()
+
+
+@contextmanager
+def stop_on_signals(flag: StopFlag) -> Iterator[StopFlag]:
+    """Within the block, SIGTERM and SIGINT set `flag` instead of raising (main thread only).
+
+    The loop then finishes its batch, flushes, commits and returns. A second signal while stopping is
+    ignored on purpose: the flush is what makes the stop clean.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield flag
+        return
+    previous = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
+
+    def handler(signo, _frame):
+        flag.set(signal.Signals(signo).name)
+
+    for s in previous:
+        signal.signal(s, handler)
+    try:
+        yield flag
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+
+
+class KafkaSink:
+    """Base class: subclass sets `group`, implements process/committable/flush_*."""
+
+    group: str = ""
+    name: str = ""
+    consumer_overrides: dict = {}
+
+    def __init__(
+        self,
+        topic: str,
+        settings: KafkaSettings | None = None,
+        batch_size: int = 500,
+        batch_timeout: float = 0.1,
+        commit_interval: float = 1.0,
+        partitions: int = DEFAULT_PARTITIONS,
+        logger: logging.Logger | logging.LoggerAdapter | None = None,
+        group: str | None = None,
+    ) -> None:
+        self.topic = topic
+        self.dlq_topic = dlq_topic_of(topic)
+        self.settings = settings or KafkaSettings.from_env()
+        self.batch_size = batch_size
+        self.batch_timeout = batch_timeout
+        self.commit_interval = commit_interval
+        self.partitions = partitions
+        self.log = logger or log
+        if group:
+            self.group = group
+        self.stats = SinkStats()
+        self.stop = StopFlag()
+        self.consumer: Consumer | None = None
+        self._dlq_producer: Producer | None = None
+        self.owned: set[int] = set()
+        self.generation = 0  # bumped by every assignment change
+        self._committed: dict[int, int] = {}
+        self._in_callback = False
+        self._outage_exit = False
+        self._last_commit = 0.0
+
+    # ---- to implement -------------------------------------------------------------------------
+
+    def process(self, messages: list[Message]) -> None:
+        """Store (or buffer) a batch of data messages, wrapping each store call in `self.retry`; poison goes
+        through `self.send_to_dlq`. Must leave `committable()` unchanged until the batch is stored."""
+        raise NotImplementedError
+
+    def committable(self) -> dict[int, int]:
+        """partition -> next offset to read such that everything before it is stored."""
+        raise NotImplementedError
+
+    def flush_due(self, now: float, force: bool = False) -> None:
+        """Write whatever is due (buffers full or rotated); `force` writes everything."""
+
+    def flush_partitions(self, partitions: set[int], in_callback: bool) -> bool:
+        """Write everything buffered for these partitions; False if that was impossible (store down)."""
+        return True
+
+    def on_partitions_assigned(self, partitions: list[int]) -> None:
+        pass
+
+    def forget_partitions(self, partitions: set[int]) -> None:
+        """Drop all state of partitions this process no longer owns."""
+
+    def after_commit(self, committed: dict[int, int]) -> None:
+        pass
+
+    def open_stores(self) -> None:
+        pass
+
+    def close_stores(self) -> None:
+        pass
+
+    def is_transient(self, exc: BaseException) -> bool:
+        return isinstance(exc, TransientError)
+
+    # ---- loop ---------------------------------------------------------------------------------
+
+    def run(self, until_idle: float | None = None, max_seconds: float | None = None) -> SinkStats:
+        """Consume until stopped (signal/flag), idle for `until_idle` seconds, or `max_seconds` passed."""
+        admin = self.settings.admin()
+        ensure_topic(admin, self.topic, self.partitions)
+        ensure_topic(admin, self.dlq_topic, 1)
+        self.open_stores()
+        cfg = self.settings.consumer_config(self.group, self.consumer_overrides)
+        self.consumer = Consumer(cfg)
+        self.consumer.subscribe(
+            [self.topic], on_assign=self._on_assign, on_revoke=self._on_revoke, on_lost=self._on_lost
+        )
+        self.log.info(
+            "%s sink: consuming %s as group %s (until_idle=%s)", self.name, self.topic, self.group, until_idle
+        )
+        started = last_message = time.monotonic()
+        clean = False
+        try:
+            while not self.stop:
+                messages = self.consumer.consume(num_messages=self.batch_size, timeout=self.batch_timeout)
+                now = time.monotonic()
+                data = self._data_messages(messages)
+                if data:
+                    last_message = now
+                    self.stats.consumed += len(data)
+                    self.stats.batches += 1
+                    self.process(data)
+                self.flush_due(time.monotonic())
+                if now - self._last_commit >= self.commit_interval:
+                    self.commit(asynchronous=True)
+                if until_idle is not None and now - last_message >= until_idle:
+                    self.stop.set(f"idle for {until_idle:g}s")
+                if max_seconds is not None and now - started >= max_seconds:
+                    self.stop.set(f"ran {max_seconds:g}s")
+            self.flush_due(time.monotonic(), force=True)
+            self.commit(asynchronous=False)
+            clean = True
+        except StopDuringOutage:
+            self.log.warning("%s sink: stopped during a store outage; uncommitted messages will be redelivered", self.name)
+            self._outage_exit = True
+            clean = True
+        finally:
+            self.stats.stopped_by = self.stop.reason or ("error" if not clean else "")
+            self._close(clean)
+        self.log.info("%s sink: stopped (%s): %s", self.name, self.stats.stopped_by, self.stats.as_dict())
+        return self.stats
+
+    def _data_messages(self, messages: list[Message]) -> list[Message]:
+        data = []
+        for m in messages:
+            err = m.error()
+            if err is None:
+                data.append(m)
+            elif err.code() != KafkaError._PARTITION_EOF:
+                if err.fatal():
+                    raise RuntimeError(f"fatal Kafka error: {err}")
+                self.log.warning("%s sink: Kafka error: %s", self.name, err)
+        return data
+
+    def _close(self, clean: bool) -> None:
+        try:
+            if self.consumer is not None:
+                if clean:
+                    self.commit(asynchronous=False)
+                else:  # an exception: what is committable is stored, so committing it is still right
+                    try:
+                        self.commit(asynchronous=False)
+                    except Exception:  # noqa: BLE001
+                        pass
+                self.consumer.close()
+        finally:
+            if self._dlq_producer is not None:
+                self._dlq_producer.flush(10)
+            self.close_stores()
+
+    # ---- commits ------------------------------------------------------------------------------
+
+    def commit(self, asynchronous: bool) -> None:
+        self._last_commit = time.monotonic()
+        if self.consumer is None:
+            return
+        wanted = {p: o for p, o in self.committable().items() if p in self.owned}
+        # async commits may fail silently (logged): a synchronous commit always sends everything
+        changed = {p: o for p, o in wanted.items() if not asynchronous or self._committed.get(p) != o}
+        if changed:
+            commit_offsets(self.consumer, {(self.topic, p): o for p, o in changed.items()}, asynchronous)
+            self._committed.update(changed)
+            self.stats.commits += 1
+        self.after_commit(dict(self._committed))
+
+    # ---- rebalances ---------------------------------------------------------------------------
+
+    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        parts = [tp.partition for tp in partitions]
+        self.generation += 1
+        self.stats.rebalances += 1
+        self.owned.update(parts)
+        for p in parts:
+            self._committed.pop(p, None)
+        self.log.info("%s sink: assigned partitions %s", self.name, sorted(parts))
+        self.on_partitions_assigned(parts)
+
+    def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        parts = {tp.partition for tp in partitions}
+        self.log.info("%s sink: partitions %s revoked: flushing and committing", self.name, sorted(parts))
+        self._in_callback = True
+        try:
+            if self._outage_exit:
+                pass  # stopping during an outage: nothing more can be stored; the next owner re-reads
+            elif self.flush_partitions(parts, in_callback=True):
+                self.commit(asynchronous=False)
+            else:
+                self.log.warning("%s sink: could not flush %s before revoke; the next owner re-reads them", self.name, sorted(parts))
+        except Exception as exc:  # noqa: BLE001 - never let a callback exception kill the consumer
+            self.log.warning("%s sink: flush on revoke failed (%s); the next owner re-reads", self.name, redact_text(str(exc)))
+        finally:
+            self._in_callback = False
+            self.generation += 1
+            self.forget_partitions(parts)
+            self.owned.difference_update(parts)
+            for p in parts:
+                self._committed.pop(p, None)
+
+    def _on_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        parts = {tp.partition for tp in partitions}
+        self.log.warning("%s sink: partitions %s lost (not committing)", self.name, sorted(parts))
+        self.generation += 1
+        self.forget_partitions(parts)
+        self.owned.difference_update(parts)
+        for p in parts:
+            self._committed.pop(p, None)
+
+    # ---- DLQ ----------------------------------------------------------------------------------
+
+    @property
+    def dlq_producer(self) -> Producer:
+        if self._dlq_producer is None:
+            self._dlq_producer = Producer(
+                self.settings.producer_config({"enable.idempotence": True, "linger.ms": 0, "message.timeout.ms": 30000})
+            )
+        return self._dlq_producer
+
+    def send_to_dlq(self, poison: list[tuple[Message, str]]) -> None:
+        """Produce each (message, error) to the DLQ and wait until every one is acknowledged; records
+        that failed are produced again after a backoff (the DLQ is at-least-once: its headers
+        source_partition/source_offset/sink identify a record)."""
+        if not poison:
+            return
+        pending = list(poison)
+
+        def attempt() -> None:
+            producer = self.dlq_producer
+            failed: list[tuple[Message, str]] = []
+            for item in pending:
+                m, error = item
+                producer.produce(
+                    self.dlq_topic,
+                    value=m.value(),
+                    key=m.key(),
+                    headers=dlq_headers(m, error, self.group),
+                    on_delivery=lambda err, _msg, item=item: failed.append(item) if err is not None else None,
+                )
+            producer.flush(40)  # message.timeout.ms (30 s) < 40 s: every message has its report by now
+            pending[:] = failed
+            if failed:
+                raise TransientError(f"DLQ produce failed for {len(failed)} message(s)")
+
+        self.retry("DLQ produce", attempt)
+        self.stats.dlq += len(poison)
+        for m, error in poison[:5]:
+            self.log.warning(
+                "%s sink: poison message %s[%d]@%d -> %s: %s", self.name, m.topic(), m.partition(), m.offset(), self.dlq_topic, error
+            )
+
+    # ---- retries ------------------------------------------------------------------------------
+
+    def retry(self, what: str, fn: Callable[[], object]):
+        """Run fn until it succeeds; on a transient store error wait with exponential backoff.
+
+        While waiting the assigned partitions are paused and the consumer keeps polling, so the
+        process stays in its group (max.poll.interval) without taking more messages. Inside a
+        rebalance callback it only sleeps, for at most ~30 s, then gives up (the next owner re-reads).
+        """
+        delay = 0.2
+        paused: list[TopicPartition] = []
+        waited = 0.0
+        try:
+            while True:
+                try:
+                    return fn()
+                except Exception as exc:  # noqa: BLE001
+                    if not self.is_transient(exc):
+                        raise
+                    self.stats.retries += 1
+                    self.log.warning(
+                        "%s sink: %s failed (%s); retrying in %.1fs", self.name, what, redact_text(str(exc))[:300], delay
+                    )
+                    if self._in_callback:
+                        if waited > 30:
+                            raise
+                        time.sleep(delay)
+                    else:
+                        if self.stop and waited > 5:
+                            raise StopDuringOutage() from exc
+                        paused = self._pause_all(paused)
+                        self._wait_polling(delay)
+                    waited += delay
+                    delay = min(delay * 2, MAX_BACKOFF_SECONDS)
+        finally:
+            if paused and self.consumer is not None:
+                current = self.consumer.assignment()
+                if current:
+                    self.consumer.resume(current)
+
+    def _pause_all(self, paused: list[TopicPartition]) -> list[TopicPartition]:
+        assignment = self.consumer.assignment() if self.consumer is not None else []
+        if assignment:
+            self.consumer.pause(assignment)
+        return assignment or paused
+
+    def _wait_polling(self, seconds: float) -> None:
+        """Sleep `seconds` while serving the consumer; a message that still arrives is put back."""
+        deadline = time.monotonic() + seconds
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0 or self.consumer is None:
+                return
+            msg = self.consumer.poll(min(left, 0.5))
+            if msg is not None and msg.error() is None:
+                tp = TopicPartition(msg.topic(), msg.partition(), msg.offset())
+                self.consumer.seek(tp)
+                self.consumer.pause([TopicPartition(msg.topic(), msg.partition())])
