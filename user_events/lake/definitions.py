@@ -1,3 +1,9 @@
 import dagster as dg
 
-defs = dg.Definitions()
+from user_events.lake.resources import S3Storage
+
+defs = dg.Definitions(
+    resources={
+        "s3": S3Storage(),
+    },
+)

@@ -1,3 +1,10 @@
 import dagster as dg
 
-defs = dg.Definitions()
+from user_events.streaming.resources import KafkaResource, MongoResource
+
+defs = dg.Definitions(
+    resources={
+        "kafka": KafkaResource(),
+        "mongo": MongoResource(),
+    },
+)
