@@ -8,6 +8,7 @@ and no value (secrets included) is copied into run config or Dagster metadata.
 from __future__ import annotations
 
 import configparser
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -80,13 +81,18 @@ class KafkaResource(dg.ConfigurableResource):
         return self.topic or env("USER_EVENTS_TOPIC")
 
     def client_config(self, section: str | None = None, **overrides: Any) -> dict[str, Any]:
-        """The merged client settings: config file, then bootstrap servers, then overrides."""
+        """The merged client settings: config file, then bootstrap servers, then overrides.
+
+        An explicitly set bootstrap (field or USER_EVENTS_KAFKA_BOOTSTRAP) beats the file's
+        bootstrap.servers; the contract default (localhost:9092) only fills in when neither has one.
+        """
         conf: dict[str, Any] = {}
         path = self.config_file or env("USER_EVENTS_KAFKA_CONFIG")
         if path:
             conf.update(read_librdkafka_config(path, section))
-        if self.bootstrap_servers or "bootstrap.servers" not in conf:
-            conf["bootstrap.servers"] = self.bootstrap()
+        explicit = self.bootstrap_servers or (os.environ.get("USER_EVENTS_KAFKA_BOOTSTRAP") or "").strip()
+        if explicit or "bootstrap.servers" not in conf:
+            conf["bootstrap.servers"] = explicit or self.bootstrap()
         conf.update(kafka_properties(**overrides))
         return conf
 
