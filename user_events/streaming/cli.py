@@ -116,15 +116,19 @@ def run_sink(args: argparse.Namespace) -> int:
 
 
 def build_sink(target: str, topic: str, batch_size: int | None = None, rotate_seconds: float = 60.0, flush_records: int = 1000, **kwargs):
-    """The sink object for `target` with clients from the environment (the CLI's way; Dagster passes resources)."""
+    """The sink for `target` with clients from the contract variables (the resources, outside Dagster)."""
+    from user_events.streaming.resources import KafkaResource
+
+    kwargs["kafka"] = KafkaResource()
     if batch_size:
         kwargs["batch_size"] = batch_size
     if target == "mongo":
-        from user_events.streaming.mongo_sink import MongoSink, mongo_database_from_env
+        from user_events.streaming.mongo_sink import MongoSink
+        from user_events.streaming.resources import MongoResource
 
-        return MongoSink(topic, mongo_database_from_env(), **kwargs)
-    from user_events.streaming.s3_sink import S3Sink, s3_client_from_env
+        return MongoSink(topic, MongoResource().database(), **kwargs)
+    from user_events.lake.resources import S3Storage
+    from user_events.streaming.s3_sink import S3Sink
 
-    return S3Sink(
-        topic, s3_client_from_env(), env("USER_EVENTS_S3_BUCKET"), rotate_seconds=rotate_seconds, flush_records=flush_records, **kwargs
-    )
+    s3 = S3Storage()
+    return S3Sink(topic, s3.get_client(), s3.bucket_name(), rotate_seconds=rotate_seconds, flush_records=flush_records, **kwargs)

@@ -22,11 +22,10 @@ from decimal import Decimal
 from typing import Any
 
 from confluent_kafka import Message
-from pymongo import ASCENDING, InsertOne, MongoClient, UpdateOne
+from pymongo import ASCENDING, InsertOne, UpdateOne
 from pymongo.database import Database
 from pymongo.errors import BulkWriteError, ConnectionFailure, PyMongoError
 
-from user_events.config import env
 from user_events.streaming.kafka_io import MONGO_SINK_GROUP
 from user_events.streaming.sink_base import KafkaSink
 from user_events.streaming.validate import TypedEvent, ValidationError, minute_start, parse_message
@@ -36,23 +35,6 @@ EVENTS_PER_MINUTE = "events_per_minute"
 DUPLICATE_KEY = 11000
 # Non-connection errors are retried this many times before the sink fails (a supervisor restarts it).
 MAX_NON_CONNECTION_RETRIES = 5
-
-CLIENT_OPTIONS = dict(
-    serverSelectionTimeoutMS=5000,
-    connectTimeoutMS=5000,
-    socketTimeoutMS=15000,
-    tz_aware=True,
-)
-
-
-def mongo_client_from_env(**options: Any) -> MongoClient:
-    return MongoClient(env("USER_EVENTS_MONGO_URI"), **{**CLIENT_OPTIONS, **options})
-
-
-def mongo_database_from_env(client: MongoClient | None = None) -> Database:
-    client = client or mongo_client_from_env()
-    return client[env("USER_EVENTS_MONGO_DB")]
-
 
 def ensure_indexes(db: Database) -> None:
     db[EVENTS].create_index([("event_time", ASCENDING)], name="event_time")

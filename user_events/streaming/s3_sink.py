@@ -26,8 +26,7 @@ from typing import Callable
 
 from confluent_kafka import Message, TopicPartition
 
-from user_events.config import env
-from user_events.streaming.kafka_io import S3_SINK_GROUP, partition_count
+from user_events.streaming.kafka_io import S3_SINK_GROUP
 from user_events.streaming.sink_base import KafkaSink, TransientError
 from user_events.streaming.validate import TypedEvent, ValidationError, parse_message
 from user_events.streaming.watermark import (
@@ -65,21 +64,6 @@ def ndjson_line(raw_value: bytes, record: dict) -> bytes:
     if b"\n" in line or b"\r" in line:
         line = json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
     return line + b"\n"
-
-
-def s3_client_from_env():
-    import boto3
-    from botocore.config import Config
-
-    return boto3.client(
-        "s3",
-        endpoint_url=env("USER_EVENTS_S3_ENDPOINT"),
-        region_name=env("AWS_REGION", "us-east-1"),
-        config=Config(
-            connect_timeout=5, read_timeout=15, retries={"max_attempts": 2, "mode": "standard"},
-            s3={"addressing_style": "path"},
-        ),  # fmt: skip
-    )
 
 
 def is_transient_s3_error(exc: BaseException) -> bool:
@@ -179,7 +163,6 @@ class S3Sink(KafkaSink):
         self._last_report_check = 0.0
         self._last_watermark_read = 0.0
         self.objects_written = 0
-        self._partitions_total = 0
 
     # ---- stores -------------------------------------------------------------------------------
 
@@ -188,7 +171,6 @@ class S3Sink(KafkaSink):
 
     def open_stores(self) -> None:
         self.retry("check bucket", self._ensure_bucket)
-        self._partitions_total = partition_count(self.settings.admin(), self.topic) or self.partitions
 
     def _ensure_bucket(self) -> None:
         from botocore.exceptions import ClientError
@@ -378,7 +360,7 @@ class S3Sink(KafkaSink):
         effective = committed if committed is not None else st.initial_committed
         n, oldest = st.pending()
         doc = partition_watermark(
-            self.topic, st.partition, effective, high, n, oldest, st.max_event_time, self._partitions_total
+            self.topic, st.partition, effective, high, n, oldest, st.max_event_time, self.partitions_total
         )
         write_partition_watermark(self.s3, self.bucket, doc)
 

@@ -17,10 +17,9 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Callable, Iterator
 
-from confluent_kafka import Producer
-
 from user_events.schema import RAW_FIELDS
-from user_events.streaming.kafka_io import DEFAULT_PARTITIONS, DeliveryTracker, KafkaSettings, ensure_topic
+from user_events.streaming.kafka_io import DEFAULT_PARTITIONS, DeliveryTracker
+from user_events.streaming.resources import KafkaResource
 from user_events.streaming.validate import RAW_TIME_FORMAT, ValidationError, parse_event_time
 
 log = logging.getLogger(__name__)
@@ -67,7 +66,7 @@ class SimulateResult:
     delivered: int = 0
     failed: int = 0
     seconds: float = 0.0
-    topic_created: bool = False
+    partitions: int = 0
     errors: list[str] = field(default_factory=list)
 
     @property
@@ -187,18 +186,17 @@ def build_records(cfg: SimulateConfig) -> Iterator[dict]:
 
 def publish(
     cfg: SimulateConfig,
-    settings: KafkaSettings | None = None,
-    producer_factory: Callable[[dict], Producer] = Producer,
+    kafka: KafkaResource | None = None,
     progress: Callable[[str], None] | None = None,
     should_stop: Callable[[], bool] = lambda: False,
 ) -> SimulateResult:
     """Publish cfg's records at cfg.rate until count/duration/end of file/should_stop(); wait for every
     delivery report. Raises nothing for delivery failures: they are counted in the result."""
-    settings = settings or KafkaSettings.from_env()
+    kafka = kafka or KafkaResource()
     result = SimulateResult(topic=cfg.topic)
-    result.topic_created = ensure_topic(settings.admin(), cfg.topic, cfg.partitions)
+    result.partitions = kafka.ensure_topic(cfg.topic, cfg.partitions)
     tracker = DeliveryTracker()
-    producer = producer_factory(settings.producer_config(PRODUCER_DEFAULTS))
+    producer = kafka.producer(**PRODUCER_DEFAULTS)
     records = build_records(cfg)
 
     started = time.monotonic()

@@ -19,14 +19,8 @@ from typing import Callable, Iterator
 from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
 
 from user_events.config import redact_text
-from user_events.streaming.kafka_io import (
-    DEFAULT_PARTITIONS,
-    KafkaSettings,
-    commit_offsets,
-    dlq_headers,
-    dlq_topic_of,
-    ensure_topic,
-)
+from user_events.streaming.kafka_io import DEFAULT_PARTITIONS, commit_offsets, dlq_headers, dlq_topic_of
+from user_events.streaming.resources import KafkaResource
 
 log = logging.getLogger(__name__)
 
@@ -121,7 +115,7 @@ class KafkaSink:
     def __init__(
         self,
         topic: str,
-        settings: KafkaSettings | None = None,
+        kafka: KafkaResource | None = None,
         batch_size: int = 500,
         batch_timeout: float = 0.1,
         commit_interval: float = 1.0,
@@ -131,7 +125,7 @@ class KafkaSink:
     ) -> None:
         self.topic = topic
         self.dlq_topic = dlq_topic_of(topic)
-        self.settings = settings or KafkaSettings.from_env()
+        self.kafka = kafka or KafkaResource()
         self.batch_size = batch_size
         self.batch_timeout = batch_timeout
         self.commit_interval = commit_interval
@@ -140,6 +134,7 @@ class KafkaSink:
         if group:
             self.group = group
         self.stats = SinkStats()
+        self.partitions_total = partitions
         self.stop = StopFlag()
         self.consumer: Consumer | None = None
         self._dlq_producer: Producer | None = None
@@ -190,12 +185,10 @@ class KafkaSink:
 
     def run(self, until_idle: float | None = None, max_seconds: float | None = None) -> SinkStats:
         """Consume until stopped (signal/flag), idle for `until_idle` seconds, or `max_seconds` passed."""
-        admin = self.settings.admin()
-        ensure_topic(admin, self.topic, self.partitions)
-        ensure_topic(admin, self.dlq_topic, 1)
+        self.partitions_total = self.kafka.ensure_topic(self.topic, self.partitions)
+        self.kafka.ensure_topic(self.dlq_topic, 1)
         self.open_stores()
-        cfg = self.settings.consumer_config(self.group, self.consumer_overrides)
-        self.consumer = Consumer(cfg)
+        self.consumer = self.kafka.consumer(self.group, **self.consumer_overrides)
         self.consumer.subscribe(
             [self.topic], on_assign=self._on_assign, on_revoke=self._on_revoke, on_lost=self._on_lost
         )
@@ -324,9 +317,7 @@ class KafkaSink:
     @property
     def dlq_producer(self) -> Producer:
         if self._dlq_producer is None:
-            self._dlq_producer = Producer(
-                self.settings.producer_config({"enable.idempotence": True, "linger.ms": 0, "message.timeout.ms": 30000})
-            )
+            self._dlq_producer = self.kafka.producer(**{"linger.ms": 0, "message.timeout.ms": 30000})
         return self._dlq_producer
 
     def send_to_dlq(self, poison: list[tuple[Message, str]]) -> None:
