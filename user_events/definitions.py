@@ -2,13 +2,15 @@
 
 Each domain (ingest, warehouse, streaming, lake) owns its assets, checks, jobs, sensors and the resources
 whose keys it defines; resource keys are unique across domains so the merge never has to choose.
+Domain modules are imported as modules (not their `defs`): Dagster refuses a module with several
+Definitions objects at module scope.
 """
 
 import dagster as dg
 
-from user_events.ingest.definitions import defs as ingest_defs
-from user_events.lake.definitions import defs as lake_defs
-from user_events.streaming.definitions import defs as streaming_defs
-from user_events.warehouse.definitions import defs as warehouse_defs
+from user_events.ingest import definitions as _ingest
+from user_events.lake import definitions as _lake
+from user_events.streaming import definitions as _streaming
+from user_events.warehouse import definitions as _warehouse
 
-defs = dg.Definitions.merge(ingest_defs, warehouse_defs, streaming_defs, lake_defs)
+defs = dg.Definitions.merge(_ingest.defs, _warehouse.defs, _streaming.defs, _lake.defs)

@@ -47,6 +47,7 @@ class ColumnSpec:
     allowed: tuple[str, ...] | None = None
     min_value: float | None = None
     max_value: float | None = None
+    pg_collation: str | None = None  # e.g. "C" for machine ids: byte-wise compare, faster index builds
 
 
 # kind -> (Spark SQL type name, PostgreSQL type)
@@ -88,7 +89,7 @@ def _count(name: str) -> ColumnSpec:
 USER_EVENTS = TableSpec(
     "user_events",
     (
-        ColumnSpec("event_id", "text", nullable=False, unique=True),
+        ColumnSpec("event_id", "text", nullable=False, unique=True, pg_collation="C"),
         ColumnSpec("event_time", "timestamp", nullable=False),
         ColumnSpec("event_type", "text", nullable=False, allowed=EVENT_TYPES),
         ColumnSpec("product_id", "bigint", nullable=False, min_value=1),
@@ -186,7 +187,9 @@ def quote_ident(name: str) -> str:
 def pg_create_table_sql(table: TableSpec, schema: str, name: str | None = None, unlogged: bool = False) -> str:
     """CREATE TABLE IF NOT EXISTS for a table spec in a PostgreSQL schema."""
     cols = [
-        f"{quote_ident(c.name)} {KINDS[c.kind][1]}{'' if c.nullable else ' NOT NULL'}" for c in table.columns
+        f"{quote_ident(c.name)} {KINDS[c.kind][1]}"
+        f"{f' COLLATE {quote_ident(c.pg_collation)}' if c.pg_collation else ''}{'' if c.nullable else ' NOT NULL'}"
+        for c in table.columns
     ]
     if table.primary_key and not unlogged:
         cols.append(f"PRIMARY KEY ({', '.join(quote_ident(k) for k in table.primary_key)})")
@@ -200,7 +203,6 @@ def pandera_spark_schema(table: TableSpec, columns: Iterable[str] | None = None)
     Uniqueness is not expressible in pandera's pyspark API, so it is a separate check (see checks).
     """
     import pandera.pyspark as pa
-    from pandera.api.pyspark.model_components import Check  # noqa: F401  (import side effect registers checks)
 
     names = list(columns) if columns is not None else table.column_names
     struct = {f.name: f.dataType for f in spark_schema(table, names).fields}
@@ -241,7 +243,7 @@ def canonical_event_fields(
         str(int(category_id)),
         category_code or "",
         brand or "",
-        str(p),
+        str(p + 0),  # + 0 turns Decimal("-0.00") into "0.00", as Spark prints it
         str(int(user_id)),
         user_session or "",
     ]

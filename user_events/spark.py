@@ -11,6 +11,30 @@ HADOOP_AWS_PACKAGE = "org.apache.hadoop:hadoop-aws:3.5.0"  # matches hadoop-clie
 
 _lock = threading.Lock()
 
+# Written by `make services-up` (user_events/devservices/sparkjars.py): the package coordinate, then the class
+# path of hadoop-aws and the AWS SDK bundle inside the Maven cache.
+S3A_CLASSPATH_FILE = DATA_DIR / "jars" / "hadoop-aws.classpath"
+
+
+def resolved_s3a_classpath() -> str | None:
+    """The class path resolved by services-up for HADOOP_AWS_PACKAGE, if present and complete."""
+    try:
+        coordinate, classpath = S3A_CLASSPATH_FILE.read_text().splitlines()[:2]
+    except (OSError, ValueError):
+        return None
+    if coordinate != HADOOP_AWS_PACKAGE or not all(os.path.isfile(p) for p in classpath.split(":")):
+        return None
+    return classpath
+
+
+def s3a_jar_settings() -> dict[str, str]:
+    """hadoop-aws on the class path: the Maven-resolved jars when services-up has fetched them (no network,
+    nothing copied or shipped to executors), else resolved by Spark itself through Ivy."""
+    classpath = resolved_s3a_classpath()
+    if classpath:
+        return {"spark.driver.extraClassPath": classpath, "spark.executor.extraClassPath": classpath}
+    return {"spark.jars.packages": HADOOP_AWS_PACKAGE, "spark.jars.ivy": str(DATA_DIR / "ivy")}
+
 
 def s3a_settings() -> dict[str, str]:
     """Spark settings for s3a:// against USER_EVENTS_S3_ENDPOINT (or AWS when unset).
@@ -19,8 +43,7 @@ def s3a_settings() -> dict[str, str]:
     variables itself, so no secret ends up in the Spark UI or event logs.
     """
     conf = {
-        "spark.jars.packages": HADOOP_AWS_PACKAGE,
-        "spark.jars.ivy": str(DATA_DIR / "ivy"),
+        **s3a_jar_settings(),
         "spark.hadoop.fs.s3a.impl": "org.apache.hadoop.fs.s3a.S3AFileSystem",
         "spark.hadoop.fs.s3a.aws.credentials.provider": (
             "software.amazon.awssdk.auth.credentials.EnvironmentVariableCredentialsProvider,"
@@ -51,6 +74,8 @@ def base_settings(master: str) -> dict[str, str]:
         "spark.ui.enabled": os.environ.get("USER_EVENTS_SPARK_UI", "false"),
         "spark.ui.showConsoleProgress": "false",
         "spark.sql.ansi.enabled": "false",
+        # Parquet timestamps as UTC-adjusted INT64 micros (not legacy INT96): pyarrow and others read them as UTC
+        "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
         "spark.driver.memory": os.environ.get("USER_EVENTS_SPARK_DRIVER_MEMORY", "2g"),
         "spark.sql.execution.arrow.pyspark.enabled": "true",
         "spark.python.worker.reuse": "true",

@@ -1,0 +1,204 @@
+"""Batch ingest assets: raw CSV -> typed events (Parquet) -> brand details (Parquet). Thin: the work is in
+transforms.py; here are file locations, Spark actions and metadata."""
+
+
+import logging
+import shutil
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from functools import reduce
+from pathlib import Path
+
+import dagster as dg
+
+from user_events.config import redact_url
+from user_events.ingest import transforms as T
+from user_events.ingest.inputs import InputError, InputFile, resolve_inputs
+from user_events.ingest.resources import (
+    DEFAULT_SAMPLE_ROWS,
+    SparkResource,
+    brand_details_path,
+    raw_csv_spec,
+    rejected_events_path,
+    typed_events_path,
+    validated_path,
+)
+
+GROUP = "ingest"
+log = logging.getLogger("user_events.progress")
+
+
+def progress(context, message: str) -> None:
+    """A progress line: Dagster's log, and the `user-events batch` console."""
+    context.log.info(message)
+    log.info(message)
+
+
+@dataclass(frozen=True)
+class RawInput:
+    spec: str  # redacted USER_EVENTS_RAW_CSV (or the sample path)
+    files: tuple[InputFile, ...]
+
+    @property
+    def sources(self) -> tuple[str, ...]:
+        return tuple(f.uri for f in self.files)
+
+
+@dataclass(frozen=True)
+class TypedEvents:
+    path: str
+    rejected_path: str
+    hours: tuple[datetime, ...]  # UTC hours present in the accepted events
+    sources: tuple[str, ...]  # every input file (rejected rows are replaced per source)
+    rows_in: int
+    rows_out: int
+    rejected: int
+    duplicates: int
+    rejected_by_reason: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def days(self) -> tuple:
+        return tuple(sorted({h.date() for h in self.hours}))
+
+
+@dataclass(frozen=True)
+class BrandDetailsData:
+    path: str
+    rows: int
+
+
+def write_parquet(df, path: Path) -> None:
+    """Write a DataFrame as Parquet at `path`, replacing what was there only once the write succeeded."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:8]}")
+    df.write.mode("overwrite").parquet(str(tmp))
+    old = path.with_name(f".{path.name}.old-{uuid.uuid4().hex[:8]}")
+    if path.exists():
+        path.rename(old)
+    tmp.rename(path)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+@dg.asset(
+    group_name=GROUP,
+    description="Raw event CSV file(s) named by USER_EVENTS_RAW_CSV (path, glob or s3a:// URI); unset: the "
+    "project's generated one-day sample under .data/sample (generated on first use).",
+)
+def raw_events_csv(context: dg.AssetExecutionContext, spark: SparkResource) -> dg.Output[RawInput]:
+    spec, is_default = raw_csv_spec()
+    if is_default and not Path(spec).exists():
+        from user_events.generator import write_csv
+
+        progress(context, f"generating the sample dataset ({DEFAULT_SAMPLE_ROWS:,} rows) at {spec}")
+        write_csv(spec, rows=DEFAULT_SAMPLE_ROWS)
+    try:
+        remote = "://" in spec and not spec.startswith("file:")
+        files = tuple(resolve_inputs(spec, spark.session() if remote else None))
+    except InputError as exc:
+        raise dg.Failure(description=str(exc), allow_retries=False) from None
+    rows = sum(f.records for f in files) if all(f.records is not None for f in files) else None
+    total = sum(f.bytes for f in files)
+    progress(context, f"input: {len(files)} file(s), {total / 1e6:.1f} MB" + (f", {rows:,} rows" if rows else ""))
+    metadata = {
+        "files": len(files),
+        "bytes": total,
+        "paths": dg.MetadataValue.md("\n".join(f"- `{redact_url(f.uri)}`" for f in files[:50])),
+        "spec": redact_url(spec),
+        "generated_sample": is_default,
+    }
+    if rows is not None:
+        metadata["rows"] = rows
+    return dg.Output(RawInput(redact_url(spec), files), metadata=metadata)
+
+
+@dg.asset(
+    group_name=GROUP,
+    description="Accepted events, typed, with event_id and event_hour/event_date, exact duplicates dropped "
+    "(Parquet under USER_EVENTS_BATCH_DIR/typed_events); rejected rows with reasons beside them.",
+)
+def typed_events(
+    context: dg.AssetExecutionContext, spark: SparkResource, raw_events_csv: RawInput
+) -> dg.Output[TypedEvents]:
+    session = spark.session()
+    started = time.monotonic()
+    by_mode: dict[bool, list[str]] = {}
+    for f in raw_events_csv.files:
+        by_mode.setdefault(f.multiline, []).append(f.uri)
+    raw = reduce(
+        lambda a, b: a.unionByName(b), (T.read_raw_csv(session, uris, multiline=m) for m, uris in by_mode.items())
+    )
+    rejected_at = datetime.now(timezone.utc).replace(microsecond=0)
+    progress(context, "parsing and validating the raw rows")
+    write_parquet(T.compact_validated(T.validate_raw(raw, rejected_at=rejected_at)), validated_path())
+    validated = session.read.parquet(str(validated_path()))
+    counts = {r[0]: int(r[1]) for r in validated.groupBy(T.REASON_COL).count().collect()}
+    rows_in = sum(counts.values())
+    accepted = counts.pop(None, 0)
+    rejected_n = sum(counts.values())
+    progress(context, f"{rows_in:,} rows read, {accepted:,} valid, {rejected_n:,} rejected; de-duplicating")
+
+    typed, rejected = T.split_validated(validated)
+    write_parquet(T.dedupe_events(typed), typed_events_path())
+    write_parquet(rejected.coalesce(1), rejected_events_path())
+    out = session.read.parquet(str(typed_events_path()))
+    rows_out = out.count()
+    hours = tuple(sorted(r[0].replace(tzinfo=timezone.utc) for r in out.select("event_hour").distinct().collect()))
+    duplicates = accepted - rows_out
+    progress(
+        context,
+        f"typed events: {rows_out:,} rows ({duplicates:,} duplicates dropped) in {len(hours)} hour(s), "
+        f"{time.monotonic() - started:.1f}s",
+    )
+    result = TypedEvents(
+        path=str(typed_events_path()),
+        rejected_path=str(rejected_events_path()),
+        hours=hours,
+        sources=raw_events_csv.sources,
+        rows_in=rows_in,
+        rows_out=rows_out,
+        rejected=rejected_n,
+        duplicates=duplicates,
+        rejected_by_reason=dict(sorted(counts.items())),
+    )
+    metadata = {
+        "rows_in": rows_in,
+        "rows_out": rows_out,
+        "rejected": rejected_n,
+        "reject_rate": float(rejected_n / rows_in) if rows_in else 0.0,
+        "duplicates_dropped": duplicates,
+        "hours": len(hours),
+        "path": result.path,
+        "rejected_by_reason": dg.MetadataValue.json(result.rejected_by_reason),
+        **{f"rejected.{reason}": n for reason, n in result.rejected_by_reason.items()},
+    }
+    return dg.Output(result, metadata=metadata)
+
+
+def _md_cell(value) -> str:
+    return "(none)" if value is None else str(value).replace("|", "\\|").replace("\n", " ")
+
+
+@dg.asset(
+    group_name=GROUP,
+    description="Per-brand views, carts, purchases, revenue, sessions, users, conversion (Parquet).",
+)
+def brand_details(
+    context: dg.AssetExecutionContext, spark: SparkResource, typed_events: TypedEvents
+) -> dg.Output[BrandDetailsData]:
+    session = spark.session()
+    details = T.brand_details(session.read.parquet(typed_events.path))
+    write_parquet(details.coalesce(1), brand_details_path())
+    stored = session.read.parquet(str(brand_details_path()))
+    rows = stored.count()
+    top = stored.orderBy(stored["revenue"].desc()).limit(10).collect()
+    progress(context, f"brand details: {rows:,} brands")
+    table = "| brand | views | purchases | revenue |\n|---|---|---|---|\n" + "\n".join(
+        f"| {_md_cell(r['brand'])} | {r['views']} | {r['purchases']} | {r['revenue']} |"
+        for r in top
+    )
+    return dg.Output(
+        BrandDetailsData(str(brand_details_path()), rows),
+        metadata={"brands": rows, "path": str(brand_details_path()), "top_by_revenue": dg.MetadataValue.md(table)},
+    )

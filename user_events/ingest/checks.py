@@ -1,0 +1,125 @@
+"""Asset checks of the batch ingest, on the Spark DataFrames (pandera.pyspark from schema.py + Spark counts).
+
+All blocking: they run before anything is written to the warehouse, and a failure stops the run there.
+"""
+
+
+import os
+
+import dagster as dg
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from user_events.ingest.assets import BrandDetailsData, TypedEvents, brand_details, typed_events
+from user_events.ingest.resources import SparkResource
+from user_events.schema import BRAND_DETAILS, USER_EVENTS, TableSpec, pandera_spark_schema
+
+MAX_REJECT_RATE_VAR = "USER_EVENTS_MAX_REJECT_RATE"
+DEFAULT_MAX_REJECT_RATE = 0.05
+
+
+def max_reject_rate() -> float:
+    raw = os.environ.get(MAX_REJECT_RATE_VAR, "").strip()
+    if not raw:
+        return DEFAULT_MAX_REJECT_RATE
+    try:
+        value = float(raw)
+    except ValueError:
+        raise dg.Failure(description=f"{MAX_REJECT_RATE_VAR}={raw!r} is not a number (a rate, e.g. 0.05)") from None
+    if not 0.0 <= value <= 1.0:
+        raise dg.Failure(description=f"{MAX_REJECT_RATE_VAR}={raw!r} must be between 0 and 1")
+    return value
+
+
+def pandera_errors(df: DataFrame, table: TableSpec) -> dict:
+    """pandera's error report for the DataFrame against the table's schema ({} when it conforms)."""
+    checked = pandera_spark_schema(table).validate(df)
+    return dict(checked.pandera.errors or {})
+
+
+def _error_count(errors: dict) -> int:
+    return sum(len(items) for by_type in errors.values() for items in by_type.values())
+
+
+@dg.asset_check(asset=typed_events, blocking=True, description="pandera: types, NULLs, value sets and ranges")
+def typed_events_schema(spark: SparkResource, typed_events: TypedEvents) -> dg.AssetCheckResult:
+    errors = pandera_errors(spark.session().read.parquet(typed_events.path), USER_EVENTS)
+    return dg.AssetCheckResult(
+        passed=not errors,
+        metadata={"errors": dg.MetadataValue.json(errors), "error_count": _error_count(errors)},
+    )
+
+
+@dg.asset_check(asset=typed_events, blocking=True, description="every event_id occurs once")
+def typed_events_unique_event_id(spark: SparkResource, typed_events: TypedEvents) -> dg.AssetCheckResult:
+    df = spark.session().read.parquet(typed_events.path)
+    dup = df.groupBy("event_id").count().where(F.col("count") > 1)
+    n = dup.count()
+    sample = [r[0] for r in dup.limit(5).collect()] if n else []
+    return dg.AssetCheckResult(
+        passed=n == 0, metadata={"duplicate_event_ids": n, "sample": dg.MetadataValue.json(sample)}
+    )
+
+
+@dg.asset_check(
+    asset=typed_events,
+    blocking=True,
+    description=f"rejected rows / rows read <= {MAX_REJECT_RATE_VAR} (default {DEFAULT_MAX_REJECT_RATE})",
+)
+def typed_events_reject_rate(typed_events: TypedEvents) -> dg.AssetCheckResult:
+    limit = max_reject_rate()
+    rate = typed_events.rejected / typed_events.rows_in if typed_events.rows_in else 0.0
+    return dg.AssetCheckResult(
+        passed=rate <= limit,
+        metadata={
+            "reject_rate": float(rate),
+            "max_reject_rate": float(limit),
+            "rejected": typed_events.rejected,
+            "rows_in": typed_events.rows_in,
+            "rejected_by_reason": dg.MetadataValue.json(typed_events.rejected_by_reason),
+        },
+    )
+
+
+def brand_details_inconsistencies(details: DataFrame, events: DataFrame) -> dict[str, int]:
+    """Rule name -> number of offending brands (or 1 for a total that does not add up); {} when sane."""
+    bad = {
+        "revenue_without_purchases": details.where((F.col("purchases") == 0) & (F.col("revenue") != 0)).count(),
+        "rate_without_sessions": details.where(
+            (F.col("sessions") == 0) & F.col("conversion_rate").isNotNull()
+        ).count(),
+    }
+    totals = details.agg(F.sum("views"), F.sum("carts"), F.sum("purchases"), F.count(F.lit(1))).first()
+    expected = events.agg(
+        F.count(F.when(F.col("event_type") == "view", 1)),
+        F.count(F.when(F.col("event_type") == "cart", 1)),
+        F.count(F.when(F.col("event_type") == "purchase", 1)),
+        F.countDistinct(F.coalesce(F.col("brand"), F.lit("\x00null"))),
+    ).first()
+    for name, got, want in zip(("views_total", "carts_total", "purchases_total", "brand_rows"), totals, expected):
+        if int(got or 0) != int(want or 0):
+            bad[name] = 1
+    return {k: v for k, v in bad.items() if v}
+
+
+@dg.asset_check(
+    asset=brand_details,
+    blocking=True,
+    description="pandera (non-negative counts, rates in [0,1]) and totals that add up to the typed events",
+    additional_ins={"typed_events": dg.AssetIn("typed_events")},
+)
+def brand_details_sane(
+    spark: SparkResource, brand_details: BrandDetailsData, typed_events: TypedEvents
+) -> dg.AssetCheckResult:
+    session = spark.session()
+    details = session.read.parquet(brand_details.path)
+    errors = pandera_errors(details, BRAND_DETAILS)
+    inconsistent = brand_details_inconsistencies(details, session.read.parquet(typed_events.path))
+    return dg.AssetCheckResult(
+        passed=not errors and not inconsistent,
+        metadata={
+            "errors": dg.MetadataValue.json(errors),
+            "error_count": _error_count(errors),
+            "inconsistencies": dg.MetadataValue.json(inconsistent),
+        },
+    )

@@ -1,0 +1,182 @@
+"""Finding and vetting the raw CSV input before Spark reads it.
+
+Spark silently takes a header-less file's first row as a header, reads a binary file as garbage rows and
+turns a missing path into a Java stack trace; these checks turn each of those into one clear message that
+names the file and the variable to fix (USER_EVENTS_RAW_CSV). For local files a fast byte scan also counts
+records and tells whether any quoted field spans lines: if none does, Spark may split the file across
+cores (line mode) and still parse it exactly as the multi-line CSV parser would.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+from user_events.config import ConfigError, redact_url
+from user_events.schema import RAW_HEADER
+
+RAW_CSV_VAR = "USER_EVENTS_RAW_CSV"
+_SCAN_CHUNK = 16 << 20
+_BINARY_PROBE = 64 << 10
+_BLANK_LINE = re.compile(rb"\n(?=\r?\n)")
+
+
+class InputError(ConfigError):
+    """The raw input is missing or unusable; the message says which file and what to change."""
+
+
+@dataclass(frozen=True)
+class InputFile:
+    uri: str  # as Spark names it (and as `source` in rejected_events)
+    bytes: int
+    local_path: str | None = None
+    records: int | None = None  # data records (header excluded), when scanned
+    multiline: bool = True  # some quoted field spans lines (or unknown): parse with multiLine
+
+
+def _has_scheme(spec: str) -> bool:
+    return "://" in spec or spec.startswith("file:")
+
+
+def _local_uri(path: str) -> str:
+    # the form Spark's _metadata.file_path uses for local files
+    from pathlib import PurePosixPath
+    from urllib.parse import quote
+
+    return "file:" + quote(str(PurePosixPath(os.path.abspath(path))), safe="/")
+
+
+def list_local(spec: str) -> list[str]:
+    p = os.path.expanduser(spec)
+    if os.path.isdir(p):
+        return sorted(str(f) for f in Path(p).glob("*.csv"))
+    if any(ch in p for ch in "*?["):
+        return sorted(f for f in glob.glob(p) if os.path.isfile(f))
+    return [p] if os.path.isfile(p) else []
+
+
+def scan_local(path: str) -> InputFile:
+    """Vet one local file (exists, not empty, not binary, header first) and scan its records."""
+    size = os.path.getsize(path)
+    if size == 0:
+        raise InputError(f"raw CSV {path} is empty (0 bytes); point {RAW_CSV_VAR} at a CSV with the header and rows")
+    with open(path, "rb") as fh:
+        head = fh.read(_BINARY_PROBE)
+        if b"\x00" in head:
+            raise InputError(f"raw CSV {path} looks binary (NUL bytes), not a UTF-8 CSV; check {RAW_CSV_VAR}")
+        try:
+            head.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            if exc.start < len(head) - 4:  # a multi-byte character cut at the probe's end is fine
+                raise InputError(
+                    f"raw CSV {path} is not UTF-8 text (byte {exc.start}); check {RAW_CSV_VAR}"
+                ) from None
+        first = head.split(b"\n", 1)[0].rstrip(b"\r").lstrip(b"\xef\xbb\xbf").decode("utf-8", "replace").strip()
+        if first != RAW_HEADER:
+            shown = first if len(first) <= 120 else first[:120] + "..."
+            raise InputError(
+                f"raw CSV {path} does not start with the header line '{RAW_HEADER}' (found '{shown}'); "
+                f"add the header or fix {RAW_CSV_VAR}"
+            )
+        fh.seek(0)
+        records, multiline = _count_records(fh)
+    if records <= 0:
+        raise InputError(f"raw CSV {path} has the header but no data rows; check {RAW_CSV_VAR}")
+    return InputFile(_local_uri(path), size, path, records, multiline)
+
+
+def _count_records(fh) -> tuple[int, bool]:
+    """(data records excluding the header, whether a quoted field holds a line break).
+
+    A record ends at a line break outside quotes; doubled quotes inside a quoted field toggle the
+    state twice, so counting quote characters per line is enough. Blank lines are not records.
+    """
+    records = 0
+    in_quotes = False
+    multiline = False
+    carry = b""
+    while True:
+        chunk = fh.read(_SCAN_CHUNK)
+        if not chunk:
+            break
+        data = carry + chunk
+        cut = data.rfind(b"\n")
+        if cut < 0:
+            carry = data
+            continue
+        body, carry = data[: cut + 1], data[cut + 1 :]
+        if b"\r" in body.replace(b"\r\n", b""):
+            multiline = True  # a bare CR: let the multi-line parser decide what a line is
+        if not in_quotes and b'"' not in body:
+            records += body.count(b"\n") - len(_BLANK_LINE.findall(body)) - (1 if body[:1] in (b"\n", b"\r") else 0)
+            continue
+        for line in body.split(b"\n")[:-1]:
+            if line.count(b'"') % 2:
+                in_quotes = not in_quotes
+                if in_quotes:
+                    multiline = True
+            if not in_quotes and line.strip(b"\r"):
+                records += 1
+    if carry.strip(b"\r\n"):
+        records += 1
+    return records - 1, multiline  # minus the header
+
+
+def resolve_inputs(spec: str, spark=None) -> list[InputFile]:
+    """The input files named by a path, directory, glob or URI (s3a://, file:), vetted.
+
+    Remote files are listed through Spark's Hadoop file system (needs `spark`); their content is vetted
+    by reading the first line only, and they are parsed in multi-line mode.
+    """
+    spec = spec.strip()
+    if not _has_scheme(spec) or spec.startswith("file:"):
+        local = spec[len("file:"):] if spec.startswith("file:") else spec
+        local = unquote(urlsplit(spec).path) if spec.startswith("file://") else local
+        paths = list_local(local)
+        if not paths:
+            raise InputError(f"no raw CSV found at {spec!r}; set {RAW_CSV_VAR} to an existing file, directory or glob")
+        return [scan_local(p) for p in paths]
+    if spark is None:
+        raise ValueError("listing remote input needs a SparkSession")
+    return _resolve_remote(spec, spark)
+
+
+def _resolve_remote(spec: str, spark) -> list[InputFile]:
+    jvm = spark._jvm
+    conf = spark._jsc.hadoopConfiguration()
+    shown = redact_url(spec)
+    try:
+        hpath = jvm.org.apache.hadoop.fs.Path(spec)
+        fs = hpath.getFileSystem(conf)
+        statuses = fs.globStatus(hpath)
+        files = []
+        for st in statuses or []:
+            if st.isDirectory():
+                files.extend(s for s in fs.listStatus(st.getPath()) if s.getPath().getName().endswith(".csv"))
+            else:
+                files.append(st)
+    except Exception as exc:  # py4j wraps the Java exception; keep its first line only
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise InputError(f"cannot list raw CSV at {shown}: {first[:300]}; check {RAW_CSV_VAR} and the S3 settings") from None
+    if not files:
+        raise InputError(f"no raw CSV found at {shown}; set {RAW_CSV_VAR} to an existing file, directory or glob")
+    out = []
+    for st in files:
+        uri = st.getPath().toUri().toString()
+        size = int(st.getLen())
+        if size == 0:
+            raise InputError(f"raw CSV {redact_url(uri)} is empty (0 bytes); check {RAW_CSV_VAR}")
+        first_rows = spark.read.text(uri).limit(1).collect()
+        first = first_rows[0][0].lstrip("\ufeff").strip() if first_rows else ""
+        if "\x00" in first:
+            raise InputError(f"raw CSV {redact_url(uri)} looks binary (NUL bytes); check {RAW_CSV_VAR}")
+        if first != RAW_HEADER:
+            raise InputError(
+                f"raw CSV {redact_url(uri)} does not start with the header line '{RAW_HEADER}'; check {RAW_CSV_VAR}"
+            )
+        out.append(InputFile(uri, size))
+    return out

@@ -1,0 +1,65 @@
+"""The `spark` resource and where the batch path keeps its Parquet data."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import dagster as dg
+
+from user_events.config import DATA_DIR, env
+
+DEFAULT_SAMPLE_ROWS = 200_000
+
+
+class SparkResource(dg.ConfigurableResource):
+    """The process's SparkSession (user_events.spark.get_spark: one per process, UTC, s3a settings)."""
+
+    master: str = "local[*]"
+
+    def session(self):
+        """The session; s3a support (a Maven resolution at JVM start) only when the raw input is on S3."""
+        from user_events.spark import get_spark
+
+        spec, _ = raw_csv_spec()
+        return get_spark(master=self.master, with_s3=spec.strip().startswith("s3a://"))
+
+
+def spark_resource() -> SparkResource:
+    return SparkResource(
+        master=dg.EnvVar("USER_EVENTS_SPARK_MASTER") if os.environ.get("USER_EVENTS_SPARK_MASTER") else "local[*]"
+    )
+
+
+def batch_dir() -> Path:
+    """Root of the batch path's Parquet data (USER_EVENTS_BATCH_DIR, default .data/batch)."""
+    return Path(env("USER_EVENTS_BATCH_DIR") or (DATA_DIR / "batch"))
+
+
+def validated_path() -> Path:
+    return batch_dir() / "validated"
+
+
+def typed_events_path() -> Path:
+    return batch_dir() / "typed_events"
+
+
+def rejected_events_path() -> Path:
+    return batch_dir() / "rejected_events"
+
+
+def brand_details_path() -> Path:
+    return batch_dir() / "brand_details"
+
+
+def default_sample_path() -> Path:
+    """The project's own generated one-day dataset, used when USER_EVENTS_RAW_CSV is unset."""
+    return DATA_DIR / "sample" / "user_events_2019-11-01.csv"
+
+
+def raw_csv_spec() -> tuple[str, bool]:
+    """(USER_EVENTS_RAW_CSV or the generated sample's path, whether it is the default sample)."""
+    value = env("USER_EVENTS_RAW_CSV")
+    if value:
+        return value, False
+    return str(default_sample_path()), True

@@ -1,0 +1,380 @@
+"""Pure DataFrame transforms of the batch path (also used by the hourly S3 JSON path).
+
+Nothing here touches Dagster, files other than its inputs, or the warehouse: each function takes
+DataFrames (or a session and paths) and returns DataFrames, so each is unit-testable on its own.
+
+Validation follows the contract; a rejected row carries exactly one reason, the first failing rule in
+REASONS order (the fields in raw order; per field: missing, malformed, out of range). Reason strings are
+stable: dashboards and tests rely on them.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Sequence
+
+from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql.types import StringType, StructField
+
+from user_events.schema import (
+    BRAND_DETAILS,
+    EVENT_ID_HEX_CHARS,
+    EVENT_ID_SEPARATOR,
+    EVENT_TYPES,
+    ID_FIELDS,
+    NULLABLE_TEXT_FIELDS,
+    RAW_FIELDS,
+    REJECTED_EVENTS,
+    USER_EVENTS,
+    raw_spark_schema,
+)
+
+MALFORMED_COL = "_malformed"  # the raw record when its number of fields is wrong, else NULL
+SOURCE_COL = "_source"  # where the row came from (file URI, or partition key)
+REASON_COL = "reason"
+
+WRONG_FIELD_COUNT = "wrong_field_count"
+
+
+def _id_reasons(field: str) -> tuple[str, ...]:
+    return (f"{field}_missing", f"{field}_not_integer", f"{field}_out_of_range", f"{field}_not_positive")
+
+
+# Every rejection reason, in the order the rules are applied.
+REASONS: tuple[str, ...] = (
+    (WRONG_FIELD_COUNT,)
+    + ("event_time_missing", "event_time_unparseable")
+    + ("event_type_missing", "event_type_invalid")
+    + _id_reasons("product_id")
+    + _id_reasons("category_id")
+    + ("price_missing", "price_not_number", "price_out_of_range", "price_negative")
+    + _id_reasons("user_id")
+)
+
+REASON_DOCS: dict[str, str] = {
+    WRONG_FIELD_COUNT: "the record does not have exactly 9 fields (raw_line holds the record)",
+    "event_time_missing": "event_time empty",
+    "event_time_unparseable": "event_time is not 'YYYY-MM-DD HH:MM:SS UTC' nor ISO-8601 with Z or an offset, "
+    "or names an impossible date/time",
+    "event_type_missing": "event_type empty",
+    "event_type_invalid": f"event_type not one of {', '.join(EVENT_TYPES)}",
+    "price_missing": "price empty",
+    "price_not_number": "price is not a decimal number",
+    "price_out_of_range": "price does not fit numeric(18,2)",
+    "price_negative": "price below zero (zero is valid)",
+}
+for _f in ID_FIELDS:
+    REASON_DOCS.update(
+        {
+            f"{_f}_missing": f"{_f} empty",
+            f"{_f}_not_integer": f"{_f} is not an integer (digits with an optional sign)",
+            f"{_f}_out_of_range": f"{_f} beyond 64-bit signed integer",
+            f"{_f}_not_positive": f"{_f} is zero or negative",
+        }
+    )
+
+# Accepted event_time shapes: "YYYY-MM-DD HH:MM:SS UTC" and ISO-8601 ('T' or space) with Z or an offset.
+_TIME_RE = r"^(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?)(?: ?(UTC|Z)|([+-]\d{2})(?::?(\d{2}))?)$"
+_INT_RE = r"^[+-]?[0-9]+$"
+_NUMBER_RE = r"^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$"
+PRICE_TYPE = "decimal(18,2)"
+EVENT_ID_TIME_PATTERN = "yyyy-MM-dd HH:mm:ss"
+
+CSV_OPTIONS = {
+    "header": "true",
+    # quoted fields may hold the separator, doubled quotes and newlines (RFC 4180)
+    "multiLine": "true",
+    "quote": '"',
+    "escape": '"',
+    "mode": "PERMISSIVE",
+    "columnNameOfCorruptRecord": MALFORMED_COL,
+    "encoding": "UTF-8",
+    "ignoreLeadingWhiteSpace": "false",
+    "ignoreTrailingWhiteSpace": "false",
+}
+
+
+def read_raw_csv(spark: SparkSession, paths: str | Sequence[str], multiline: bool = True) -> DataFrame:
+    """Raw CSV file(s) as the nine fields (strings, NULL when empty) plus MALFORMED_COL and SOURCE_COL.
+
+    The header line of each file is skipped (check it beforehand: Spark does not). A record with the
+    wrong number of fields keeps what could be split and gets its raw text in MALFORMED_COL.
+    multiline=False splits files across cores but is only exact when no quoted field holds a line
+    break (ingest.inputs.scan_local tells).
+    """
+    schema = raw_spark_schema().add(StructField(MALFORMED_COL, StringType(), True))
+    paths = [paths] if isinstance(paths, str) else list(paths)
+    options = dict(CSV_OPTIONS, multiLine=str(bool(multiline)).lower())
+    df = spark.read.options(**options).schema(schema).csv(paths)
+    return df.select(*RAW_FIELDS, MALFORMED_COL, F.col("_metadata.file_path").alias(SOURCE_COL))
+
+
+def _blank(c: Column) -> Column:
+    return c.isNull() | (F.trim(c) == "")
+
+
+_RAW_TIME_RE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2} UTC$"
+
+
+def _is_raw_time_format(t: Column) -> Column:
+    """event_time text already in the REES46 form 'YYYY-MM-DD HH:MM:SS UTC' (the fast path)."""
+    return (F.length(t) == 23) & t.rlike(_RAW_TIME_RE)
+
+
+def parse_event_time(c: Column) -> Column:
+    """Timestamp (UTC, whole seconds) of an accepted event_time text, else NULL."""
+    t = F.trim(c)
+    date, clock = F.regexp_extract(t, _TIME_RE, 1), F.regexp_extract(t, _TIME_RE, 2)
+    utc, off_h, off_m = (F.regexp_extract(t, _TIME_RE, i) for i in (3, 4, 5))
+    zone = F.when(utc != "", F.lit("Z")).otherwise(
+        F.concat(off_h, F.lit(":"), F.when(off_m == "", F.lit("00")).otherwise(off_m))
+    )
+    iso = F.concat(date, F.lit("T"), clock, zone)
+    # the event id is to the second (schema.canonical_event_fields), so the stored time is too
+    general = F.when(t.rlike(_TIME_RE), F.date_trunc("second", iso.cast("timestamp")))
+    return F.when(_is_raw_time_format(c), F.substring(c, 1, 19).cast("timestamp")).otherwise(general)
+
+
+def _canonical_int(c: Column) -> Column:
+    """True when the text is exactly how Spark prints its bigint value (the common case: no regex needed)."""
+    n = c.cast("bigint")
+    return n.isNotNull() & (n > 0) & (n.cast("string") == c)
+
+
+def _id_rule(field: str) -> Column:
+    raw = F.col(field)
+    c = F.trim(raw)
+    missing, not_int, out_of_range, not_pos = _id_reasons(field)
+    return (
+        F.when(_canonical_int(raw), F.lit(None).cast("string"))
+        .when(_blank(raw), F.lit(missing))
+        .when(~c.rlike(_INT_RE), F.lit(not_int))
+        .when(c.cast("bigint").isNull(), F.lit(out_of_range))
+        .when(c.cast("bigint") <= 0, F.lit(not_pos))
+    )
+
+
+def _price_rule() -> Column:
+    raw = F.col("price")
+    c = F.trim(raw)
+    p = raw.cast(PRICE_TYPE)
+    plain = p.isNotNull() & raw.rlike(r"^[0-9]+(\.[0-9]{1,2})?$")  # common case: one cheap regex
+    return (
+        F.when(plain, F.lit(None).cast("string"))
+        .when(_blank(raw), F.lit("price_missing"))
+        .when(~c.rlike(_NUMBER_RE), F.lit("price_not_number"))
+        .when(c.cast(PRICE_TYPE).isNull(), F.lit("price_out_of_range"))
+        # the sign of the number as written: -0.001 is negative even though it rounds to 0.00
+        .when(c.cast("double") < 0, F.lit("price_negative"))
+    )
+
+
+def rejection_reason(has_malformed: bool = True, parsed_time: Column | None = None) -> Column:
+    """The first failing rule's reason (REASONS order), NULL for a valid row.
+
+    `parsed_time`: the already parsed event_time column, if the caller has one (saves parsing twice).
+    """
+    parsed = parse_event_time(F.col("event_time")) if parsed_time is None else parsed_time
+    rules = []
+    if has_malformed:
+        rules.append(F.when(F.col(MALFORMED_COL).isNotNull(), F.lit(WRONG_FIELD_COUNT)))
+    rules += [
+        F.when(_blank(F.col("event_time")), F.lit("event_time_missing")).when(
+            parsed.isNull(), F.lit("event_time_unparseable")
+        ),
+        F.when(_blank(F.col("event_type")), F.lit("event_type_missing")).when(
+            ~F.col("event_type").isin(*EVENT_TYPES), F.lit("event_type_invalid")
+        ),
+        _id_rule("product_id"),
+        _id_rule("category_id"),
+        _price_rule(),
+        _id_rule("user_id"),
+    ]
+    return F.coalesce(*rules)
+
+
+def _null_if_empty(name: str) -> Column:
+    c = F.col(name)
+    return F.when(c == "", F.lit(None).cast("string")).otherwise(c)
+
+
+def event_id_column(
+    event_time: Column, event_type: Column, product_id: Column, category_id: Column, category_code: Column,
+    brand: Column, price: Column, user_id: Column, user_session: Column, time_text: Column | None = None,
+) -> Column:  # fmt: skip
+    """Spark twin of schema.event_id_of over typed columns (time a UTC timestamp, price decimal(18,2)).
+
+    `time_text`: the time already as 'yyyy-MM-dd HH:mm:ss' UTC text, when known (saves formatting).
+    """
+    parts = [
+        F.date_format(event_time, EVENT_ID_TIME_PATTERN) if time_text is None else time_text,
+        event_type,
+        product_id.cast("string"),
+        category_id.cast("string"),
+        F.coalesce(category_code, F.lit("")),
+        F.coalesce(brand, F.lit("")),
+        price.cast(PRICE_TYPE).cast("string"),
+        user_id.cast("string"),
+        F.coalesce(user_session, F.lit("")),
+    ]
+    return F.substring(F.sha2(F.concat_ws(EVENT_ID_SEPARATOR, *parts), 256), 1, EVENT_ID_HEX_CHARS)
+
+
+def _typed_columns() -> list[Column]:
+    raw_time = F.col("event_time")
+    typed = {
+        "event_time": parse_event_time(raw_time),
+        "event_type": F.col("event_type"),
+        "product_id": F.trim(F.col("product_id")).cast("bigint"),
+        "category_id": F.trim(F.col("category_id")).cast("bigint"),
+        "category_code": _null_if_empty("category_code"),
+        "brand": _null_if_empty("brand"),
+        "price": F.trim(F.col("price")).cast(PRICE_TYPE),
+        "user_id": F.trim(F.col("user_id")).cast("bigint"),
+        "user_session": _null_if_empty("user_session"),
+    }
+    return [c.alias(f"t_{name}") for name, c in typed.items()]
+
+
+def _check_utc(spark: SparkSession) -> None:
+    tz = spark.conf.get("spark.sql.session.timeZone")
+    if tz not in ("UTC", "Etc/UTC", "Z", "+00:00"):
+        raise ValueError(f"Spark session time zone must be UTC (event ids and hours depend on it), got {tz}")
+
+
+def validate_raw(
+    raw_df: DataFrame, source: str | Column | None = None, rejected_at: datetime | Column | None = None
+) -> DataFrame:
+    """Raw rows with their rejection reason and typed values side by side (see split_validated).
+
+    `source` defaults to the raw frame's SOURCE_COL; `rejected_at` to the current timestamp.
+    """
+    _check_utc(raw_df.sparkSession)
+    has_malformed = MALFORMED_COL in raw_df.columns
+    src = F.col(SOURCE_COL) if source is None else (source if isinstance(source, Column) else F.lit(source))
+    when = F.current_timestamp() if rejected_at is None else (
+        rejected_at if isinstance(rejected_at, Column) else F.lit(rejected_at).cast("timestamp")
+    )  # fmt: skip
+    malformed = F.col(MALFORMED_COL) if has_malformed else F.lit(None).cast("string")
+    typed = raw_df.select(
+        *RAW_FIELDS,
+        malformed.alias(MALFORMED_COL),
+        src.cast("string").alias(SOURCE_COL),
+        when.alias("rejected_at"),
+        *_typed_columns(),
+    )
+    time_text = F.when(
+        _is_raw_time_format(F.col("event_time")), F.substring(F.col("event_time"), 1, 19)
+    ).otherwise(F.date_format(F.col("t_event_time"), EVENT_ID_TIME_PATTERN))
+    return typed.select(
+        "*",
+        time_text.alias("t_time_text"),
+        rejection_reason(True, F.col("t_event_time")).alias(REASON_COL),
+    )
+
+
+def compact_validated(validated: DataFrame) -> DataFrame:
+    """validate_raw's output with the raw text kept only where it is needed (rejected rows): cheaper to store."""
+    rejected = F.col(REASON_COL).isNotNull()
+    return validated.select(
+        *(F.when(rejected, F.col(f)).alias(f) for f in RAW_FIELDS),
+        *(c for c in validated.columns if c not in RAW_FIELDS),
+    )
+
+
+def split_validated(validated: DataFrame) -> tuple[DataFrame, DataFrame]:
+    """(typed accepted events with event_id and derived columns, rejected rows) from validate_raw's output."""
+    t = {f: F.col(f"t_{f}") for f in RAW_FIELDS}
+    accepted = validated.where(F.col(REASON_COL).isNull())
+    typed = accepted.select(
+        event_id_column(*(t[f] for f in RAW_FIELDS), time_text=F.col("t_time_text")).alias("event_id"),
+        *(t[f].alias(f) for f in RAW_FIELDS),
+        F.date_trunc("hour", t["event_time"]).alias("event_hour"),
+        F.to_date(t["event_time"]).alias("event_date"),
+    )
+    rejected = validated.where(F.col(REASON_COL).isNotNull()).select(
+        *RAW_FIELDS,
+        F.col(MALFORMED_COL).alias("raw_line"),
+        F.col(REASON_COL).alias("reason"),
+        F.col(SOURCE_COL).alias("source"),
+        F.col("rejected_at"),
+    )
+    assert typed.columns == USER_EVENTS.column_names and rejected.columns == REJECTED_EVENTS.column_names
+    return typed, rejected
+
+
+def type_and_validate(
+    raw_df: DataFrame, source: str | Column | None = None, rejected_at: datetime | Column | None = None
+) -> tuple[DataFrame, DataFrame]:
+    """(typed_df, rejected_df) of raw string rows; every input row lands in exactly one of them."""
+    return split_validated(validate_raw(raw_df, source, rejected_at))
+
+
+def drop_exact_duplicates(typed_df: DataFrame) -> tuple[DataFrame, int]:
+    """Each event_id once (rows with one id are equal in every column), and how many rows were dropped.
+
+    Counts the input and the output: two Spark actions; persist the input if it is expensive.
+    """
+    deduped = dedupe_events(typed_df)
+    return deduped, typed_df.count() - deduped.count()
+
+
+def dedupe_events(typed_df: DataFrame) -> DataFrame:
+    """Each event_id once, lazily (no action).
+
+    Rows sharing an event_id are equal in every column (all columns derive from the id's canonical
+    fields), so a distinct over whole rows is the same thing, and plans as a hash aggregate where
+    dropDuplicates(["event_id"]) would sort twice.
+    """
+    return typed_df.distinct()
+
+
+def brand_details(typed_df: DataFrame) -> DataFrame:
+    """One row per brand (NULL brand is its own row) over accepted, de-duplicated events.
+
+    avg_price: mean price over the brand's events of any type; revenue: sum of price over purchases;
+    sessions/users: distinct non-NULL user_session / distinct user_id among the brand's events;
+    conversion_rate: sessions with a purchase of the brand / sessions with any event of the brand
+    (NULL when the brand only has events without a session).
+    """
+    is_type = {t: F.col("event_type") == t for t in EVENT_TYPES}
+    agg = typed_df.groupBy("brand").agg(
+        F.avg(F.col("price").cast("double")).alias("avg_price"),
+        F.count(F.when(is_type["view"], 1)).alias("views"),
+        F.count(F.when(is_type["cart"], 1)).alias("carts"),
+        F.count(F.when(is_type["purchase"], 1)).alias("purchases"),
+        F.coalesce(F.sum(F.when(is_type["purchase"], F.col("price"))), F.lit(0)).alias("revenue"),
+        F.countDistinct("user_session").alias("sessions"),
+        F.countDistinct("user_id").alias("users"),
+        F.countDistinct(F.when(is_type["purchase"], F.col("user_session"))).alias("purchase_sessions"),
+    )
+    out = agg.select(
+        "brand",
+        "avg_price",
+        "views",
+        "carts",
+        "purchases",
+        F.col("revenue").cast(PRICE_TYPE).alias("revenue"),
+        "sessions",
+        "users",
+        F.when(F.col("sessions") > 0, F.col("purchase_sessions") / F.col("sessions")).alias("conversion_rate"),
+    )
+    assert out.columns == BRAND_DETAILS.column_names
+    return out
+
+
+__all__ = [
+    "REASONS",
+    "REASON_DOCS",
+    "read_raw_csv",
+    "validate_raw",
+    "split_validated",
+    "type_and_validate",
+    "drop_exact_duplicates",
+    "dedupe_events",
+    "brand_details",
+    "event_id_column",
+    "parse_event_time",
+    "NULLABLE_TEXT_FIELDS",
+]

@@ -1,0 +1,201 @@
+"""`user-events batch` (run batch_job in process, print table counts and KPIs) and `user-events generate`."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+FAILURE_CLASSES = ("Failure", "ConfigError", "InputError", "EmbeddedPostgresError")
+
+
+def register(subparsers) -> None:
+    batch = subparsers.add_parser(
+        "batch",
+        help="run batch_job: raw CSV -> typed events -> brand details -> PostgreSQL tables and KPIs",
+        description="Runs batch_job in this process (USER_EVENTS_RAW_CSV, USER_EVENTS_PG_URL, ... from the "
+        "environment; unset: the generated sample and the embedded PostgreSQL under .data/), then prints the "
+        "row counts of the five tables and the daily KPIs.",
+    )
+    batch.add_argument(
+        "--keep-pg", action="store_true", help="leave the embedded PostgreSQL running if this command started it"
+    )
+    batch.set_defaults(func=run_batch)
+
+    gen = subparsers.add_parser("generate", help="write a seeded raw CSV of realistic events (REES46 format)")
+    gen.add_argument("--out", default=None, help="output CSV (default: the sample path under .data/sample)")
+    gen.add_argument("--rows", type=int, default=None, help="data rows (default 200000)")
+    gen.add_argument("--seed", type=int, default=None)
+    gen.add_argument("--start", default="2019-11-01", help="UTC day (YYYY-MM-DD) or ISO time the data starts")
+    gen.add_argument("--duplicate-rate", type=float, default=0.002)
+    gen.add_argument("--invalid-rate", type=float, default=0.001)
+    gen.set_defaults(func=run_generate)
+
+
+def _console_progress() -> None:
+    logger = logging.getLogger("user_events.progress")
+    if not any(getattr(h, "_user_events", False) for h in logger.handlers):
+        handler = logging.StreamHandler(sys.stdout)
+        handler.setFormatter(logging.Formatter("%(asctime)s  %(message)s", "%H:%M:%S"))
+        handler._user_events = True
+        logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+
+
+def _instance():
+    import dagster as dg
+
+    from user_events.config import DATA_DIR
+
+    if not os.environ.get("DAGSTER_HOME"):
+        home = DATA_DIR / "dagster_home"
+        home.mkdir(parents=True, exist_ok=True)
+        os.environ["DAGSTER_HOME"] = str(home)
+    return dg.DagsterInstance.get()
+
+
+def _error_chain(error):
+    while error is not None:
+        yield error
+        error = error.cause or getattr(error, "context", None)
+
+
+def failure_message(result) -> str:
+    """The one message a user needs: our own Failure/ConfigError text if there is one, else the root cause."""
+    from user_events.config import redact_text
+
+    candidates = []
+    for event in result.all_events:
+        if event.is_step_failure:
+            error = event.step_failure_data.error
+        elif event.event_type_value == "RUN_FAILURE" and event.event_specific_data is not None:
+            error = getattr(event.event_specific_data, "error", None)
+        else:
+            continue
+        chain = list(_error_chain(error))
+        for e in chain:
+            if e.cls_name in FAILURE_CLASSES:
+                return redact_text(e.message.split(":", 1)[-1].strip() if e.message.startswith(e.cls_name) else e.message.strip())
+        if chain:
+            candidates.append(chain[-1].message.strip().splitlines()[0] if chain[-1].message.strip() else chain[-1].cls_name)
+    failed_checks = [
+        e.asset_check_evaluation_data
+        for e in result.all_events
+        if e.event_type_value == "ASSET_CHECK_EVALUATION" and not e.asset_check_evaluation_data.passed
+    ]
+    if failed_checks:
+        names = ", ".join(f"{c.asset_key.to_user_string()}:{c.check_name}" for c in failed_checks)
+        return f"data quality check(s) failed, nothing more was written: {names} (see the run's check metadata)"
+    return redact_text(candidates[0]) if candidates else "the run failed (see the Dagster log above)"
+
+
+def print_summary(conn, schema: str) -> None:
+    from user_events.schema import KPI_DAILY, KPI_METRIC_NAMES
+    from user_events.warehouse import kpis, load
+
+    print("\nPostgreSQL tables (schema %s):" % schema)
+    for table, n in load.table_counts(conn, schema).items():
+        print(f"  {table:<16} {n:>12,} rows")
+    rows = kpis.read_kpis(conn, schema, KPI_DAILY)
+    for row in rows:
+        print(f"\nKPIs for {row['day']} (kpi_daily):")
+        for name in KPI_METRIC_NAMES:
+            value = row[name]
+            shown = "NULL" if value is None else (f"{value:,}" if isinstance(value, int) else f"{float(value):,.4f}")
+            print(f"  {name:<22} {shown}")
+
+
+def run_batch(args) -> int:
+    from user_events.config import ConfigError, env, load_env_file
+
+    load_env_file()  # .env.services, when `make services-up` wrote one (never overrides the environment)
+    _console_progress()
+    log = logging.getLogger("user_events.progress")
+    started_pg = None
+    if not env("USER_EVENTS_PG_URL"):
+        from user_events.warehouse.embedded import EmbeddedPostgres
+
+        pg = EmbeddedPostgres()
+        if not pg.is_running():
+            log.info(f"starting the embedded PostgreSQL under {pg.root}")
+            try:
+                pg.start()
+            except ConfigError as exc:
+                print(f"batch failed: {exc}", file=sys.stderr)
+                return 1
+            started_pg = pg
+    try:
+        return _run_batch_job(log)
+    finally:
+        if started_pg is not None and not args.keep_pg:
+            started_pg.stop()
+
+
+def batch_definitions():
+    """ingest + warehouse only: the batch job needs no other domain."""
+    import dagster as dg
+
+    from user_events.ingest import definitions as ingest
+    from user_events.warehouse import definitions as warehouse
+
+    return dg.Definitions.merge(ingest.defs, warehouse.defs)
+
+
+def warehouse_url_and_schema() -> tuple[str, str]:
+    from user_events.config import env
+    from user_events.warehouse.embedded import EmbeddedPostgres
+
+    return env("USER_EVENTS_PG_URL") or EmbeddedPostgres().url(), env("USER_EVENTS_PG_SCHEMA")
+
+
+def _run_batch_job(log) -> int:
+    from user_events.warehouse.resources import connect
+
+    defs = batch_definitions()
+
+    started = time.monotonic()
+    log.info("running batch_job")
+    job = defs.resolve_job_def("batch_job")
+    result = job.execute_in_process(
+        instance=_instance(),
+        raise_on_error=False,
+        run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}},
+    )
+    if not result.success:
+        print(f"batch failed: {failure_message(result)}", file=sys.stderr)
+        return 1
+    log.info(f"batch_job finished in {time.monotonic() - started:.1f}s (run {result.run_id})")
+    url, schema = warehouse_url_and_schema()
+    with connect(url, autocommit=True) as conn:
+        print_summary(conn, schema)
+    return 0
+
+
+def run_generate(args) -> int:
+    from user_events.generator import DEFAULT_SEED, write_csv
+    from user_events.ingest.resources import DEFAULT_SAMPLE_ROWS, default_sample_path
+
+    _console_progress()
+    start = datetime.fromisoformat(args.start)
+    if start.tzinfo is None:
+        start = start.replace(tzinfo=timezone.utc)
+    out = Path(args.out) if args.out else default_sample_path()
+    t0 = time.monotonic()
+    stats = write_csv(
+        out,
+        rows=args.rows or DEFAULT_SAMPLE_ROWS,
+        seed=DEFAULT_SEED if args.seed is None else args.seed,
+        start=start,
+        duplicate_rate=args.duplicate_rate,
+        invalid_rate=args.invalid_rate,
+        progress=logging.getLogger("user_events.progress").info,
+    )
+    print(
+        f"wrote {stats['rows']:,} rows ({stats['duplicates']:,} duplicates, {stats['invalid']:,} invalid) "
+        f"to {stats['path']} in {time.monotonic() - t0:.1f}s"
+    )
+    return 0

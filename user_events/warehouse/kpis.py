@@ -1,0 +1,127 @@
+"""KPI tables recomputed in PostgreSQL from user_events (one SQL, for kpi_hourly and kpi_daily).
+
+Definitions (the contract), over the accepted events of the period:
+- events; users = distinct user_id; sessions = distinct non-NULL user_session (a NULL session counts as an
+  event, not a session); purchases = purchase events; revenue = sum(price) of purchase events;
+- orders = sessions with at least one purchase; conversion_rate = orders / sessions (NULL without sessions);
+- cart_abandonment_rate = 1 - sessions with a cart and a purchase / sessions with a cart (NULL: no carts);
+- returning_user_rate = users with >= 2 distinct sessions / users;
+- repeat_customer_rate = users with purchases in >= 2 distinct sessions / users with >= 1 purchase (NULL: none);
+- avg_order_value = revenue / orders (NULL without orders).
+
+A period is recomputed as a whole from what user_events holds, so a load that replaced some hours (batch
+or hourly) calls `recompute_kpis` with those hours and every affected hour and day is right again.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Sequence
+
+from user_events.schema import KPI_DAILY, KPI_HOURLY, KPI_METRIC_NAMES, USER_EVENTS, TableSpec, quote_ident
+from user_events.warehouse.load import qualified
+
+_PERIOD_COLUMN = {KPI_HOURLY.name: "event_hour", KPI_DAILY.name: "event_date"}
+
+
+def kpi_select_sql(schema: str, table: TableSpec) -> str:
+    """SELECT <period>, <metrics...> over user_events for the periods in parameter %(periods)s."""
+    period = _PERIOD_COLUMN[table.name]
+    events = qualified(schema, USER_EVENTS.name)
+    return f"""
+    WITH ev AS (
+        SELECT {period} AS period, event_type, price, user_id, user_session
+        FROM {events} WHERE {period} = ANY(%(periods)s)
+    ),
+    totals AS (
+        SELECT period,
+               count(*) AS events,
+               count(DISTINCT user_id) AS users,
+               count(DISTINCT user_session) AS sessions,
+               count(*) FILTER (WHERE event_type = 'purchase') AS purchases,
+               coalesce(sum(price) FILTER (WHERE event_type = 'purchase'), 0) AS revenue
+        FROM ev GROUP BY period
+    ),
+    per_session AS (
+        SELECT period, user_session,
+               bool_or(event_type = 'purchase') AS has_purchase,
+               bool_or(event_type = 'cart') AS has_cart
+        FROM ev WHERE user_session IS NOT NULL GROUP BY period, user_session
+    ),
+    sessions AS (
+        SELECT period,
+               count(*) FILTER (WHERE has_purchase) AS orders,
+               count(*) FILTER (WHERE has_cart) AS cart_sessions,
+               count(*) FILTER (WHERE has_cart AND has_purchase) AS cart_purchase_sessions
+        FROM per_session GROUP BY period
+    ),
+    per_user AS (
+        SELECT period, user_id,
+               count(DISTINCT user_session) AS n_sessions,
+               count(DISTINCT user_session) FILTER (WHERE event_type = 'purchase') AS n_purchase_sessions,
+               bool_or(event_type = 'purchase') AS has_purchase
+        FROM ev GROUP BY period, user_id
+    ),
+    users AS (
+        SELECT period,
+               count(*) FILTER (WHERE n_sessions >= 2) AS returning_users,
+               count(*) FILTER (WHERE n_purchase_sessions >= 2) AS repeat_customers,
+               count(*) FILTER (WHERE has_purchase) AS customers
+        FROM per_user GROUP BY period
+    )
+    SELECT t.period,
+           t.events, t.users, t.sessions, t.purchases,
+           coalesce(s.orders, 0) AS orders,
+           t.revenue::numeric(18,2) AS revenue,
+           coalesce(s.orders, 0)::float8 / NULLIF(t.sessions, 0) AS conversion_rate,
+           CASE WHEN coalesce(s.cart_sessions, 0) > 0
+                THEN 1 - s.cart_purchase_sessions::float8 / s.cart_sessions END AS cart_abandonment_rate,
+           coalesce(u.returning_users, 0)::float8 / NULLIF(t.users, 0) AS returning_user_rate,
+           u.repeat_customers::float8 / NULLIF(u.customers, 0) AS repeat_customer_rate,
+           (t.revenue / NULLIF(s.orders, 0))::float8 AS avg_order_value
+    FROM totals t
+    LEFT JOIN sessions s USING (period)
+    LEFT JOIN users u USING (period)
+    ORDER BY t.period
+    """
+
+
+def recompute_kpi_table(conn, schema: str, table: TableSpec, periods: Sequence[datetime | date]) -> int:
+    """Replace `table`'s rows for `periods` by fresh values, in the caller's transaction; returns rows written.
+
+    A period without events any more loses its row.
+    """
+    target = qualified(schema, table.name)
+    key = quote_ident(table.columns[0].name)
+    cols = ", ".join(quote_ident(c) for c in table.column_names)
+    conn.execute(f"DELETE FROM {target} WHERE {key} = ANY(%(periods)s)", {"periods": list(periods)})
+    cur = conn.execute(f"INSERT INTO {target} ({cols}) {kpi_select_sql(schema, table)}", {"periods": list(periods)})
+    return cur.rowcount
+
+
+def recompute_kpis(conn, schema: str, hours: Sequence[datetime]) -> dict[str, int]:
+    """kpi_hourly for `hours` and kpi_daily for their UTC days, in one transaction."""
+    days = sorted({h.date() for h in hours})
+    with conn.transaction():
+        conn.execute("SET LOCAL work_mem = '256MB'")
+        return {
+            KPI_HOURLY.name: recompute_kpi_table(conn, schema, KPI_HOURLY, hours),
+            KPI_DAILY.name: recompute_kpi_table(conn, schema, KPI_DAILY, days),
+        }
+
+
+def read_kpis(conn, schema: str, table: TableSpec, periods: Sequence | None = None) -> list[dict]:
+    """Rows of a KPI table (all, or those of `periods`), as dicts of Python values."""
+    key = quote_ident(table.columns[0].name)
+    where = f" WHERE {key} = ANY(%s)" if periods is not None else ""
+    with conn.cursor() as cur:
+        cur.execute(
+            f"SELECT {', '.join(quote_ident(c) for c in table.column_names)} FROM {qualified(schema, table.name)}"
+            f"{where} ORDER BY {key}",
+            (list(periods),) if periods is not None else None,
+        )
+        names = [d.name for d in cur.description]
+        return [dict(zip(names, row)) for row in cur]
+
+
+__all__ = ["kpi_select_sql", "recompute_kpi_table", "recompute_kpis", "read_kpis", "KPI_METRIC_NAMES"]

@@ -1,0 +1,227 @@
+"""Loading Parquet into PostgreSQL: COPY (never row-by-row), atomic, idempotent.
+
+Shared with the hourly S3 loads:
+- `replace_hours(conn, schema, staging_table, hours)`: user_events rows of the given UTC hours replaced by
+  the staging table's rows, in the caller's transaction;
+- `copy_batches(...)`: Arrow record batches streamed into a table with COPY (CSV rendered by Arrow in C++,
+  bounded memory: one batch at a time);
+- `ensure_tables(conn, schema)`: the five tables (DDL from user_events.schema) and their indexes.
+
+Every public load runs in one transaction: a failure anywhere leaves the previous table state untouched.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+from datetime import datetime
+from pathlib import Path
+from typing import Iterable, Iterator, Sequence
+
+from user_events.schema import (
+    BRAND_DETAILS,
+    REJECTED_EVENTS,
+    USER_EVENTS,
+    WAREHOUSE_TABLES,
+    TableSpec,
+    pg_create_table_sql,
+    quote_ident,
+)
+
+log = logging.getLogger("user_events.progress")
+BATCH_ROWS = 100_000
+
+# (table, index name suffix, columns): lookups the loads and the KPI queries filter on
+INDEXES: tuple[tuple[TableSpec, str, str], ...] = (
+    (USER_EVENTS, "event_hour_idx", "event_hour"),
+    (USER_EVENTS, "event_date_idx", "event_date"),
+    (REJECTED_EVENTS, "source_idx", "source"),
+)
+
+
+def qualified(schema: str, table: str) -> str:
+    return f"{quote_ident(schema)}.{quote_ident(table)}"
+
+
+def ensure_tables(conn, schema: str) -> None:
+    """CREATE SCHEMA/TABLE/INDEX IF NOT EXISTS for all warehouse tables (committed by the caller)."""
+    conn.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_ident(schema)}")
+    for spec in WAREHOUSE_TABLES:
+        conn.execute(pg_create_table_sql(spec, schema))
+    for spec, suffix, column in INDEXES:
+        conn.execute(
+            f"CREATE INDEX IF NOT EXISTS {quote_ident(spec.name + '_' + suffix)} "
+            f"ON {qualified(schema, spec.name)} ({quote_ident(column)})"
+        )
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Arrow -> COPY
+# ---------------------------------------------------------------------------------------------------------
+
+
+def parquet_batches(path: str | Path, columns: Sequence[str], batch_rows: int = BATCH_ROWS, filter=None):
+    """Record batches of a Parquet file/directory (only `columns`), one batch in memory at a time."""
+    import pyarrow.dataset as ds
+
+    dataset = ds.dataset(str(path), format="parquet")
+    return dataset.to_batches(columns=list(columns), filter=filter, batch_size=batch_rows)
+
+
+def _render_csv(batch) -> memoryview:
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    buf = io.BytesIO()
+    pacsv.write_csv(pa.Table.from_batches([batch]), buf, pacsv.WriteOptions(include_header=False))
+    return buf.getbuffer()
+
+
+def _copy_batch(copy, batch) -> int:
+    copy.write(_render_csv(batch))
+    return batch.num_rows
+
+
+def copy_batches(conn, table: str, columns: Sequence[str], batches: Iterable, progress_every: int = 500_000) -> int:
+    """COPY the batches into `table` (already qualified) in the connection's current transaction."""
+    cols = ", ".join(quote_ident(c) for c in columns)
+    total, next_report = 0, progress_every
+    with conn.cursor() as cur:
+        with cur.copy(f"COPY {table} ({cols}) FROM STDIN (FORMAT csv)") as copy:
+            for batch in batches:
+                total += _copy_batch(copy, batch)
+                if total >= next_report:
+                    log.info(f"  {table}: {total:,} rows copied")
+                    next_report += progress_every
+    return total
+
+
+def _tune_session(conn) -> None:
+    conn.execute("SET LOCAL synchronous_commit = off")
+    conn.execute("SET LOCAL work_mem = '128MB'")
+    conn.execute("SET LOCAL maintenance_work_mem = '512MB'")
+
+
+# ---------------------------------------------------------------------------------------------------------
+# user_events: replace the UTC hours present in the input
+# ---------------------------------------------------------------------------------------------------------
+
+
+def replace_hours(conn, schema: str, staging_table: str, hours: Sequence[datetime]) -> tuple[int, int]:
+    """Delete user_events rows of `hours`, insert all rows of `staging_table` (same columns); in the caller's
+    transaction. Returns (rows deleted, rows inserted). For loads that stage first (the hourly S3 path)."""
+    target = qualified(schema, USER_EVENTS.name)
+    cols = ", ".join(quote_ident(c) for c in USER_EVENTS.column_names)
+    deleted = conn.execute(f"DELETE FROM {target} WHERE event_hour = ANY(%s)", (list(hours),)).rowcount
+    inserted = conn.execute(f"INSERT INTO {target} ({cols}) SELECT {cols} FROM {staging_table}").rowcount
+    return deleted, inserted
+
+
+def load_user_events(conn, schema: str, batches: Iterable, hours: Sequence[datetime]) -> dict:
+    """Replace the rows of `hours` in user_events by the batches, atomically (one transaction).
+
+    Streams straight into the table (no staging copy): the DELETE and the COPY commit together or not at
+    all. When no other hour is in the table (a first load or a reload of the same input) the table is
+    truncated instead, which PostgreSQL also rolls back, and which avoids dead rows and, with
+    wal_level=minimal, WAL for the COPY.
+    """
+    target = qualified(schema, USER_EVENTS.name)
+    with conn.transaction():
+        _tune_session(conn)
+        # writers of other hours wait for us; readers keep reading the old state until commit
+        conn.execute(f"LOCK TABLE {target} IN SHARE ROW EXCLUSIVE MODE")
+        other = conn.execute(
+            f"SELECT EXISTS (SELECT 1 FROM {target} WHERE NOT (event_hour = ANY(%s)))", (list(hours),)
+        ).fetchone()[0]
+        if other:
+            deleted = conn.execute(f"DELETE FROM {target} WHERE event_hour = ANY(%s)", (list(hours),)).rowcount
+            mode = "delete-hours"
+        else:
+            deleted = conn.execute(f"SELECT count(*) FROM {target}").fetchone()[0]
+            conn.execute(f"TRUNCATE {target}")
+            mode = "truncate"
+        inserted = copy_batches(conn, target, USER_EVENTS.column_names, batches)
+    return {"deleted": deleted, "inserted": inserted, "mode": mode}
+
+
+# ---------------------------------------------------------------------------------------------------------
+# rejected_events: replace the rows of the input's sources, keeping when a row was first rejected
+# ---------------------------------------------------------------------------------------------------------
+
+_REJECTED_KEY_COLS = [c for c in REJECTED_EVENTS.column_names if c != "rejected_at"]
+
+
+def _row_key(alias: str) -> str:
+    return "md5(row(" + ", ".join(f"{alias}.{quote_ident(c)}" for c in _REJECTED_KEY_COLS) + ")::text)"
+
+
+def load_rejected_events(conn, schema: str, batches: Iterable, sources: Sequence[str]) -> dict:
+    """Replace rejected_events rows whose source is one of `sources` by the batches, atomically.
+
+    A row rejected again (same source, same text, same reason) keeps its first rejected_at, so reloading
+    the same input leaves the table identical.
+    """
+    target = qualified(schema, REJECTED_EVENTS.name)
+    cols = REJECTED_EVENTS.column_names
+    col_list = ", ".join(quote_ident(c) for c in cols)
+    with conn.transaction():
+        _tune_session(conn)
+        conn.execute(
+            f"CREATE TEMP TABLE _rejected_stage (LIKE {target} INCLUDING DEFAULTS) ON COMMIT DROP"
+        )
+        staged = copy_batches(conn, "_rejected_stage", cols, batches)
+        select_cols = ", ".join(
+            f"coalesce(f.first_at, s.rejected_at)" if c == "rejected_at" else f"s.{quote_ident(c)}" for c in cols
+        )
+        cur = conn.execute(
+            f"""
+            WITH old AS (DELETE FROM {target} WHERE source = ANY(%s) RETURNING *),
+            first_seen AS (SELECT {_row_key('old')} AS k, min(old.rejected_at) AS first_at FROM old GROUP BY 1)
+            INSERT INTO {target} ({col_list})
+            SELECT {select_cols} FROM _rejected_stage s LEFT JOIN first_seen f ON f.k = {_row_key('s')}
+            """,
+            (list(sources),),
+        )
+        inserted = cur.rowcount
+    return {"inserted": inserted, "staged": staged}
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Whole-table replace (brand_details)
+# ---------------------------------------------------------------------------------------------------------
+
+
+def replace_table(conn, schema: str, spec: TableSpec, batches: Iterable) -> dict:
+    """TRUNCATE + COPY in one transaction: the table holds exactly the batches afterwards, or is unchanged."""
+    target = qualified(schema, spec.name)
+    with conn.transaction():
+        _tune_session(conn)
+        conn.execute(f"TRUNCATE {target}")
+        inserted = copy_batches(conn, target, spec.column_names, batches)
+    return {"inserted": inserted}
+
+
+def table_counts(conn, schema: str) -> dict[str, int]:
+    return {
+        spec.name: conn.execute(f"SELECT count(*) FROM {qualified(schema, spec.name)}").fetchone()[0]
+        for spec in WAREHOUSE_TABLES
+    }
+
+
+def iter_rows(conn, sql: str, params=None) -> Iterator[tuple]:
+    with conn.cursor() as cur:
+        cur.execute(sql, params)
+        yield from cur
+
+
+__all__ = [
+    "BRAND_DETAILS",
+    "ensure_tables",
+    "parquet_batches",
+    "copy_batches",
+    "replace_hours",
+    "load_user_events",
+    "load_rejected_events",
+    "replace_table",
+    "table_counts",
+]

@@ -1,0 +1,81 @@
+"""The `warehouse` resource: a PostgreSQL connection factory (USER_EVENTS_PG_URL, or the embedded server)."""
+
+from __future__ import annotations
+
+import os
+from typing import Optional
+from urllib.parse import urlsplit
+
+import dagster as dg
+
+from user_events.config import ConfigError, env, redact_text, redact_url
+
+PG_URL_VAR = "USER_EVENTS_PG_URL"
+PG_SCHEMA_VAR = "USER_EVENTS_PG_SCHEMA"
+
+
+def _password(url: str) -> str | None:
+    try:
+        return urlsplit(url).password
+    except ValueError:
+        return None
+
+
+def connection_failure_message(url: str, exc: BaseException) -> str:
+    """One line naming the server (password redacted), the cause, and the variable to fix."""
+    detail = " ".join(str(exc).split())
+    detail = redact_text(detail, (_password(url),))
+    return (
+        f"cannot connect to the PostgreSQL warehouse at {redact_url(url)}: {detail[:400]} "
+        f"-- check {PG_URL_VAR} (unset it to use the embedded PostgreSQL under .data/)"
+    )
+
+
+def connect(url: str, **kwargs):
+    """A psycopg connection in UTC; a failure becomes a ConfigError with a clear, secret-free message."""
+    import psycopg
+
+    try:
+        conn = psycopg.connect(url, connect_timeout=10, **kwargs)
+    except (psycopg.Error, ValueError) as exc:
+        raise ConfigError(connection_failure_message(url, exc)) from None
+    conn.execute("SET TIME ZONE 'UTC'")
+    if not kwargs.get("autocommit"):
+        conn.commit()
+    return conn
+
+
+class PostgresResource(dg.ConfigurableResource):
+    """Warehouse connections. `url` unset: the embedded PostgreSQL under .data/embedded-pg (started on demand)."""
+
+    url: Optional[str] = None
+    pg_schema: str = "public"
+
+    def resolved_url(self) -> str:
+        if self.url:
+            return self.url
+        from user_events.warehouse.embedded import EmbeddedPostgres
+
+        return EmbeddedPostgres().start()
+
+    def display_url(self) -> str:
+        return redact_url(self.resolved_url())
+
+    def connect(self, **kwargs):
+        try:
+            return connect(self.resolved_url(), **kwargs)
+        except ConfigError as exc:
+            raise dg.Failure(description=str(exc), allow_retries=False) from None
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        # fail fast, before any Spark work, when the warehouse is unreachable
+        with self.connect(autocommit=True):
+            pass
+
+
+def warehouse_resource() -> PostgresResource:
+    """The resource as the code location defines it: EnvVar when the variable is set (no value in the UI)."""
+    return PostgresResource(
+        url=dg.EnvVar(PG_URL_VAR) if os.environ.get(PG_URL_VAR, "").strip() else None,
+        pg_schema=dg.EnvVar(PG_SCHEMA_VAR) if os.environ.get(PG_SCHEMA_VAR, "").strip() else env(PG_SCHEMA_VAR),
+    )
