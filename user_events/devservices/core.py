@@ -1,0 +1,276 @@
+"""What every local service shares: paths, the state file (ports, generated secrets), free ports,
+starting a process with its pid recorded, verifying a pid is still ours, stopping it, and waiting for health.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from user_events.config import DATA_DIR
+
+SERVICES_DIR = DATA_DIR / "services"
+STATE_FILE = SERVICES_DIR / "state.json"
+LOCK_FILE = SERVICES_DIR / ".lock"
+LOOPBACK = "127.0.0.1"
+
+
+class ServiceError(RuntimeError):
+    """A service failed to install, start or pass its health check; the message names it and its log."""
+
+
+def say(message: str) -> None:
+    print(f"services: {message}", flush=True)
+
+
+# --- state: ports and secrets, generated once ---------------------------------------------------------
+class State:
+    """JSON file under .data/services (mode 0600) with the ports chosen and the secrets generated once."""
+
+    def __init__(self, path: Path = STATE_FILE):
+        self.path = path
+        self.data: dict = json.loads(path.read_text()) if path.exists() else {}
+        self.data.setdefault("ports", {})
+        self.data.setdefault("secrets", {})
+
+    def save(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            json.dump(self.data, f, indent=2, sort_keys=True)
+        os.replace(tmp, self.path)
+
+    def secret(self, name: str, nbytes: int = 24, alphabet_safe: bool = True) -> str:
+        value = self.data["secrets"].get(name)
+        if not value:
+            value = secrets.token_hex(nbytes // 2) if alphabet_safe else secrets.token_urlsafe(nbytes)
+            self.data["secrets"][name] = value
+            self.save()
+        return value
+
+    def value(self, name: str, make: Callable[[], str]) -> str:
+        if name not in self.data:
+            self.data[name] = make()
+            self.save()
+        return self.data[name]
+
+    def port(self, name: str, env_var: str | None = None, running: bool = False) -> int:
+        """The service's port: the env variable if set, else the one kept in the state file, else a free one.
+
+        A kept port that something else took meanwhile is replaced by a free one (only when the service
+        itself is not running, so a running service keeps its port).
+        """
+        ports = self.data["ports"]
+        wanted = os.environ.get(env_var, "").strip() if env_var else ""
+        if wanted:
+            port = int(wanted)
+        elif name in ports and (running or port_is_free(ports[name])):
+            port = ports[name]
+        else:
+            port = free_port(exclude=set(ports.values()))
+        if ports.get(name) != port:
+            ports[name] = port
+            self.save()
+        return port
+
+
+def port_is_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((LOOPBACK, port))
+        except OSError:
+            return False
+    return True
+
+
+def free_port(exclude: set[int] = frozenset()) -> int:
+    for _ in range(50):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind((LOOPBACK, 0))
+            port = s.getsockname()[1]
+        # keep clear of ports that a +10000 gRPC offset or another kept port could collide with
+        if port not in exclude and port < 55000:
+            return port
+    raise ServiceError("could not find a free loopback port")
+
+
+def port_open(port: int, host: str = LOOPBACK, timeout: float = 0.5) -> bool:
+    with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=timeout):
+        return True
+    return False
+
+
+@contextlib.contextmanager
+def services_lock():
+    """One `up`/`down` at a time (two `make test` started together would otherwise race)."""
+    SERVICES_DIR.mkdir(parents=True, exist_ok=True)
+    with open(LOCK_FILE, "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+# --- processes ---------------------------------------------------------------------------------------
+def _proc_start_time(pid: int) -> int | None:
+    """Kernel start time of pid (clock ticks since boot): with the pid it identifies one process."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # the command name (field 2) may contain spaces; fields after the closing parenthesis are fixed
+    fields = stat.rsplit(")", 1)[1].split()
+    if fields[0] == "Z":  # a zombie has already exited
+        return None
+    return int(fields[19])
+
+
+def _proc_cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+@dataclass
+class Process:
+    """One long-running process of a service, tracked by .data/services/<name>.pid.
+
+    The pid file holds the pid, its kernel start time and a marker string (a path under .data/services
+    that appears on its command line): all three must match before we consider the process ours.
+    """
+
+    name: str
+    marker: str
+    pid_file: Path = field(init=False)
+    popen: subprocess.Popen | None = field(default=None, init=False, repr=False)
+
+    def __post_init__(self):
+        self.pid_file = SERVICES_DIR / f"{self.name}.pid"
+
+    def exited(self) -> bool:
+        """True once the process is gone: the child's exit status when this process started it, else /proc."""
+        if self.popen is not None:
+            return self.popen.poll() is not None
+        return not self.running()
+
+    def record(self) -> dict | None:
+        try:
+            return json.loads(self.pid_file.read_text())
+        except (OSError, ValueError):
+            return None
+
+    def pid(self) -> int | None:
+        """The pid if the recorded process is alive and still ours, else None."""
+        rec = self.record()
+        if not rec:
+            return None
+        pid = int(rec["pid"])
+        if _proc_start_time(pid) != rec.get("start_time"):
+            return None
+        if self.marker not in _proc_cmdline(pid):
+            return None
+        return pid
+
+    def running(self) -> bool:
+        return self.pid() is not None
+
+    def start(self, argv: list[str], log: Path, cwd: Path | None = None, env: dict | None = None) -> int:
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with open(log, "ab") as out:
+            out.write(f"\n--- {time.strftime('%Y-%m-%d %H:%M:%S')} starting {self.name}\n".encode())
+            out.flush()
+            proc = subprocess.Popen(
+                argv,
+                cwd=cwd,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # survives `make`, not killed by Ctrl+C in the terminal that started it
+            )
+        start_time = None
+        for _ in range(50):  # /proc entry appears at once; start time is fixed from fork on
+            start_time = _proc_start_time(proc.pid)
+            if start_time is not None:
+                break
+            time.sleep(0.01)
+        if start_time is None:
+            raise ServiceError(f"{self.name} exited right after starting; see {log}")
+        self.pid_file.write_text(json.dumps({"pid": proc.pid, "start_time": start_time, "argv": argv[:3]}))
+        self.popen = proc
+        return proc.pid
+
+    def send_stop(self, sig: int = signal.SIGTERM) -> int | None:
+        pid = self.pid()
+        if pid is None:
+            self.pid_file.unlink(missing_ok=True)
+            return None
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, sig)
+        return pid
+
+    def wait_stopped(self, pid: int, timeout: float) -> bool:
+        """Wait for the process to exit; SIGKILL it after `timeout`. True if it exited on its own."""
+        rec = self.record() or {}
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if _proc_start_time(pid) != rec.get("start_time"):
+                self.pid_file.unlink(missing_ok=True)
+                return True
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, os.WNOHANG)  # reap if it is our own child (e.g. down+up in one process)
+            time.sleep(0.1)
+        if self.pid() == pid:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+            time.sleep(0.2)
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, os.WNOHANG)
+        self.pid_file.unlink(missing_ok=True)
+        return False
+
+
+def wait_healthy(name: str, check: Callable[[], None], timeout: float, log: Path, proc: Process | None = None) -> float:
+    """Call `check` until it passes; returns seconds taken. Raises ServiceError naming the log on failure."""
+    started = time.monotonic()
+    last: BaseException | None = None
+    while time.monotonic() - started < timeout:
+        if proc is not None and proc.exited():
+            raise ServiceError(f"{name} exited during start-up; see {log}")
+        try:
+            check()
+            return time.monotonic() - started
+        except Exception as exc:  # noqa: BLE001 - any failure means "not yet"; the last one is reported
+            last = exc
+            time.sleep(0.5)
+    raise ServiceError(f"{name} failed its health check within {timeout:.0f}s ({type(last).__name__}: {last}); see {log}")
+
+
+def run_logged(argv: list[str], log: Path, what: str, cwd: Path | None = None, env: dict | None = None, timeout: float = 1800) -> None:
+    """Run an install step with its output appended to `log`; a failure names the step and the log."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "ab") as out:
+        out.write(f"\n--- {time.strftime('%Y-%m-%d %H:%M:%S')} {what}: {' '.join(argv)}\n".encode())
+        out.flush()
+        try:
+            rc = subprocess.run(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, timeout=timeout).returncode
+        except FileNotFoundError as exc:
+            raise ServiceError(f"{what}: {exc.filename} not found (see docs/services.md for what the machine needs)") from exc
+        except subprocess.TimeoutExpired as exc:
+            raise ServiceError(f"{what} did not finish within {timeout:.0f}s; see {log}") from exc
+    if rc != 0:
+        raise ServiceError(f"{what} failed (exit {rc}); see {log}")

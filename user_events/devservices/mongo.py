@@ -1,0 +1,89 @@
+"""A MongoDB-wire-compatible server: SecantusDB (PyPI, WiredTiger storage) in its own virtualenv.
+
+Why not FerretDB v1.24.2 (the first choice): see docs/services.md — with its SQLite backend an upsert
+slows to ~15/s at 17k documents, a $group with two $sum accumulators silently returns 0 for the second,
+and $avg/$min/$max/$first/$push are not implemented. SecantusDB passed every operation the sinks and
+tests use (bulk upserts, unique compound indexes, sort/limit, $group with several accumulators).
+
+The server runs from .data/services/mongo/venv (its dependencies never touch the project's .venv).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import uuid
+from pathlib import Path
+
+from .base import Service
+from .core import LOOPBACK, ServiceError, run_logged, say
+
+SECANTUS_REQUIREMENT = os.environ.get("USER_EVENTS_SECANTUS_REQUIREMENT", "secantusdb==0.7.0b3")
+HEALTH_DB = "_user_events_health"
+
+
+def _uv() -> str | None:
+    here = Path(sys.executable).parent / "uv"
+    return str(here) if here.exists() else shutil.which("uv")
+
+
+class Mongo(Service):
+    name = "mongo"
+    stop_timeout = 30.0
+    health_timeout = 60.0
+
+    def __init__(self, state):
+        super().__init__(state)
+        self.venv = self.dir / "venv"
+        self.data = self.dir / "data"
+
+    def install(self) -> None:
+        marker = self.venv / ".installed"
+        if marker.exists() and marker.read_text().strip() == SECANTUS_REQUIREMENT:
+            return
+        say(f"mongo: installing {SECANTUS_REQUIREMENT} into {self.venv}")
+        self.dir.mkdir(parents=True, exist_ok=True)
+        uv = _uv()
+        python = self.venv / "bin" / "python"
+        if not python.exists():
+            if uv:
+                run_logged([uv, "venv", "-q", "--python", sys.executable, str(self.venv)], self.log, "mongo: create venv")
+            else:
+                run_logged([sys.executable, "-m", "venv", str(self.venv)], self.log, "mongo: create venv")
+        if uv:
+            run_logged([uv, "pip", "install", "-q", "--python", str(python), "--prerelease=allow", SECANTUS_REQUIREMENT],
+                       self.log, "mongo: install SecantusDB")
+        else:
+            run_logged([str(python), "-m", "pip", "install", "-q", "--pre", SECANTUS_REQUIREMENT], self.log, "mongo: install SecantusDB")
+        if not (self.venv / "bin" / "secantusd-py").exists():
+            raise ServiceError(f"mongo: {SECANTUS_REQUIREMENT} installed no `secantusd-py`; see {self.log}")
+        marker.write_text(SECANTUS_REQUIREMENT + "\n")
+
+    def start(self) -> None:
+        port = self.port(env_var="USER_EVENTS_MONGO_PORT")
+        self.data.mkdir(parents=True, exist_ok=True)
+        argv = [str(self.venv / "bin" / "python"), str(self.venv / "bin" / "secantusd-py"),
+                "--host", LOOPBACK, "--port", str(port), "--storage-path", str(self.data),
+                "--cache-size", os.environ.get("USER_EVENTS_MONGO_CACHE", "256M"), "--log-level", "WARNING"]
+        self.process.start(argv, self.log, cwd=self.dir, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+
+    def uri(self) -> str:
+        return f"mongodb://{LOOPBACK}:{self.port()}/"
+
+    def check(self) -> None:
+        from pymongo import MongoClient
+
+        with MongoClient(self.uri(), serverSelectionTimeoutMS=3000, connectTimeoutMS=3000) as client:
+            client.admin.command("ping")
+            col = client[HEALTH_DB]["ping"]
+            token = uuid.uuid4().hex
+            col.insert_one({"_id": token})
+            found = col.find_one({"_id": token})
+            col.delete_one({"_id": token})
+        if not found:
+            raise ServiceError("mongo: inserted a document but could not read it back")
+
+    def env(self) -> dict[str, str]:
+        return {"USER_EVENTS_MONGO_URI": self.uri(), "USER_EVENTS_MONGO_DB": "user_events"}
+
