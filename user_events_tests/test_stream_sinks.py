@@ -1,0 +1,274 @@
+"""The Kafka sinks against real Kafka, FerretDB and SeaweedFS: exactly once through SIGKILLs, rebalances and
+store outages; poison to the DLQ; the REES46 sample end to end.
+
+Expected values come from what is in the topic (read back with a plain consumer) and pandas, never from the
+sinks' own code.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import signal
+import time
+from collections import Counter
+from urllib.parse import urlsplit, urlunsplit
+
+import pandas as pd
+import pytest
+
+from user_events.schema import RAW_FIELDS
+from user_events_tests.stream_support import (
+    ToggleProxy,
+    cleanup_pipeline,
+    committed_offsets,
+    consume_all,
+    encode,
+    end_offsets,
+    expected_event_ids,
+    expected_minute_counts,
+    hour_folder,
+    make_pipeline,
+    mongo_db,
+    mongo_minute_counts,
+    produce,
+    records_frame,
+    s3_lines,
+    start_cli,
+    stop,
+    wait_until,
+)
+
+MONGO_GROUP, S3_GROUP = "user_events.mongo_sink", "user_events.s3_sink"
+# Messages the sinks must reject, with the reason each one must carry.
+GOOD = {
+    "event_time": "2019-11-01 00:10:00 UTC", "event_type": "view", "product_id": "1", "category_id": "2",
+    "category_code": "", "brand": "", "price": "1.00", "user_id": "3", "user_session": "poison",
+}  # fmt: skip
+POISON = [
+    (b"this is not json", "not JSON"),
+    (b'["a", "list"]', "not a JSON object"),
+    (json.dumps({**GOOD, "price": "-2.00"}).encode(), "price negative"),
+    (json.dumps({**GOOD, "event_type": "click"}).encode(), "event_type not one of"),
+    (json.dumps({k: v for k, v in GOOD.items() if k != "user_id"}).encode(), "wrong number of fields"),
+]
+
+
+@pytest.fixture
+def pipeline(tmp_path, request):
+    p = make_pipeline(tmp_path, request.node.name[5:20].strip("_[]"))
+    yield p
+    cleanup_pipeline(p)
+
+
+def simulate_args(count: int, rate: float, start: str = "2019-11-01T00:59:57Z", seed: int = 11) -> list[str]:
+    return ["simulate", "--count", str(count), "--rate", str(rate), "--time-mode", "replay", "--start", start, "--seed", str(seed)]
+
+
+SINK_ARGS = {
+    "mongo": ["sink", "mongo"],
+    # small files and a 1 s rotation: many objects, boundaries that differ from run to run
+    "s3": ["sink", "s3", "--flush-records", "150", "--rotate-seconds", "1"],
+}
+
+
+def topic_records(topic: str) -> tuple[list[dict], list]:
+    """(valid records as published, poison messages) read back from the topic."""
+    poison_values = {v for v, _ in POISON}
+    valid, poison = [], []
+    for m in consume_all(topic):
+        (poison if m.value() in poison_values else valid).append(m)
+    return [json.loads(m.value()) for m in valid], poison
+
+
+def assert_exactly_once(p, expect_poison: bool = True) -> dict:
+    records, poison = topic_records(p.topic)
+    df = records_frame(records)
+    # MongoDB: one document per distinct event, dashboard counts equal to pandas over the records
+    db = mongo_db(p.mongo_db)
+    ids = expected_event_ids(df)
+    stored = [d["_id"] for d in db.events.find({}, {"_id": 1})]
+    assert len(stored) == len(set(stored)) == len(ids)
+    assert set(stored) == ids
+    assert mongo_minute_counts(db) == expected_minute_counts(df)
+    # S3: every valid message exactly once over all objects, in its hour's folder
+    lines = s3_lines(p.topic)
+    got = Counter(json.dumps(r, sort_keys=True) for _, r in lines)
+    want = Counter(json.dumps(r, sort_keys=True) for r in records)
+    assert sum(got.values()) == sum(want.values())
+    assert got == want
+    assert all(hour_folder(r["event_time"]) in key for key, r in lines)
+    # both groups committed everything
+    ends = end_offsets(p.topic)
+    assert committed_offsets(p.topic, MONGO_GROUP) == ends
+    assert committed_offsets(p.topic, S3_GROUP) == ends
+    if expect_poison:
+        assert len(poison) == len(POISON)
+        assert_dlq(p)
+    return {"records": len(records), "distinct": len(ids), "objects": len({k for k, _ in lines})}
+
+
+def assert_dlq(p) -> None:
+    """Every poison message is in the DLQ, once per sink at least, with its reason and origin."""
+    reasons = dict(POISON)
+    seen = set()
+    for m in consume_all(p.dlq):
+        h = {k: v.decode() for k, v in m.headers()}
+        assert m.value() in reasons, m.value()
+        assert reasons[m.value()] in h["error"], (h["error"], reasons[m.value()])
+        assert h["source_topic"] == p.topic and int(h["source_offset"]) >= 0
+        seen.add((h["sink"], m.value()))
+    assert seen == {(g, v) for g in (MONGO_GROUP, S3_GROUP) for v, _ in POISON}
+
+
+def produce_poison(p) -> None:
+    produce(p.topic, ((None, v) for v, _ in POISON))
+
+
+def run_until_idle(p, tmp_path, idle: float = 4.0) -> None:
+    procs = [start_cli(SINK_ARGS[s] + ["--until-idle", str(idle)], p.env(), tmp_path / f"{s}-final.log") for s in SINK_ARGS]
+    for proc in procs:
+        assert proc.wait(120) == 0
+
+
+def test_sinks_exactly_once_across_sigkills(pipeline, tmp_path):
+    """SIGKILL each sink at random moments while 6,000 events stream in; restart; nothing lost or doubled."""
+    p = pipeline
+    rng = random.Random(20191101)
+    produce_poison(p)
+    sim = start_cli(simulate_args(6000, 1200), p.env(), tmp_path / "simulate.log")
+    sinks = {s: start_cli(SINK_ARGS[s], p.env(), tmp_path / f"{s}.log") for s in SINK_ARGS}
+    kills = 0
+    for _round in range(3):
+        time.sleep(rng.uniform(0.8, 2.5))
+        for s in SINK_ARGS:
+            sinks[s].send_signal(signal.SIGKILL)
+            sinks[s].wait(10)
+            kills += 1
+            sinks[s] = start_cli(SINK_ARGS[s], p.env(), tmp_path / f"{s}.log")
+    assert sim.wait(60) == 0
+    for proc in sinks.values():
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+    run_until_idle(p, tmp_path)
+    summary = assert_exactly_once(p)
+    assert kills == 6 and summary["records"] == 6000
+
+
+def test_sinks_rebalance_between_two_processes(pipeline, tmp_path):
+    """A second process joins each group mid-stream, then the first leaves (SIGTERM): exactly once."""
+    p = pipeline
+    produce_poison(p)
+    first = {s: start_cli(SINK_ARGS[s], p.env(), tmp_path / f"{s}-a.log") for s in SINK_ARGS}
+    sim = start_cli(simulate_args(6000, 1500), p.env(), tmp_path / "simulate.log")
+    time.sleep(1.5)
+    second = {s: start_cli(SINK_ARGS[s] + ["--until-idle", "5"], p.env(), tmp_path / f"{s}-b.log") for s in SINK_ARGS}
+    time.sleep(2.0)
+    for s, proc in first.items():
+        assert stop(proc, signal.SIGTERM) == 0, (tmp_path / f"{s}-a.log").read_text()[-3000:]
+    assert sim.wait(60) == 0
+    for s, proc in second.items():
+        assert proc.wait(120) == 0, (tmp_path / f"{s}-b.log").read_text()[-3000:]
+    for s in SINK_ARGS:  # both processes really owned partitions at some point
+        assert "assigned partitions [" in (tmp_path / f"{s}-a.log").read_text()
+        assert "revoked" in (tmp_path / f"{s}-a.log").read_text()
+    assert_exactly_once(p)
+
+
+def _via_proxy(url: str, port: int) -> str:
+    parts = urlsplit(url)
+    host = parts.netloc.rsplit("@", 1)
+    netloc = (host[0] + "@" if len(host) == 2 else "") + f"127.0.0.1:{port}"
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+def _target(url: str) -> tuple[str, int]:
+    parts = urlsplit(url)
+    return parts.hostname, parts.port
+
+
+def test_sinks_survive_store_outage(pipeline, tmp_path):
+    """MongoDB and S3 unreachable for 5 s mid-stream (connections reset, new ones refused): nothing lost."""
+    import os
+
+    p = pipeline
+    mongo_proxy = ToggleProxy(*_target(os.environ["USER_EVENTS_MONGO_URI"]))
+    s3_proxy = ToggleProxy(*_target(os.environ["USER_EVENTS_S3_ENDPOINT"]))
+    env = p.env(
+        USER_EVENTS_MONGO_URI=_via_proxy(os.environ["USER_EVENTS_MONGO_URI"], mongo_proxy.port),
+        USER_EVENTS_S3_ENDPOINT=_via_proxy(os.environ["USER_EVENTS_S3_ENDPOINT"], s3_proxy.port),
+    )
+    try:
+        sinks = {s: start_cli(SINK_ARGS[s] + ["--until-idle", "6"], env, tmp_path / f"{s}.log") for s in SINK_ARGS}
+        sim = start_cli(simulate_args(4000, 800), p.env(), tmp_path / "simulate.log")
+        time.sleep(2.0)
+        mongo_proxy.down()
+        s3_proxy.down()
+        time.sleep(5.0)
+        mongo_proxy.up()
+        s3_proxy.up()
+        assert sim.wait(60) == 0
+        for s, proc in sinks.items():
+            assert proc.wait(180) == 0, (tmp_path / f"{s}.log").read_text()[-3000:]
+    finally:
+        mongo_proxy.close()
+        s3_proxy.close()
+    for s in SINK_ARGS:  # the outage was seen and waited out
+        assert "retrying in" in (tmp_path / f"{s}.log").read_text()
+    assert_exactly_once(p, expect_poison=False)
+
+
+def test_rees46_sample_replay_to_s3_and_mongo(pipeline, tmp_path, rees46_sample):
+    """The shared sample (plus three bad rows) through Kafka: S3 holds exactly its valid rows under hour
+    00 of 2019-11-01, MongoDB its distinct events, the DLQ the bad rows."""
+    p = pipeline
+    bad_rows = [
+        "2019-11-01 00:30:00 UTC,view,1,2,,,-3.00,4,s-bad-price",
+        "2019-11-01 00:30:00 UTC,click,1,2,,,3.00,4,s-bad-type",
+        "2019-11-01 00:30:00 UTC,view,1,2,,,3.00,4",
+    ]
+    csv_path = tmp_path / "sample_plus_bad.csv"
+    csv_path.write_text(rees46_sample.read_text().rstrip("\n") + "\n" + "\n".join(bad_rows) + "\n")
+    sim = start_cli(["simulate", "--from-csv", str(csv_path), "--time-mode", "replay", "--rate", "0"], p.env(), tmp_path / "sim.log")
+    assert sim.wait(120) == 0, (tmp_path / "sim.log").read_text()[-2000:]
+    run_until_idle(p, tmp_path, idle=3.0)
+
+    sample = pd.read_csv(rees46_sample, dtype=str, keep_default_na=False)
+    valid = sample[
+        sample.event_type.isin(["view", "cart", "remove_from_cart", "purchase"])
+        & pd.to_numeric(sample.price, errors="coerce").ge(0)
+        & pd.to_datetime(sample.event_time, format="%Y-%m-%d %H:%M:%S UTC", errors="coerce").notna()
+    ]
+    for c in ("product_id", "category_id", "user_id"):
+        valid = valid[pd.to_numeric(valid[c], errors="coerce").gt(0)]
+    assert len(valid) == 9999  # the sample is clean; the bad rows are ours
+    lines = s3_lines(p.topic)
+    want = Counter(json.dumps(dict(zip(RAW_FIELDS, row)), sort_keys=True) for row in valid[list(RAW_FIELDS)].itertuples(index=False))
+    got = Counter(json.dumps(r, sort_keys=True) for _, r in lines)
+    assert got == want
+    assert {k.split(f"topics/{p.topic}/")[1].rsplit("/", 1)[0] for k, _ in lines} == {"year=2019/month=11/day=01/hour=00"}
+
+    db = mongo_db(p.mongo_db)
+    assert db.events.count_documents({}) == len(expected_event_ids(valid))
+    assert mongo_minute_counts(db) == expected_minute_counts(valid)
+
+    dlq = consume_all(p.dlq)
+    errors = Counter((dict(m.headers())["sink"].decode(), dict(m.headers())["error"].decode().split(":")[0].split(" (")[0]) for m in dlq)
+    for group in (MONGO_GROUP, S3_GROUP):
+        assert errors[(group, "price negative")] == 1
+        assert errors[(group, "event_type not one of view, cart, remove_from_cart, purchase")] == 1
+        assert errors[(group, "wrong number of fields")] == 1
+    assert len(dlq) == 6
+
+
+def test_sink_sigterm_flushes_and_commits(pipeline, tmp_path):
+    """SIGTERM with buffered S3 records (long rotation): they are written and committed, exit 0."""
+    p = pipeline
+    produce(p.topic, (encode({**GOOD, "user_session": f"s{i}", "user_id": str(i + 1)}) for i in range(300)))
+    proc = start_cli(["sink", "s3", "--rotate-seconds", "3600"], p.env(), tmp_path / "s3.log")
+    wait_until(lambda: "assigned partitions [" in (tmp_path / "s3.log").read_text(), 60, "assignment")
+    time.sleep(2.0)
+    assert s3_lines(p.topic) == []  # everything is still buffered (300 < 1000 records, no rotation)
+    assert stop(proc, signal.SIGTERM) == 0
+    assert len(s3_lines(p.topic)) == 300
+    assert committed_offsets(p.topic, S3_GROUP) == end_offsets(p.topic)
