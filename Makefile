@@ -4,6 +4,8 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
+# `make dev DAGSTER_STORAGE=postgres`: Dagster instance storage in PostgreSQL (docker/dagster.yaml)
+DAGSTER_STORAGE ?= sqlite
 
 .PHONY: install run test services-up services-down dev bench clean
 
@@ -33,7 +35,8 @@ test: install services-up
 dev: install services-up
 	set -a; source ./.env.services; set +a; \
 	  export DAGSTER_HOME=$${DAGSTER_HOME:-$$PWD/.data/dagster_home}; mkdir -p $$DAGSTER_HOME; \
-	  cp -f dagster.yaml $$DAGSTER_HOME/dagster.yaml; \
+	  if [ "$(DAGSTER_STORAGE)" = postgres ]; then export DAGSTER_PG_URL=$${DAGSTER_PG_URL:-$$USER_EVENTS_DAGSTER_PG_URL}; \
+	    cp -f docker/dagster.yaml $$DAGSTER_HOME/dagster.yaml; else cp -f dagster.yaml $$DAGSTER_HOME/dagster.yaml; fi; \
 	  $(VENV)/bin/dagster dev -h 127.0.0.1 -p 3000
 
 bench: install services-up
