@@ -64,6 +64,11 @@ def _error_chain(error):
         error = error.cause or getattr(error, "context", None)
 
 
+def _strip_class(message: str, cls_name: str) -> str:
+    head, sep, rest = message.strip().partition(": ")
+    return rest.strip() if sep and head.endswith(cls_name) else message.strip()
+
+
 def failure_message(result) -> str:
     """The one message a user needs: our own Failure/ConfigError text if there is one, else the root cause."""
     from user_events.config import redact_text
@@ -72,16 +77,17 @@ def failure_message(result) -> str:
     for event in result.all_events:
         if event.is_step_failure:
             error = event.step_failure_data.error
-        elif event.event_type_value == "RUN_FAILURE" and event.event_specific_data is not None:
-            error = getattr(event.event_specific_data, "error", None)
         else:
+            error = getattr(event.event_specific_data, "error", None)
+        if error is None:
             continue
         chain = list(_error_chain(error))
         for e in chain:
             if e.cls_name in FAILURE_CLASSES:
-                return redact_text(e.message.split(":", 1)[-1].strip() if e.message.startswith(e.cls_name) else e.message.strip())
+                return redact_text(_strip_class(e.message, e.cls_name))
         if chain:
-            candidates.append(chain[-1].message.strip().splitlines()[0] if chain[-1].message.strip() else chain[-1].cls_name)
+            last = chain[-1]
+            candidates.append(_strip_class(last.message, last.cls_name).splitlines()[0] or last.cls_name)
     failed_checks = [
         e.asset_check_evaluation_data
         for e in result.all_events
