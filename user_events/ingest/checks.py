@@ -41,18 +41,20 @@ def _error_count(errors: dict) -> int:
     return sum(len(items) for by_type in errors.values() for items in by_type.values())
 
 
-@dg.asset_check(asset=typed_events, blocking=True, description="pandera: types, NULLs, value sets and ranges")
-def typed_events_schema(spark: SparkResource, typed_events: TypedEvents) -> dg.AssetCheckResult:
-    errors = pandera_errors(spark.session().read.parquet(typed_events.path), USER_EVENTS)
+# Reusable check bodies (the hourly lake checks call them on their hours' DataFrames).
+
+
+def check_schema(df: DataFrame, table: TableSpec = USER_EVENTS) -> dg.AssetCheckResult:
+    """pandera against the table's schema; the error report in the metadata."""
+    errors = pandera_errors(df, table)
     return dg.AssetCheckResult(
         passed=not errors,
         metadata={"errors": dg.MetadataValue.json(errors), "error_count": _error_count(errors)},
     )
 
 
-@dg.asset_check(asset=typed_events, blocking=True, description="every event_id occurs once")
-def typed_events_unique_event_id(spark: SparkResource, typed_events: TypedEvents) -> dg.AssetCheckResult:
-    df = spark.session().read.parquet(typed_events.path)
+def check_event_id_unique(df: DataFrame) -> dg.AssetCheckResult:
+    """Every event_id once (a Spark group-by count)."""
     dup = df.groupBy("event_id").count().where(F.col("count") > 1)
     n = dup.count()
     sample = [r[0] for r in dup.limit(5).collect()] if n else []
@@ -61,24 +63,39 @@ def typed_events_unique_event_id(spark: SparkResource, typed_events: TypedEvents
     )
 
 
+def check_reject_rate(rejected: int, rows_in: int, rejected_by_reason: dict | None = None) -> dg.AssetCheckResult:
+    """rejected / rows_in <= USER_EVENTS_MAX_REJECT_RATE (0 rows read: passes)."""
+    limit = max_reject_rate()
+    rate = rejected / rows_in if rows_in else 0.0
+    return dg.AssetCheckResult(
+        passed=rate <= limit,
+        metadata={
+            "reject_rate": float(rate),
+            "max_reject_rate": float(limit),
+            "rejected": int(rejected),
+            "rows_in": int(rows_in),
+            "rejected_by_reason": dg.MetadataValue.json(dict(rejected_by_reason or {})),
+        },
+    )
+
+
+@dg.asset_check(asset=typed_events, blocking=True, description="pandera: types, NULLs, value sets and ranges")
+def typed_events_schema(spark: SparkResource, typed_events: TypedEvents) -> dg.AssetCheckResult:
+    return check_schema(spark.session().read.parquet(typed_events.path))
+
+
+@dg.asset_check(asset=typed_events, blocking=True, description="every event_id occurs once")
+def typed_events_unique_event_id(spark: SparkResource, typed_events: TypedEvents) -> dg.AssetCheckResult:
+    return check_event_id_unique(spark.session().read.parquet(typed_events.path))
+
+
 @dg.asset_check(
     asset=typed_events,
     blocking=True,
     description=f"rejected rows / rows read <= {MAX_REJECT_RATE_VAR} (default {DEFAULT_MAX_REJECT_RATE})",
 )
 def typed_events_reject_rate(typed_events: TypedEvents) -> dg.AssetCheckResult:
-    limit = max_reject_rate()
-    rate = typed_events.rejected / typed_events.rows_in if typed_events.rows_in else 0.0
-    return dg.AssetCheckResult(
-        passed=rate <= limit,
-        metadata={
-            "reject_rate": float(rate),
-            "max_reject_rate": float(limit),
-            "rejected": typed_events.rejected,
-            "rows_in": typed_events.rows_in,
-            "rejected_by_reason": dg.MetadataValue.json(typed_events.rejected_by_reason),
-        },
-    )
+    return check_reject_rate(typed_events.rejected, typed_events.rows_in, typed_events.rejected_by_reason)
 
 
 def brand_details_inconsistencies(details: DataFrame, events: DataFrame) -> dict[str, int]:
