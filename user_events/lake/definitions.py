@@ -1,9 +1,29 @@
+"""Lake domain: the S3 sink's hourly objects → hourly typed events → user_events / KPIs per hour.
+
+`hourly_load_job` loads one hour (or a range) on demand; `hourly_load_sensor` (on by default) requests each
+hour once the S3 sink's watermark shows it complete, and again when late events change it.
+"""
+
 import dagster as dg
 
+from user_events.lake.assets import HOURLY_PARTITIONS, hourly_kpis, hourly_typed_events, hourly_user_events, lake_events_hourly
+from user_events.lake.checks import LAKE_CHECKS
 from user_events.lake.resources import S3Storage
+from user_events.lake.sensors import build_hourly_load_sensor
+
+hourly_load_job = dg.define_asset_job(
+    "hourly_load_job",
+    selection=dg.AssetSelection.assets(hourly_typed_events, hourly_user_events, hourly_kpis),
+    partitions_def=HOURLY_PARTITIONS,
+    tags={"user_events/pipeline": "hourly_load"},
+    description="One hour of the S3 lake → PostgreSQL (user_events of that hour replaced, KPIs recomputed). "
+    'CLI: dagster job execute -m user_events.definitions -j hourly_load_job --tags \'{"dagster/partition": "2019-11-01-00:00"}\'',
+)
 
 defs = dg.Definitions(
-    resources={
-        "s3": S3Storage(),
-    },
+    assets=[lake_events_hourly, hourly_typed_events, hourly_user_events, hourly_kpis],
+    asset_checks=LAKE_CHECKS,
+    jobs=[hourly_load_job],
+    sensors=[build_hourly_load_sensor(hourly_load_job)],
+    resources={"s3": S3Storage()},
 )

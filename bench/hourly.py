@@ -1,0 +1,141 @@
+"""Benchmark of the hourly lake loads (`python -m bench.hourly`; needs `make services-up`).
+
+1. One hour of N events (default 500,000) in S3, in the S3 sink's layout (objects of 1,000 lines):
+   (a) the raw floor: the same objects fetched with boto3 and loaded with `psql \\copy` into a one-column
+       text table; (b) the hourly load end to end (hourly_load_job for that hour, in process, Spark warm).
+2. 24 hours of M events each: one single-run backfill over the 24 hours vs 24 separate one-hour runs.
+
+Prints seconds, rows/s and the ratios. Runs in its own topic, PostgreSQL schema and lake directory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import tempfile
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta, timezone
+
+from user_events.config import PROJECT_ROOT, load_env_file
+
+FLUSH_RECORDS = 1000
+
+
+def put_hour(s3, bucket: str, topic: str, hour: datetime, n: int, seed: int) -> int:
+    """n generated events of `hour` as sink-layout NDJSON objects of FLUSH_RECORDS lines (3 Kafka partitions)."""
+    from user_events.generator import generate_events, raw_row
+    from user_events.schema import RAW_FIELDS
+    from user_events.streaming.s3_sink import object_key
+
+    lines = [
+        json.dumps(dict(zip(RAW_FIELDS, raw_row(ev))), separators=(",", ":"))
+        for ev in generate_events(seed=seed, start=hour, duration=timedelta(hours=1), n_events=n, diurnal=False)
+    ]
+    lines = [ln for ln in lines if json.loads(ln)["event_time"].startswith(hour.strftime("%Y-%m-%d %H"))]
+    chunks = [(i // FLUSH_RECORDS, lines[i : i + FLUSH_RECORDS]) for i in range(0, len(lines), FLUSH_RECORDS)]
+
+    def put(chunk):
+        idx, part = chunk
+        key = object_key(topic, hour, idx % 3, idx * FLUSH_RECORDS)
+        s3.put_object(Bucket=bucket, Key=key, Body=("\n".join(part) + "\n").encode())
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(put, chunks))
+    return len(lines)
+
+
+def raw_floor(s3, bucket: str, topic: str, hour: datetime, pg_url: str, schema: str) -> float:
+    """Seconds to fetch the hour's objects and `psql \\copy` their lines into a text table."""
+    from user_events.streaming.s3_sink import hour_prefix
+
+    started = time.perf_counter()
+    keys = [
+        o["Key"]
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=hour_prefix(topic, hour))
+        for o in page.get("Contents", [])
+    ]
+    with ThreadPoolExecutor(8) as pool:
+        bodies = list(pool.map(lambda k: s3.get_object(Bucket=bucket, Key=k)["Body"].read(), keys))
+    with tempfile.NamedTemporaryFile(suffix=".ndjson") as fh:
+        for b in bodies:
+            fh.write(b)
+        fh.flush()
+        sql = (
+            f'DROP TABLE IF EXISTS "{schema}".raw_floor; CREATE TABLE "{schema}".raw_floor (line text);'
+        )
+        subprocess.run(["psql", pg_url, "-q", "-c", sql], check=True)
+        # text format with no delimiter/escape in JSON lines: CSV mode with a quote/delimiter that never occurs
+        subprocess.run(
+            ["psql", pg_url, "-q", "-c",
+             f"\\copy \"{schema}\".raw_floor (line) FROM '{fh.name}' WITH (FORMAT csv, QUOTE E'\\x01', DELIMITER E'\\x02')"],
+            check=True,
+        )  # fmt: skip
+    return time.perf_counter() - started
+
+
+def run_hours(job, first: str, last: str | None = None) -> float:
+    import dagster as dg
+
+    tags = {} if last is None else {"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last}
+    started = time.perf_counter()
+    with dg.instance_for_test() as instance:
+        result = job.execute_in_process(instance=instance, partition_key=first if last is None else None, tags=tags)
+    assert result.success
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--events", type=int, default=500_000, help="events in the one-hour test")
+    ap.add_argument("--hours", type=int, default=24)
+    ap.add_argument("--events-per-hour", type=int, default=20_000, help="events per hour in the 24-hour test")
+    args = ap.parse_args()
+
+    load_env_file(PROJECT_ROOT / ".env.services")
+    tag = uuid.uuid4().hex[:8]
+    os.environ.update(
+        {
+            "USER_EVENTS_TOPIC": f"bench_hourly_{tag}",
+            "USER_EVENTS_PG_SCHEMA": f"bench_hourly_{tag}",
+            "USER_EVENTS_LAKE_DIR": tempfile.mkdtemp(prefix="bench_lake_"),
+        }
+    )
+    from user_events.definitions import defs
+    from user_events.lake.partitions import key_of_hour
+    from user_events.lake.resources import S3Storage
+    from user_events.spark import get_spark
+
+    s3, bucket, topic = S3Storage().get_client(), os.environ["USER_EVENTS_S3_BUCKET"], os.environ["USER_EVENTS_TOPIC"]
+    pg_url, schema = os.environ["USER_EVENTS_PG_URL"], os.environ["USER_EVENTS_PG_SCHEMA"]
+    subprocess.run(["psql", pg_url, "-q", "-c", f'CREATE SCHEMA IF NOT EXISTS "{schema}"'], check=True)
+    job = defs.resolve_job_def("hourly_load_job")
+    get_spark()  # warm: the figures below are the loads, not the JVM start
+
+    hour = datetime(2019, 11, 1, 12, tzinfo=timezone.utc)
+    print(f"putting {args.events:,} events of {key_of_hour(hour)} into S3 ...", flush=True)
+    n = put_hour(s3, bucket, topic, hour, args.events, seed=1)
+    floor = raw_floor(s3, bucket, topic, hour, pg_url, schema)
+    load = run_hours(job, key_of_hour(hour))
+    print(f"\none hour, {n:,} events")
+    print(f"  (a) raw floor (fetch + psql \\copy text): {floor:8.2f} s  {n / floor:10,.0f} rows/s")
+    print(f"  (b) hourly_load_job end to end:          {load:8.2f} s  {n / load:10,.0f} rows/s")
+    print(f"  ratio b/a = {load / floor:.2f}")
+
+    first = datetime(2019, 11, 2, 0, tzinfo=timezone.utc)
+    hours = [first + timedelta(hours=i) for i in range(args.hours)]
+    print(f"\nputting {args.hours} hours x {args.events_per_hour:,} events into S3 ...", flush=True)
+    total = sum(put_hour(s3, bucket, topic, h, args.events_per_hour, seed=100 + i) for i, h in enumerate(hours))
+    single = run_hours(job, key_of_hour(hours[0]), key_of_hour(hours[-1]))
+    separate = sum(run_hours(job, key_of_hour(h)) for h in hours)
+    print(f"\n{args.hours} hours, {total:,} events")
+    print(f"  single-run backfill:      {single:8.2f} s  {total / single:10,.0f} rows/s")
+    print(f"  {args.hours} separate hour runs:   {separate:8.2f} s  {total / separate:10,.0f} rows/s")
+    print(f"  ratio single/separate = {single / separate:.2f}")
+
+
+if __name__ == "__main__":
+    main()

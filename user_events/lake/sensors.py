@@ -1,0 +1,127 @@
+"""Automatic hourly loads: request an hour once the S3 sink's watermark says it is complete, and again
+whenever its objects change afterwards (late events add an object to an hour that was already loaded).
+
+The cursor maps each hour key in the look-back window to the fingerprint of its objects (keys, sizes,
+ETags) when it was last requested; an hour is requested when complete and its fingerprint differs.
+The run_key carries the fingerprint, so the same content is never loaded twice by the sensor.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime, timedelta
+from typing import Iterable, Mapping
+
+import dagster as dg
+
+from user_events.config import env
+from user_events.lake.partitions import HOURLY_PARTITIONS, key_of_hour
+from user_events.streaming.s3_sink import hour_prefix
+from user_events.streaming.watermark import hours_complete_before, read_watermark
+
+HOUR_IN_KEY = "/hour="
+
+
+def lookback() -> timedelta:
+    return timedelta(hours=float(env("USER_EVENTS_HOURLY_LOOKBACK_HOURS", "48")))
+
+
+def grace() -> timedelta:
+    return timedelta(seconds=float(env("USER_EVENTS_HOURLY_GRACE_SECONDS", "300")))
+
+
+def hour_of_object_key(topic: str, key: str) -> datetime | None:
+    """The hour an object of the lake layout belongs to (None for anything else under the prefix)."""
+    from datetime import timezone
+
+    rest = key[len(f"topics/{topic}/") :]
+    try:
+        parts = dict(p.split("=", 1) for p in rest.split("/")[:4])
+        return datetime(
+            int(parts["year"]), int(parts["month"]), int(parts["day"]), int(parts["hour"]), tzinfo=timezone.utc
+        )
+    except (ValueError, KeyError):
+        return None
+
+
+def list_hour_objects(s3_client, bucket: str, topic: str, start: datetime, end: datetime) -> dict[str, list[dict]]:
+    """Objects of the hours in [start, end), grouped by hour key, with one paginated LIST.
+
+    Keys of the layout sort chronologically, so the listing starts after the window's first prefix and
+    stops at the first key of the window's end.
+    """
+    prefix = f"topics/{topic}/"
+    first, stop = hour_prefix(topic, start), hour_prefix(topic, end)
+    out: dict[str, list[dict]] = {}
+    paginator = s3_client.get_paginator("list_objects_v2")
+    for page in paginator.paginate(Bucket=bucket, Prefix=prefix, StartAfter=first[:-1]):
+        for obj in page.get("Contents", []):
+            if obj["Key"] >= stop:
+                return out
+            hour = hour_of_object_key(topic, obj["Key"])
+            if hour is not None and start <= hour < end:
+                out.setdefault(key_of_hour(hour), []).append(obj)
+    return out
+
+
+def fingerprint(objects: Iterable[Mapping]) -> str:
+    """A short digest of an hour's objects: changes when one is added, rewritten or removed."""
+    items = sorted((o["Key"], int(o.get("Size", 0)), str(o.get("ETag", ""))) for o in objects)
+    return hashlib.sha256(json.dumps(items).encode()).hexdigest()[:16]
+
+
+def hours_to_request(
+    objects_by_hour: Mapping[str, list[Mapping]], requested: Mapping[str, str]
+) -> list[tuple[str, str]]:
+    """(hour key, fingerprint) of every hour whose objects differ from what was last requested, oldest first."""
+    out = []
+    for key in sorted(objects_by_hour):
+        fp = fingerprint(objects_by_hour[key])
+        if requested.get(key) != fp:
+            out.append((key, fp))
+    return out
+
+
+def evaluate(s3_client, bucket: str, topic: str, cursor: str | None) -> tuple[list[dg.RunRequest], str, str]:
+    """(run requests, new cursor, why-nothing message) — the sensor without Dagster's context."""
+    requested: dict[str, str] = json.loads(cursor) if cursor else {}
+    complete_before = hours_complete_before(read_watermark(s3_client, bucket, topic), grace())
+    first_partition = HOURLY_PARTITIONS.start
+    start = max(complete_before - lookback(), first_partition)
+    if complete_before <= start:
+        return [], json.dumps(requested), f"no complete hour yet (watermark {complete_before.isoformat()})"
+    objects = list_hour_objects(s3_client, bucket, topic, start, complete_before)
+    todo = hours_to_request(objects, requested)
+    runs = [
+        dg.RunRequest(run_key=f"{key}@{fp}", partition_key=key, tags={"user_events/trigger": "lake_watermark"})
+        for key, fp in todo
+    ]
+    requested.update(dict(todo))
+    window_first = key_of_hour(start)
+    kept = {k: v for k, v in requested.items() if k >= window_first}
+    reason = "" if runs else f"hours complete before {complete_before.isoformat()} are loaded and unchanged"
+    return runs, json.dumps(kept, sort_keys=True), reason
+
+
+def build_hourly_load_sensor(job) -> dg.SensorDefinition:
+    @dg.sensor(
+        name="hourly_load_sensor",
+        job=job,
+        minimum_interval_seconds=30,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        required_resource_keys={"s3"},
+        description="Loads each lake hour once the S3 sink's watermark shows it complete, and reloads "
+        "hours whose objects changed (late events).",
+    )
+    def hourly_load_sensor(context: dg.SensorEvaluationContext):
+        runs, cursor, reason = evaluate(
+            context.resources.s3.get_client(), env("USER_EVENTS_S3_BUCKET"), env("USER_EVENTS_TOPIC"), context.cursor
+        )
+        if not runs:
+            return dg.SkipReason(reason) if cursor == (context.cursor or "{}") else dg.SensorResult(
+                skip_reason=reason, cursor=cursor
+            )
+        return dg.SensorResult(run_requests=runs, cursor=cursor)
+
+    return hourly_load_sensor
