@@ -94,6 +94,8 @@ def down(only: list[str] | None = None) -> int:
         state = State()
         svcs = services(state, only)
         stopping = [(svc, svc.process.send_stop(svc.stop_signal)) for svc in svcs]
+        if all(pid is None for _, pid in stopping):
+            say("nothing of ours is running")
         for svc, pid in stopping:
             if pid is None:
                 continue
