@@ -370,11 +370,13 @@ def write_csv(
     duplicate_rate: float = 0.002,
     invalid_rate: float = 0.001,
     progress=None,
+    invalid_kinds: tuple[str, ...] | None = None,
 ) -> dict:
     """Write a raw CSV of exactly `rows` data rows (plus header); returns what was written.
 
     The file holds clean events, exact duplicates of some of them (adjacent, as a double submit would be)
-    and invalid rows of every kind in _spoilers (round-robin). Written to a temp name, then renamed.
+    and invalid rows of every kind in _spoilers (round-robin; `invalid_kinds` to limit them). Written to a
+    temp name, then renamed.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -384,7 +386,7 @@ def write_csv(
     if n_clean <= 0:
         raise ValueError("rows too small for the requested duplicate/invalid rates")
     rng = random.Random(seed ^ 0x5EED)
-    spoilers = list(_spoilers().items())
+    spoilers = [(k, f) for k, f in _spoilers().items() if invalid_kinds is None or k in invalid_kinds]
     # positions (among clean events) after which a duplicate / an invalid row follows
     dup_at = set(rng.sample(range(n_clean), n_dup)) if n_dup else set()
     bad_at = sorted(rng.sample(range(n_clean), n_bad)) if n_bad else []

@@ -1,0 +1,215 @@
+"""Batch load benchmark: the same generated CSV and the same PostgreSQL, three ways.
+
+    python -m bench.batch [--rows 2000000] [--rss-rows 1000000,2000000] [--skip-jdbc]
+
+(a) floor: psql \\copy of the raw CSV into a 9-column text table;
+(b) the seed's approach: Spark read.csv with a schema + DataFrame.write.format("jdbc"), default options;
+(c) batch_job end to end (`user-events batch`): validation, de-duplication, Parquet, brand details, five
+    tables with indexes, KPIs and the data-quality checks.
+(b) and (c) run in fresh processes, so both include starting Spark; each also reports its own "core" time
+(b: read + write; c: the Dagster run). PostgreSQL: USER_EVENTS_PG_URL (as `make bench` sets from
+.env.services) or the embedded server. Peak RSS: the driver's process tree (Python + the Spark JVM),
+sampled every 0.2 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from user_events.config import DATA_DIR, PROJECT_ROOT, env, load_env_file, redact_url
+
+BENCH_DIR = DATA_DIR / "bench"
+SEED = 20191101
+JDBC_PACKAGE = "org.postgresql:postgresql:42.7.4"
+# \copy cannot take rows with a wrong number of fields: the file keeps every other kind of bad row
+BENCH_INVALID_KINDS = (
+    "event_time_unparseable", "event_time_missing", "event_type_invalid", "product_id_missing",
+    "product_id_not_integer", "category_id_not_positive", "user_id_out_of_range", "user_id_not_positive",
+    "price_missing", "price_not_number", "price_negative",
+)  # fmt: skip
+
+
+def dataset(rows: int) -> Path:
+    from user_events.generator import write_csv
+
+    path = BENCH_DIR / f"raw_{rows}_{SEED}.csv"
+    if not path.exists():
+        t = time.monotonic()
+        stats = write_csv(path, rows=rows, seed=SEED, invalid_kinds=BENCH_INVALID_KINDS)
+        print(f"generated {rows:,} rows ({stats['bytes'] / 1e6:.0f} MB) in {time.monotonic() - t:.1f}s -> {path}")
+    return path
+
+
+def pg_url() -> str:
+    url = env("USER_EVENTS_PG_URL")
+    if url:
+        return url
+    from user_events.warehouse.embedded import EmbeddedPostgres
+
+    return EmbeddedPostgres().start()
+
+
+def psql_binary() -> str:
+    from user_events.warehouse.embedded import bin_dir
+
+    try:
+        candidate = bin_dir() / "psql"
+        if candidate.exists():
+            return str(candidate)
+    except Exception:
+        pass
+    return shutil.which("psql") or "psql"
+
+
+def run_tree(cmd: list[str], env_vars: dict | None = None) -> tuple[float, int, str]:
+    """(wall seconds, peak RSS bytes of the process tree, stdout+stderr) of a command."""
+    import psutil
+
+    started = time.monotonic()
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**os.environ, **(env_vars or {})}
+    )
+    root = psutil.Process(proc.pid)
+    peak = 0
+    chunks: list[str] = []
+    import threading
+
+    reader = threading.Thread(target=lambda: chunks.append(proc.stdout.read()), daemon=True)
+    reader.start()
+    while proc.poll() is None:
+        try:
+            procs = [root] + root.children(recursive=True)
+            peak = max(peak, sum(p.memory_info().rss for p in procs if p.is_running()))
+        except psutil.Error:
+            pass
+        time.sleep(0.2)
+    reader.join()
+    out = "".join(chunks)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{cmd[:3]} failed ({proc.returncode}):\n{out[-3000:]}")
+    return time.monotonic() - started, peak, out
+
+
+def bench_copy(url: str, path: Path) -> float:
+    psql = psql_binary()
+    ddl = "DROP TABLE IF EXISTS bench_raw_copy; CREATE TABLE bench_raw_copy (" + ", ".join(
+        f"{c} text" for c in ("event_time", "event_type", "product_id", "category_id", "category_code", "brand",
+                              "price", "user_id", "user_session")
+    ) + ")"  # fmt: skip
+    subprocess.run([psql, url, "-q", "-v", "ON_ERROR_STOP=1", "-c", ddl], check=True, capture_output=True)
+    started = time.monotonic()
+    subprocess.run(
+        [psql, url, "-q", "-v", "ON_ERROR_STOP=1", "-c", f"\\copy bench_raw_copy FROM '{path}' WITH (FORMAT csv, HEADER true)"],
+        check=True,
+        capture_output=True,
+    )
+    return time.monotonic() - started
+
+
+JDBC_SCRIPT = textwrap.dedent(
+    """
+    import sys, time
+    from pyspark.sql import SparkSession
+    from user_events.spark import base_settings
+    from user_events.schema import raw_spark_schema
+    path, jdbc_url, user, password, package, ivy = sys.argv[1:7]
+    builder = SparkSession.builder
+    for k, v in base_settings("local[*]").items():
+        builder = builder.config(k, v)
+    spark = builder.config("spark.jars.packages", package).config("spark.jars.ivy", ivy).getOrCreate()
+    t = time.monotonic()
+    df = spark.read.csv(path, header=True, schema=raw_spark_schema())
+    props = {"driver": "org.postgresql.Driver", "user": user}
+    if password:
+        props["password"] = password
+    df.write.format("jdbc").options(url=jdbc_url, dbtable="bench_raw_jdbc", **props).mode("overwrite").save()
+    print(f"CORE_SECONDS={time.monotonic() - t:.3f}")
+    """
+)
+
+
+def bench_jdbc(url: str, path: Path) -> tuple[float, float, int]:
+    parts = urlsplit(url)
+    jdbc_url = f"jdbc:postgresql://{parts.hostname}:{parts.port or 5432}{parts.path or '/postgres'}"
+    wall, rss, out = run_tree(
+        [sys.executable, "-c", JDBC_SCRIPT, str(path), jdbc_url, parts.username or "postgres", parts.password or "",
+         JDBC_PACKAGE, str(DATA_DIR / "ivy")]
+    )  # fmt: skip
+    core = float(re.search(r"CORE_SECONDS=([0-9.]+)", out).group(1))
+    return wall, core, rss
+
+
+def bench_batch(url: str, path: Path, schema: str) -> tuple[float, float, int, str]:
+    wall, rss, out = run_tree(
+        [str(Path(sys.executable).parent / "user-events"), "batch", "--keep-pg"],
+        {
+            "USER_EVENTS_RAW_CSV": str(path),
+            "USER_EVENTS_PG_URL": url,
+            "USER_EVENTS_PG_SCHEMA": schema,
+            "USER_EVENTS_BATCH_DIR": str(BENCH_DIR / "batch"),
+            "USER_EVENTS_SPARK_MASTER": env("USER_EVENTS_SPARK_MASTER") or "local[*]",
+        },
+    )
+    core = float(re.search(r"batch_job finished in ([0-9.]+)s", out).group(1))
+    steps = "\n".join(line for line in out.splitlines() if re.match(r"^\d\d:\d\d:\d\d  ", line))
+    return wall, core, rss, steps
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.batch", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rows", type=int, default=2_000_000)
+    parser.add_argument("--rss-rows", default="1000000", help="extra row counts to run (c) at for peak RSS")
+    parser.add_argument("--skip-jdbc", action="store_true")
+    parser.add_argument("--steps", action="store_true", help="print the batch run's progress lines")
+    args = parser.parse_args(argv)
+    load_env_file(PROJECT_ROOT / ".env.services")
+    BENCH_DIR.mkdir(parents=True, exist_ok=True)
+    url = pg_url()
+    print(f"PostgreSQL: {redact_url(url)}   cores: {os.cpu_count()}")
+    path = dataset(args.rows)
+    rows = args.rows
+    results: dict = {"rows": rows}
+
+    a = bench_copy(url, path)
+    results["a_copy_seconds"] = a
+    print(f"(a) psql \\copy raw CSV -> 9 text columns      {a:8.1f}s  {rows / a:>12,.0f} rows/s")
+    if not args.skip_jdbc:
+        b_wall, b_core, b_rss = bench_jdbc(url, path)
+        results.update(b_wall_seconds=b_wall, b_core_seconds=b_core, b_peak_rss=b_rss)
+        print(
+            f"(b) Spark read.csv + write.jdbc (process)      {b_wall:8.1f}s  {rows / b_wall:>12,.0f} rows/s"
+            f"   core {b_core:.1f}s, peak RSS {b_rss / 2**20:,.0f} MiB"
+        )
+    c_wall, c_core, c_rss, steps = bench_batch(url, path, "bench_batch")
+    results.update(c_wall_seconds=c_wall, c_core_seconds=c_core, c_peak_rss=c_rss)
+    print(
+        f"(c) batch_job end to end (process)            {c_wall:8.1f}s  {rows / c_wall:>12,.0f} rows/s"
+        f"   core {c_core:.1f}s, peak RSS {c_rss / 2**20:,.0f} MiB"
+    )
+    if args.steps:
+        print(textwrap.indent(steps, "      "))
+    print(f"c/a = {c_wall / a:.2f} (process), {c_core / a:.2f} (core)")
+    if not args.skip_jdbc:
+        print(f"c/b = {c_wall / b_wall:.2f} (process), {c_core / b_core:.2f} (core)   goal <= 0.75")
+    for extra in [int(x) for x in args.rss_rows.split(",") if x.strip()]:
+        if extra == rows:
+            continue
+        w, core, rss, _ = bench_batch(url, dataset(extra), "bench_batch")
+        results[f"c_{extra}"] = {"wall": w, "core": core, "peak_rss": rss}
+        print(f"(c) at {extra:,} rows: {w:.1f}s process, {core:.1f}s core, peak RSS {rss / 2**20:,.0f} MiB")
+    (BENCH_DIR / f"batch_{rows}.json").write_text(json.dumps(results, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
