@@ -62,8 +62,15 @@ def _setup_logging(level: str = "INFO") -> None:
 
 
 def run_simulate(args: argparse.Namespace) -> int:
+    from user_events.streaming.stopping import StopFlag, stop_on_signals
+
+    flag = StopFlag()
+    with stop_on_signals(flag):  # before the (slow) imports: a SIGTERM now still ends the run cleanly
+        return _simulate(args, flag)
+
+
+def _simulate(args: argparse.Namespace, flag) -> int:
     from user_events.streaming.simulator import SimulateConfig, SimulationFailed, publish
-    from user_events.streaming.sink_base import StopFlag, stop_on_signals
 
     _setup_logging()
     start = None
@@ -82,10 +89,8 @@ def run_simulate(args: argparse.Namespace) -> int:
         start=start,
         progress_seconds=args.progress_seconds,
     )
-    flag = StopFlag()
     try:
-        with stop_on_signals(flag):
-            result = publish(cfg, progress=lambda line: print(line, file=sys.stderr, flush=True), should_stop=lambda: bool(flag))
+        result = publish(cfg, progress=lambda line: print(line, file=sys.stderr, flush=True), should_stop=lambda: bool(flag))
     except SimulationFailed as exc:
         print(f"simulate: {exc}", file=sys.stderr)
         return 2
@@ -97,19 +102,21 @@ def run_simulate(args: argparse.Namespace) -> int:
 
 
 def run_sink(args: argparse.Namespace) -> int:
-    from user_events.streaming.sink_base import stop_on_signals
+    from user_events.streaming.stopping import StopFlag, stop_on_signals
 
     _setup_logging(args.log_level)
     topic = args.topic or env("USER_EVENTS_TOPIC")
-    sink = build_sink(
-        args.target,
-        topic,
-        partitions=args.partitions,
-        batch_size=args.batch_size,
-        rotate_seconds=args.rotate_seconds,
-        flush_records=args.flush_records,
-    )
-    with stop_on_signals(sink.stop):
+    flag = StopFlag()
+    with stop_on_signals(flag):  # before the (slow) imports: a SIGTERM now still ends the run cleanly
+        sink = build_sink(
+            args.target,
+            topic,
+            partitions=args.partitions,
+            batch_size=args.batch_size,
+            rotate_seconds=args.rotate_seconds,
+            flush_records=args.flush_records,
+        )
+        sink.stop = flag
         stats = sink.run(until_idle=args.until_idle, max_seconds=args.max_seconds)
     print(json.dumps({"sink": args.target, "topic": topic, **stats.as_dict()}))
     return 0

@@ -15,7 +15,7 @@ from user_events.lake.resources import S3Storage
 from user_events.streaming.kafka_io import DEFAULT_PARTITIONS
 from user_events.streaming.resources import KafkaResource, MongoResource
 from user_events.streaming.sensors import SINK_TAG, keep_running_sensor
-from user_events.streaming.sink_base import StopFlag, stop_on_signals
+from user_events.streaming.stopping import StopFlag, stop_on_signals
 
 LAKE_HOURLY_ASSET = "lake_events_hourly"
 MONGO_EVENTS_ASSET = "mongo_events"

@@ -102,7 +102,7 @@ class PartitionState:
     buffers: dict[datetime, HourBuffer] = field(default_factory=dict)
     stored_end: dict[datetime, int] = field(default_factory=dict)  # hour -> last offset in S3 (-1: none)
     max_event_time: datetime | None = None
-    initial_committed: int | None = None  # group offset at assignment (None until looked up)
+    previous_loaded: bool = False  # max_event_time of the previous watermark object merged in
     watermark_written: float = 0.0
     watermark_offset: int | None = None
 
@@ -227,6 +227,8 @@ class S3Sink(KafkaSink):
             if self.generation != generation:
                 return  # rebalanced while waiting: the lookup may be stale; the batch is redelivered
             self.parts[p].stored_end[h] = end
+            if end >= 0:
+                self.log.info("s3 sink: partition %d hour %s already stored up to offset %d", p, hour_partition_key(h), end)
         now = time.monotonic()
         events = {id(m): (ev, line) for m, ev, line in valid}
         for m in messages:
@@ -327,42 +329,46 @@ class S3Sink(KafkaSink):
     # ---- after each commit: watermark and hour reports ----------------------------------------
 
     def after_commit(self, committed: dict[int, int]) -> None:
+        if self._in_callback:
+            return  # no broker or S3 round trips inside a rebalance callback: the main loop catches up
         now = time.monotonic()
         for p, st in list(self.parts.items()):
             offset = committed.get(p)
             if offset == st.watermark_offset and now - st.watermark_written < self.watermark_interval:
                 continue
             try:
-                self._write_watermark(st, offset)
-                st.watermark_written, st.watermark_offset = now, offset
-            except Exception as exc:  # noqa: BLE001 - a missed watermark update only delays the hourly loads
-                if not self.is_transient(exc):
-                    raise
-                self.log.warning("s3 sink: watermark update failed (%s); will retry", exc)
+                if self._write_watermark(st, offset):
+                    st.watermark_written, st.watermark_offset = now, offset
+            except Exception as exc:  # noqa: BLE001 - a missed update only delays the hourly loads; retried
+                self.log.warning("s3 sink: watermark update of partition %d failed (%s)", p, exc)
         if self.reports and now - self._last_report_check >= 1.0:
             self._report_hours(force=False)
 
-    def _write_watermark(self, st: PartitionState, committed: int | None) -> None:
+    def _write_watermark(self, st: PartitionState, committed: int | None) -> bool:
+        """Write the partition's watermark object; False if its position is not known yet."""
+        if self.consumer is None:
+            return False
         tp = TopicPartition(self.topic, st.partition)
-        low = high = None
-        if self.consumer is not None:
-            low, high = self.consumer.get_watermark_offsets(tp, cached=True) or (None, None)
-            if high is None or high < 0:
-                low, high = self.consumer.get_watermark_offsets(tp, timeout=5, cached=False)
-        if st.initial_committed is None and self.consumer is not None:
-            got = self.consumer.committed([tp], timeout=10)[0].offset
-            st.initial_committed = got if got >= 0 else (low if low is not None and low >= 0 else 0)
+        if committed is None:  # nothing new since the assignment: the position is the committed offset
+            committed = self.consumer.position([tp])[0].offset
+            if committed < 0:
+                return False  # not fetching yet
+        _low, high = self.consumer.get_watermark_offsets(tp, cached=True)
+        if high is None or high < 0:
+            _low, high = self.consumer.get_watermark_offsets(tp, timeout=5, cached=False)
+        if not st.previous_loaded:  # keep max_event_time across restarts and owners
             previous = read_partition_watermark(self.s3, self.bucket, self.topic, st.partition)
             if previous and previous.get("max_event_time"):
                 t = datetime.fromisoformat(previous["max_event_time"].replace("Z", "+00:00"))
                 if st.max_event_time is None or t > st.max_event_time:
                     st.max_event_time = t
-        effective = committed if committed is not None else st.initial_committed
+            st.previous_loaded = True
         n, oldest = st.pending()
         doc = partition_watermark(
-            self.topic, st.partition, effective, high, n, oldest, st.max_event_time, self.partitions_total
+            self.topic, st.partition, committed, high, n, oldest, st.max_event_time, self.partitions_total
         )
         write_partition_watermark(self.s3, self.bucket, doc)
+        return True
 
     def _report_hours(self, force: bool) -> None:
         """Report hours whose objects were committed: at once the first time, then at most every

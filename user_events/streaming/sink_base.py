@@ -9,18 +9,16 @@ sinks absorb idempotently (deterministic ids / object names).
 from __future__ import annotations
 
 import logging
-import signal
-import threading
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Callable, Iterator
+from typing import Callable
 
 from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
 
 from user_events.config import redact_text
 from user_events.streaming.kafka_io import DEFAULT_PARTITIONS, commit_offsets, dlq_headers, dlq_topic_of
 from user_events.streaming.resources import KafkaResource
+from user_events.streaming.stopping import StopFlag
 
 log = logging.getLogger(__name__)
 
@@ -65,46 +63,6 @@ class SinkStats:
         }
 
 
-class StopFlag:
-    """Set by SIGTERM/SIGINT (see `stop_on_signals`) or by code; the loop checks it between batches."""
-
-    def __init__(self) -> None:
-        self._event = threading.Event()
-        self.reason = ""
-
-    def set(self, reason: str = "stop requested") -> None:
-        if not self._event.is_set():
-            self.reason = reason
-        self._event.set()
-
-    def __bool__(self) -> bool:
-        return self._event.is_set()
-
-
-@contextmanager
-def stop_on_signals(flag: StopFlag) -> Iterator[StopFlag]:
-    """Within the block, SIGTERM and SIGINT set `flag` instead of raising (main thread only).
-
-    The loop then finishes its batch, flushes, commits and returns. A second signal while stopping is
-    ignored on purpose: the flush is what makes the stop clean.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield flag
-        return
-    previous = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
-
-    def handler(signo, _frame):
-        flag.set(signal.Signals(signo).name)
-
-    for s in previous:
-        signal.signal(s, handler)
-    try:
-        yield flag
-    finally:
-        for s, h in previous.items():
-            signal.signal(s, h)
-
-
 class KafkaSink:
     """Base class: subclass sets `group`, implements process/committable/flush_*."""
 
@@ -144,6 +102,7 @@ class KafkaSink:
         self._in_callback = False
         self._outage_exit = False
         self._last_commit = 0.0
+        self._last_activity = time.monotonic()  # last message or assignment change (for until_idle)
 
     # ---- to implement -------------------------------------------------------------------------
 
@@ -195,7 +154,7 @@ class KafkaSink:
         self.log.info(
             "%s sink: consuming %s as group %s (until_idle=%s)", self.name, self.topic, self.group, until_idle
         )
-        started = last_message = time.monotonic()
+        started = self._last_activity = time.monotonic()
         clean = False
         try:
             while not self.stop:
@@ -203,14 +162,14 @@ class KafkaSink:
                 now = time.monotonic()
                 data = self._data_messages(messages)
                 if data:
-                    last_message = now
+                    self._last_activity = now
                     self.stats.consumed += len(data)
                     self.stats.batches += 1
                     self.process(data)
                 self.flush_due(time.monotonic())
                 if now - self._last_commit >= self.commit_interval:
                     self.commit(asynchronous=True)
-                if until_idle is not None and now - last_message >= until_idle:
+                if until_idle is not None and now - self._last_activity >= until_idle:
                     self.stop.set(f"idle for {until_idle:g}s")
                 if max_seconds is not None and now - started >= max_seconds:
                     self.stop.set(f"ran {max_seconds:g}s")
@@ -274,6 +233,7 @@ class KafkaSink:
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         parts = [tp.partition for tp in partitions]
+        self._last_activity = time.monotonic()
         self.generation += 1
         self.stats.rebalances += 1
         self.owned.update(parts)
@@ -284,6 +244,7 @@ class KafkaSink:
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         parts = {tp.partition for tp in partitions}
+        self._last_activity = time.monotonic()
         self.log.info("%s sink: partitions %s revoked: flushing and committing", self.name, sorted(parts))
         self._in_callback = True
         try:
