@@ -28,6 +28,10 @@ from user_events.config import PROJECT_ROOT
 from user_events.schema import RAW_FIELDS, event_id_of
 
 CLI = [sys.executable, "-m", "user_events.cli"]
+GOOD_RECORD = {
+    "event_time": "2019-11-01 00:10:00 UTC", "event_type": "view", "product_id": "1", "category_id": "2",
+    "category_code": "", "brand": "", "price": "1.00", "user_id": "3", "user_session": "poison",
+}  # fmt: skip
 
 
 def require_services() -> None:

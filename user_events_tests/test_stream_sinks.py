@@ -19,6 +19,7 @@ import pytest
 
 from user_events.schema import RAW_FIELDS
 from user_events_tests.stream_support import (
+    GOOD_RECORD,
     ToggleProxy,
     cleanup_pipeline,
     committed_offsets,
@@ -41,10 +42,7 @@ from user_events_tests.stream_support import (
 
 MONGO_GROUP, S3_GROUP = "user_events.mongo_sink", "user_events.s3_sink"
 # Messages the sinks must reject, with the reason each one must carry.
-GOOD = {
-    "event_time": "2019-11-01 00:10:00 UTC", "event_type": "view", "product_id": "1", "category_id": "2",
-    "category_code": "", "brand": "", "price": "1.00", "user_id": "3", "user_session": "poison",
-}  # fmt: skip
+GOOD = GOOD_RECORD
 POISON = [
     (b"this is not json", "not JSON"),
     (b'["a", "list"]', "not a JSON object"),

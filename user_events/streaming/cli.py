@@ -6,7 +6,6 @@ import argparse
 import json
 import logging
 import sys
-from datetime import datetime, timezone
 
 from user_events.config import env, redact_text
 from user_events.streaming.kafka_io import DEFAULT_PARTITIONS
@@ -70,13 +69,9 @@ def run_simulate(args: argparse.Namespace) -> int:
 
 
 def _simulate(args: argparse.Namespace, flag) -> int:
-    from user_events.streaming.simulator import SimulateConfig, SimulationFailed, publish
+    from user_events.streaming.simulator import SimulateConfig, SimulationFailed, parse_start, publish
 
     _setup_logging()
-    start = None
-    if args.start:
-        start = datetime.fromisoformat(args.start.replace("Z", "+00:00"))
-        start = start if start.tzinfo else start.replace(tzinfo=timezone.utc)
     cfg = SimulateConfig(
         topic=args.topic or env("USER_EVENTS_TOPIC"),
         rate=args.rate,
@@ -86,7 +81,7 @@ def _simulate(args: argparse.Namespace, flag) -> int:
         from_csv=args.from_csv,
         time_mode=args.time_mode,
         partitions=args.partitions,
-        start=start,
+        start=parse_start(args.start),
         progress_seconds=args.progress_seconds,
     )
     try:

@@ -30,6 +30,7 @@ class SimulateConfig(dg.Config):
     seed: int = 20191101
     from_csv: Optional[str] = None
     time_mode: str = "live"
+    start: Optional[str] = None  # ISO time of the first generated event in replay mode (default now)
     partitions: int = DEFAULT_PARTITIONS
     topic: Optional[str] = None
 
@@ -47,6 +48,7 @@ def simulate(context: dg.OpExecutionContext, config: SimulateConfig, kafka: Kafk
         from_csv=config.from_csv,
         time_mode=config.time_mode,
         partitions=config.partitions,
+        start=simulator.parse_start(config.start),
     )
     flag = StopFlag()
     with stop_on_signals(flag):

@@ -80,6 +80,14 @@ class SimulateResult:
         return d
 
 
+def parse_start(text: str | None) -> datetime | None:
+    """An ISO time (Z, offset, or naive = UTC) for SimulateConfig.start."""
+    if not text:
+        return None
+    t = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return t if t.tzinfo else t.replace(tzinfo=timezone.utc)
+
+
 # ------------------------------------------------------------------------------------------------
 # Sources: iterators of raw records (dict field -> text), in publication order
 # ------------------------------------------------------------------------------------------------

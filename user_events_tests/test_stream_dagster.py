@@ -1,0 +1,139 @@
+"""The streaming jobs and sensors in Dagster: same code as the commands, reporting through Dagster."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+from collections import Counter
+
+import dagster as dg
+import pandas as pd
+import pytest
+
+from user_events.config import PROJECT_ROOT
+from user_events.streaming.watermark import read_watermark
+from user_events_tests.stream_support import (
+    GOOD_RECORD,
+    cleanup_pipeline,
+    committed_offsets,
+    consume_all,
+    encode,
+    end_offsets,
+    expected_event_ids,
+    make_pipeline,
+    mongo_db,
+    produce,
+    records_frame,
+    s3,
+    s3_lines,
+    wait_until,
+)
+
+
+@pytest.fixture
+def pipeline(tmp_path, monkeypatch):
+    p = make_pipeline(tmp_path, "dg")
+    for k, v in p.env().items():
+        if k.startswith("USER_EVENTS_"):
+            monkeypatch.setenv(k, v)
+    yield p
+    cleanup_pipeline(p)
+
+
+@pytest.fixture(scope="module")
+def defs():
+    from user_events.definitions import defs
+
+    return defs
+
+
+def test_simulate_and_sink_jobs_in_process(pipeline, defs):
+    sim = defs.resolve_job_def("simulate_job").execute_in_process(
+        run_config={"ops": {"simulate": {"config": {"count": 2500, "rate": 1000, "time_mode": "replay", "start": "2019-11-01T00:59:59Z", "seed": 4}}}}
+    )
+    assert sim.success
+    assert sim.output_for_node("simulate")["delivered"] == 2500
+
+    records = [json.loads(m.value()) for m in consume_all(pipeline.topic)]
+    df = records_frame(records)
+    hours = Counter(pd.to_datetime(df.event_time, format="%Y-%m-%d %H:%M:%S UTC", utc=True).dt.strftime("%Y-%m-%d-%H:00"))
+    assert len(hours) == 2  # the window crosses an hour boundary
+
+    mongo = defs.resolve_job_def("mongo_sink_job").execute_in_process(
+        run_config={"ops": {"mongo_sink": {"config": {"until_idle_seconds": 3}}}}
+    )
+    assert mongo.success
+    assert mongo.output_for_node("mongo_sink")["consumed"] == 2500
+    assert mongo_db(pipeline.mongo_db).events.count_documents({}) == len(expected_event_ids(df))
+
+    s3 = defs.resolve_job_def("s3_sink_job").execute_in_process(
+        run_config={"ops": {"s3_sink": {"config": {"until_idle_seconds": 3, "rotate_seconds": 1}}}}
+    )
+    assert s3.success
+    mats = [m for m in s3.asset_materializations_for_node("s3_sink") if m.asset_key == dg.AssetKey("lake_events_hourly")]
+    reported = Counter()
+    for m in mats:
+        reported[m.partition] += m.metadata["records"].value
+        assert m.metadata["topic"].value == pipeline.topic
+    assert reported == hours  # every record reported once, under its hour's partition key
+    assert len(s3_lines(pipeline.topic)) == 2500
+
+
+def test_keepalive_sensor_requests_a_run_only_when_none_is_active(defs):
+    sensor = defs.get_sensor_def("mongo_sink_job_keepalive")
+    job = defs.resolve_job_def("mongo_sink_job")
+    assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
+    with dg.instance_for_test() as instance:
+        result = sensor.evaluate_tick(dg.build_sensor_context(instance=instance, definitions=defs))
+        assert len(result.run_requests) == 1
+        assert result.run_requests[0].tags["user_events/sink"] == "mongo"
+
+        for status in (dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTED):
+            run = instance.create_run_for_job(job_def=job, status=status)
+            result = sensor.evaluate_tick(dg.build_sensor_context(instance=instance, definitions=defs))
+            assert result.run_requests == [] and run.run_id in result.skip_message
+            if status == dg.DagsterRunStatus.NOT_STARTED:
+                instance.delete_run(run.run_id)
+        instance.report_run_failed(run)
+
+        # a failed (or finished) run does not count: the sensor starts a new one
+        result = sensor.evaluate_tick(dg.build_sensor_context(instance=instance, definitions=defs))
+        assert len(result.run_requests) == 1
+    assert job.tags["user_events/sink"] == "mongo" and job.tags["dagster/max_retries"] == "3"
+
+
+def test_run_termination_flushes_and_commits(pipeline, tmp_path):
+    """SIGTERM to `dagster job execute` of s3_sink_job: the buffered records are written and committed."""
+    produce(pipeline.topic, (encode({**GOOD_RECORD, "user_session": f"s{i}", "user_id": str(i + 1)}) for i in range(300)))
+    cfg = tmp_path / "run.yaml"
+    cfg.write_text(json.dumps({"ops": {"s3_sink": {"config": {"rotate_seconds": 3600}}}}))
+    log = tmp_path / "dagster.log"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "dagster", "job", "execute", "-m", "user_events.definitions", "-j", "s3_sink_job", "-c", str(cfg)],
+        env=pipeline.env(),
+        cwd=PROJECT_ROOT,
+        stdout=open(log, "wb"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        wait_until(lambda: "assigned partitions [" in log.read_text(), 120, "the sink to start")
+
+        def pending() -> int:
+            client, bucket = s3()
+            doc = read_watermark(client, bucket, pipeline.topic)
+            return sum(d["pending_records"] for d in doc["partitions"].values())
+
+        wait_until(lambda: pending() == 300, 60, "the watermark to show 300 buffered records", interval=0.5)
+        assert s3_lines(pipeline.topic) == []  # they wait in the buffers (rotation 1 h)
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    text = log.read_text()
+    assert "stopped (SIGINT)" in text or "stopped (SIGTERM)" in text, text[-3000:]
+    assert len(s3_lines(pipeline.topic)) == 300
+    assert committed_offsets(pipeline.topic, "user_events.s3_sink") == end_offsets(pipeline.topic)
