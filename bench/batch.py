@@ -71,8 +71,33 @@ def psql_binary() -> str:
     return shutil.which("psql") or "psql"
 
 
+def _cpu(p) -> float:
+    t = p.cpu_times()
+    return t.user + t.system + getattr(t, "children_user", 0.0) + getattr(t, "children_system", 0.0)
+
+
+class ServerCpu:
+    """CPU seconds used by the PostgreSQL server (postmaster + its exited backends) listening on a port."""
+
+    def __init__(self, url: str):
+        import psutil
+
+        port = urlsplit(url).port or 5432
+        self.proc = None
+        for conn in psutil.net_connections("tcp"):
+            if conn.status == psutil.CONN_LISTEN and conn.laddr.port == port and conn.pid:
+                self.proc = psutil.Process(conn.pid)
+                break
+
+    def total(self) -> float:
+        if self.proc is None:
+            return float("nan")
+        return _cpu(self.proc) + sum(_cpu(c) for c in self.proc.children())
+
+
 def run_tree(cmd: list[str], env_vars: dict | None = None) -> tuple[float, int, str]:
-    """(wall seconds, peak RSS bytes of the process tree, stdout+stderr) of a command."""
+    """(wall seconds, peak RSS bytes of the process tree, stdout+stderr) of a command; its CPU seconds
+    (last sample per process, every 0.2 s) in run_tree.cpu."""
     import psutil
 
     started = time.monotonic()
@@ -81,6 +106,7 @@ def run_tree(cmd: list[str], env_vars: dict | None = None) -> tuple[float, int, 
     )
     root = psutil.Process(proc.pid)
     peak = 0
+    cpu: dict[int, float] = {}
     chunks: list[str] = []
     import threading
 
@@ -90,10 +116,13 @@ def run_tree(cmd: list[str], env_vars: dict | None = None) -> tuple[float, int, 
         try:
             procs = [root] + root.children(recursive=True)
             peak = max(peak, sum(p.memory_info().rss for p in procs if p.is_running()))
+            for p in procs:
+                cpu[p.pid] = p.cpu_times().user + p.cpu_times().system
         except psutil.Error:
             pass
         time.sleep(0.2)
     reader.join()
+    run_tree.cpu = sum(cpu.values())
     out = "".join(chunks)
     if proc.returncode != 0:
         raise RuntimeError(f"{cmd[:3]} failed ({proc.returncode}):\n{out[-3000:]}")
@@ -180,27 +209,38 @@ def main(argv: list[str] | None = None) -> int:
     rows = args.rows
     results: dict = {"rows": rows}
 
+    server = ServerCpu(url)
+    s0 = server.total()
     a = bench_copy(url, path)
-    results["a_copy_seconds"] = a
-    print(f"(a) psql \\copy raw CSV -> 9 text columns      {a:8.1f}s  {rows / a:>12,.0f} rows/s")
+    a_cpu = server.total() - s0
+    results.update(a_copy_seconds=a, a_server_cpu=a_cpu)
+    print(f"(a) psql \\copy raw CSV -> 9 text columns      {a:8.1f}s  {rows / a:>12,.0f} rows/s   CPU: server {a_cpu:.1f}s")
     if not args.skip_jdbc:
+        s0 = server.total()
         b_wall, b_core, b_rss = bench_jdbc(url, path)
-        results.update(b_wall_seconds=b_wall, b_core_seconds=b_core, b_peak_rss=b_rss)
+        b_cpu = (run_tree.cpu, server.total() - s0)
+        results.update(b_wall_seconds=b_wall, b_core_seconds=b_core, b_peak_rss=b_rss, b_cpu=b_cpu)
         print(
             f"(b) Spark read.csv + write.jdbc (process)      {b_wall:8.1f}s  {rows / b_wall:>12,.0f} rows/s"
-            f"   core {b_core:.1f}s, peak RSS {b_rss / 2**20:,.0f} MiB"
+            f"   core {b_core:.1f}s, peak RSS {b_rss / 2**20:,.0f} MiB, CPU: client {b_cpu[0]:.1f}s + server {b_cpu[1]:.1f}s"
         )
+    s0 = server.total()
     c_wall, c_core, c_rss, steps = bench_batch(url, path, "bench_batch")
-    results.update(c_wall_seconds=c_wall, c_core_seconds=c_core, c_peak_rss=c_rss)
+    c_cpu = (run_tree.cpu, server.total() - s0)
+    results.update(c_wall_seconds=c_wall, c_core_seconds=c_core, c_peak_rss=c_rss, c_cpu=c_cpu)
     print(
         f"(c) batch_job end to end (process)            {c_wall:8.1f}s  {rows / c_wall:>12,.0f} rows/s"
-        f"   core {c_core:.1f}s, peak RSS {c_rss / 2**20:,.0f} MiB"
+        f"   core {c_core:.1f}s, peak RSS {c_rss / 2**20:,.0f} MiB, CPU: client {c_cpu[0]:.1f}s + server {c_cpu[1]:.1f}s"
     )
     if args.steps:
         print(textwrap.indent(steps, "      "))
     print(f"c/a = {c_wall / a:.2f} (process), {c_core / a:.2f} (core)")
     if not args.skip_jdbc:
-        print(f"c/b = {c_wall / b_wall:.2f} (process), {c_core / b_core:.2f} (core)   goal <= 0.75")
+        print(
+            f"c/b = {c_wall / b_wall:.2f} (process), {c_core / b_core:.2f} (core), "
+            f"{sum(c_cpu) / sum(b_cpu):.2f} (CPU seconds)   goal <= 0.75"
+        )
+    print(f"load average during the run: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores (other work skews wall times)")
     for extra in [int(x) for x in args.rss_rows.split(",") if x.strip()]:
         if extra == rows:
             continue

@@ -98,7 +98,7 @@ USER_EVENTS = TableSpec(
         ColumnSpec("brand", "text"),
         ColumnSpec("price", "money", nullable=False, min_value=0),
         ColumnSpec("user_id", "bigint", nullable=False, min_value=1),
-        ColumnSpec("user_session", "text"),
+        ColumnSpec("user_session", "text", pg_collation="C"),
         # derived
         ColumnSpec("event_hour", "timestamp", nullable=False),
         ColumnSpec("event_date", "date", nullable=False),

@@ -27,6 +27,7 @@ from user_events.ingest.resources import (
 )
 
 GROUP = "ingest"
+BROADCAST_DUPLICATE_IDS = 200_000
 log = logging.getLogger("user_events.progress")
 
 
@@ -140,7 +141,13 @@ def typed_events(
     progress(context, f"{rows_in:,} rows read, {accepted:,} valid, {rejected_n:,} rejected; de-duplicating")
 
     typed, rejected = T.split_validated(validated)
-    write_parquet(T.dedupe_events(typed), typed_events_path())
+    hashes = T.repeated_id_hashes(validated.where(validated[T.REASON_COL].isNull()), T.EVENT_ID_COL).collect()
+    if len(hashes) <= BROADCAST_DUPLICATE_IDS:
+        candidates = session.createDataFrame([(r[0],) for r in hashes], f"{T.ID_HASH_COL} long")
+        deduped = T.dedupe_events(typed, candidates)
+    else:  # mostly duplicates: a full distinct is cheaper than broadcasting that many ids
+        deduped = T.dedupe_events(typed)
+    write_parquet(deduped, typed_events_path())
     write_parquet(rejected.coalesce(1), rejected_events_path())
     out = session.read.parquet(str(typed_events_path()))
     rows_out = out.count()

@@ -54,8 +54,13 @@ def check_schema(df: DataFrame, table: TableSpec = USER_EVENTS) -> dg.AssetCheck
 
 
 def check_event_id_unique(df: DataFrame) -> dg.AssetCheckResult:
-    """Every event_id once (a Spark group-by count)."""
-    dup = df.groupBy("event_id").count().where(F.col("count") > 1)
+    """Every event_id once: a group-by count over 64-bit id hashes finds the candidates, an exact
+    group-by over the candidates' ids decides."""
+    from user_events.ingest.transforms import ID_HASH_COL, id_hash, repeated_id_hashes
+
+    candidates = F.broadcast(repeated_id_hashes(df))
+    keyed = df.select("event_id", id_hash(F.col("event_id")).alias(ID_HASH_COL))
+    dup = keyed.join(candidates, ID_HASH_COL, "left_semi").groupBy("event_id").count().where(F.col("count") > 1)
     n = dup.count()
     sample = [r[0] for r in dup.limit(5).collect()] if n else []
     return dg.AssetCheckResult(

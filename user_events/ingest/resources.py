@@ -18,11 +18,18 @@ class SparkResource(dg.ConfigurableResource):
     master: str = "local[*]"
 
     def session(self):
-        """The session; s3a support (a Maven resolution at JVM start) only when the raw input is on S3."""
-        from user_events.spark import get_spark
+        """The session, with s3a support when anything may need it: the raw input is on S3, an S3 endpoint is
+        configured (the lake loads), or services-up resolved the jars already (then it costs nothing). Without
+        any of these (`make run` on a fresh machine) no jar is fetched at JVM start."""
+        from user_events.spark import get_spark, resolved_s3a_classpath
 
         spec, _ = raw_csv_spec()
-        return get_spark(master=self.master, with_s3=spec.strip().startswith("s3a://"))
+        with_s3 = (
+            spec.strip().startswith("s3a://")
+            or bool(env("USER_EVENTS_S3_ENDPOINT"))
+            or resolved_s3a_classpath() is not None
+        )
+        return get_spark(master=self.master, with_s3=with_s3)
 
 
 def spark_resource() -> SparkResource:

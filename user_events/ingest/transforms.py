@@ -33,6 +33,7 @@ from user_events.schema import (
 MALFORMED_COL = "_malformed"  # the raw record when its number of fields is wrong, else NULL
 SOURCE_COL = "_source"  # where the row came from (file URI, or partition key)
 REASON_COL = "reason"
+EVENT_ID_COL = "t_event_id"  # validate_raw's event id (NULL for rejected rows)
 
 WRONG_FIELD_COUNT = "wrong_field_count"
 
@@ -267,11 +268,14 @@ def validate_raw(
     time_text = F.when(
         _is_raw_time_format(F.col("event_time")), F.substring(F.col("event_time"), 1, 19)
     ).otherwise(F.date_format(F.col("t_event_time"), EVENT_ID_TIME_PATTERN))
-    return typed.select(
+    with_reason = typed.select(
         "*",
         time_text.alias("t_time_text"),
         rejection_reason(True, F.col("t_event_time")).alias(REASON_COL),
     )
+    t = {f: F.col(f"t_{f}") for f in RAW_FIELDS}
+    event_id = event_id_column(*(t[f] for f in RAW_FIELDS), time_text=F.col("t_time_text"))
+    return with_reason.withColumn(EVENT_ID_COL, F.when(F.col(REASON_COL).isNull(), event_id))
 
 
 def compact_validated(validated: DataFrame) -> DataFrame:
@@ -279,7 +283,7 @@ def compact_validated(validated: DataFrame) -> DataFrame:
     rejected = F.col(REASON_COL).isNotNull()
     return validated.select(
         *(F.when(rejected, F.col(f)).alias(f) for f in RAW_FIELDS),
-        *(c for c in validated.columns if c not in RAW_FIELDS),
+        *(c for c in validated.columns if c not in RAW_FIELDS and c != "t_time_text"),
     )
 
 
@@ -288,7 +292,7 @@ def split_validated(validated: DataFrame) -> tuple[DataFrame, DataFrame]:
     t = {f: F.col(f"t_{f}") for f in RAW_FIELDS}
     accepted = validated.where(F.col(REASON_COL).isNull())
     typed = accepted.select(
-        event_id_column(*(t[f] for f in RAW_FIELDS), time_text=F.col("t_time_text")).alias("event_id"),
+        F.col(EVENT_ID_COL).alias("event_id"),
         *(t[f].alias(f) for f in RAW_FIELDS),
         F.date_trunc("hour", t["event_time"]).alias("event_hour"),
         F.to_date(t["event_time"]).alias("event_date"),
@@ -320,14 +324,40 @@ def drop_exact_duplicates(typed_df: DataFrame) -> tuple[DataFrame, int]:
     return deduped, typed_df.count() - deduped.count()
 
 
-def dedupe_events(typed_df: DataFrame) -> DataFrame:
+ID_HASH_COL = "_id_hash"
+
+
+def id_hash(c: Column) -> Column:
+    """64-bit hash of an event id: a fixed-width key that Spark aggregates and joins far faster than text."""
+    return F.xxhash64(c)
+
+
+def repeated_id_hashes(events: DataFrame, id_col: str = "event_id") -> DataFrame:
+    """Hashes of ids that may occur more than once (every repeated id's hash is here; a hash collision
+    only adds a false candidate). A narrow aggregation over one long column."""
+    return (
+        events.groupBy(id_hash(F.col(id_col)).alias(ID_HASH_COL))
+        .count()
+        .where(F.col("count") > 1)
+        .select(ID_HASH_COL)
+    )
+
+
+def dedupe_events(typed_df: DataFrame, repeated_hashes: DataFrame | None = None) -> DataFrame:
     """Each event_id once, lazily (no action).
 
     Rows sharing an event_id are equal in every column (all columns derive from the id's canonical
-    fields), so a distinct over whole rows is the same thing, and plans as a hash aggregate where
-    dropDuplicates(["event_id"]) would sort twice.
+    fields), so keeping one is a distinct over whole rows. Given the (small) set of candidate hashes
+    (repeated_id_hashes), only those rows are de-duplicated; all others pass through a broadcast
+    anti-join: no shuffle of the whole data set, which on a few cores costs far more than the extra scan.
     """
-    return typed_df.distinct()
+    if repeated_hashes is None:
+        return typed_df.distinct()
+    hashes = F.broadcast(repeated_hashes)
+    keyed = typed_df.withColumn(ID_HASH_COL, id_hash(F.col("event_id")))
+    single = keyed.join(hashes, ID_HASH_COL, "left_anti").drop(ID_HASH_COL)
+    repeated = keyed.join(hashes, ID_HASH_COL, "left_semi").drop(ID_HASH_COL).distinct()
+    return single.unionByName(repeated)
 
 
 def brand_details(typed_df: DataFrame) -> DataFrame:
@@ -338,26 +368,45 @@ def brand_details(typed_df: DataFrame) -> DataFrame:
     conversion_rate: sessions with a purchase of the brand / sessions with any event of the brand
     (NULL when the brand only has events without a session).
     """
+    # Distinct counts by two-level hash aggregation: events -> (brand, session, user) groups -> brand.
+    # (Spark's countDistinct would expand every event once per distinct column.)
     is_type = {t: F.col("event_type") == t for t in EVENT_TYPES}
-    agg = typed_df.groupBy("brand").agg(
-        F.avg(F.col("price").cast("double")).alias("avg_price"),
+    groups = typed_df.groupBy("brand", "user_session", "user_id").agg(
+        F.count(F.lit(1)).alias("events"),
+        F.sum("price").alias("price_sum"),
         F.count(F.when(is_type["view"], 1)).alias("views"),
         F.count(F.when(is_type["cart"], 1)).alias("carts"),
         F.count(F.when(is_type["purchase"], 1)).alias("purchases"),
-        F.coalesce(F.sum(F.when(is_type["purchase"], F.col("price"))), F.lit(0)).alias("revenue"),
-        F.countDistinct("user_session").alias("sessions"),
-        F.countDistinct("user_id").alias("users"),
-        F.countDistinct(F.when(is_type["purchase"], F.col("user_session"))).alias("purchase_sessions"),
+        F.sum(F.when(is_type["purchase"], F.col("price"))).alias("revenue"),
     )
-    out = agg.select(
+    totals = groups.groupBy("brand").agg(
+        (F.sum(F.col("price_sum").cast("double")) / F.sum("events")).alias("avg_price"),
+        F.sum("views").alias("views"),
+        F.sum("carts").alias("carts"),
+        F.sum("purchases").alias("purchases"),
+        F.coalesce(F.sum("revenue"), F.lit(0)).alias("revenue"),
+    )
+    sessions = (
+        groups.where(F.col("user_session").isNotNull())
+        .groupBy("brand", "user_session")
+        .agg(F.max(F.col("purchases") > 0).alias("bought"))
+        .groupBy("brand")
+        .agg(F.count(F.lit(1)).alias("sessions"), F.count(F.when(F.col("bought"), 1)).alias("purchase_sessions"))
+    )
+    users = groups.groupBy("brand", "user_id").count().groupBy("brand").agg(F.count(F.lit(1)).alias("users"))
+    sessions = sessions.withColumnRenamed("brand", "s_brand")
+    users = users.withColumnRenamed("brand", "u_brand")
+    joined = totals.join(sessions, F.col("brand").eqNullSafe(F.col("s_brand")), "left")
+    joined = joined.join(users, F.col("brand").eqNullSafe(F.col("u_brand")), "left")
+    out = joined.select(
         "brand",
         "avg_price",
         "views",
         "carts",
         "purchases",
         F.col("revenue").cast(PRICE_TYPE).alias("revenue"),
-        "sessions",
-        "users",
+        F.coalesce(F.col("sessions"), F.lit(0)).alias("sessions"),
+        F.col("users"),
         F.when(F.col("sessions") > 0, F.col("purchase_sessions") / F.col("sessions")).alias("conversion_rate"),
     )
     assert out.columns == BRAND_DETAILS.column_names
@@ -373,6 +422,7 @@ __all__ = [
     "type_and_validate",
     "drop_exact_duplicates",
     "dedupe_events",
+    "repeated_id_hashes",
     "brand_details",
     "event_id_column",
     "parse_event_time",

@@ -28,60 +28,62 @@ def kpi_select_sql(schema: str, table: TableSpec) -> str:
     """SELECT <period>, <metrics...> over user_events for the periods in parameter %(periods)s."""
     period = _PERIOD_COLUMN[table.name]
     events = qualified(schema, USER_EVENTS.name)
+    # One scan, hash aggregates only (no count(DISTINCT), which sorts): events are first grouped per
+    # (period, user, session) -- a NULL session is one such group -- and every metric derives from those.
     return f"""
-    WITH ev AS (
-        SELECT {period} AS period, event_type, price, user_id, user_session
-        FROM {events} WHERE {period} = ANY(%(periods)s)
-    ),
-    totals AS (
-        SELECT period,
+    WITH us AS (
+        SELECT {period} AS period, user_id, user_session,
                count(*) AS events,
-               count(DISTINCT user_id) AS users,
-               count(DISTINCT user_session) AS sessions,
                count(*) FILTER (WHERE event_type = 'purchase') AS purchases,
-               coalesce(sum(price) FILTER (WHERE event_type = 'purchase'), 0) AS revenue
-        FROM ev GROUP BY period
-    ),
-    per_session AS (
-        SELECT period, user_session,
+               sum(price) FILTER (WHERE event_type = 'purchase') AS revenue,
                bool_or(event_type = 'purchase') AS has_purchase,
                bool_or(event_type = 'cart') AS has_cart
-        FROM ev WHERE user_session IS NOT NULL GROUP BY period, user_session
+        FROM {events} WHERE {period} = ANY(%(periods)s)
+        GROUP BY 1, 2, 3
+    ),
+    per_session AS (
+        SELECT period, user_session, bool_or(has_purchase) AS has_purchase, bool_or(has_cart) AS has_cart
+        FROM us WHERE user_session IS NOT NULL GROUP BY 1, 2
     ),
     sessions AS (
         SELECT period,
+               count(*) AS sessions,
                count(*) FILTER (WHERE has_purchase) AS orders,
                count(*) FILTER (WHERE has_cart) AS cart_sessions,
                count(*) FILTER (WHERE has_cart AND has_purchase) AS cart_purchase_sessions
-        FROM per_session GROUP BY period
+        FROM per_session GROUP BY 1
     ),
     per_user AS (
         SELECT period, user_id,
-               count(DISTINCT user_session) AS n_sessions,
-               count(DISTINCT user_session) FILTER (WHERE event_type = 'purchase') AS n_purchase_sessions,
-               bool_or(event_type = 'purchase') AS has_purchase
-        FROM ev GROUP BY period, user_id
+               count(user_session) AS n_sessions,
+               count(user_session) FILTER (WHERE has_purchase) AS n_purchase_sessions,
+               bool_or(has_purchase) AS has_purchase,
+               sum(events) AS events, sum(purchases) AS purchases, sum(revenue) AS revenue
+        FROM us GROUP BY 1, 2
     ),
-    users AS (
+    totals AS (
         SELECT period,
+               sum(events)::bigint AS events,
+               count(*) AS users,
+               sum(purchases)::bigint AS purchases,
+               coalesce(sum(revenue), 0) AS revenue,
                count(*) FILTER (WHERE n_sessions >= 2) AS returning_users,
                count(*) FILTER (WHERE n_purchase_sessions >= 2) AS repeat_customers,
                count(*) FILTER (WHERE has_purchase) AS customers
-        FROM per_user GROUP BY period
+        FROM per_user GROUP BY 1
     )
     SELECT t.period,
-           t.events, t.users, t.sessions, t.purchases,
+           t.events, t.users, coalesce(s.sessions, 0) AS sessions, t.purchases,
            coalesce(s.orders, 0) AS orders,
            t.revenue::numeric(18,2) AS revenue,
-           coalesce(s.orders, 0)::float8 / NULLIF(t.sessions, 0) AS conversion_rate,
-           CASE WHEN coalesce(s.cart_sessions, 0) > 0
-                THEN 1 - s.cart_purchase_sessions::float8 / s.cart_sessions END AS cart_abandonment_rate,
-           coalesce(u.returning_users, 0)::float8 / NULLIF(t.users, 0) AS returning_user_rate,
-           u.repeat_customers::float8 / NULLIF(u.customers, 0) AS repeat_customer_rate,
+           s.orders::float8 / NULLIF(s.sessions, 0) AS conversion_rate,
+           CASE WHEN s.cart_sessions > 0 THEN 1 - s.cart_purchase_sessions::float8 / s.cart_sessions END
+               AS cart_abandonment_rate,
+           t.returning_users::float8 / NULLIF(t.users, 0) AS returning_user_rate,
+           t.repeat_customers::float8 / NULLIF(t.customers, 0) AS repeat_customer_rate,
            (t.revenue / NULLIF(s.orders, 0))::float8 AS avg_order_value
     FROM totals t
     LEFT JOIN sessions s USING (period)
-    LEFT JOIN users u USING (period)
     ORDER BY t.period
     """
 

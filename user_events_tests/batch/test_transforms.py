@@ -201,6 +201,9 @@ def test_exact_duplicates_dropped_and_counted(spark, tmp_path):
     assert dropped == 3  # row() x3 (489.070 == 489.07) -> 1, NULL-session pair -> 1
     assert deduped.count() == 3
     assert deduped.select("event_id").distinct().count() == 3
+    # the broadcast path (only candidate rows de-duplicated) gives the same rows
+    via_hashes = T.dedupe_events(typed, T.repeated_id_hashes(typed))
+    assert sorted(map(tuple, via_hashes.collect())) == sorted(map(tuple, deduped.collect()))
 
 
 def test_brand_details_hand_computed(spark, tmp_path):

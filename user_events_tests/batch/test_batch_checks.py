@@ -1,0 +1,67 @@
+"""The check bodies fail on bad data (and pass on good): pandera, uniqueness, reject rate, brand and KPI rules."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+
+from user_events.ingest.checks import (
+    brand_details_inconsistencies,
+    check_event_id_unique,
+    check_reject_rate,
+    check_schema,
+)
+from user_events.schema import BRAND_DETAILS, KPI_DAILY, USER_EVENTS, spark_schema
+from user_events.warehouse.checks import kpi_rule_violations
+
+T0 = datetime(2019, 11, 1, 0, 0)
+
+
+def events(spark, rows):
+    return spark.createDataFrame(rows, spark_schema(USER_EVENTS))
+
+
+def ev(event_id="a" * 32, event_type="view", price="1.00", product_id=1):
+    return (event_id, T0, event_type, product_id, 2, None, "b", Decimal(price), 3, "s", T0, T0.date())
+
+
+def test_schema_check_reports_pandera_errors(spark):
+    assert check_schema(events(spark, [ev()])).passed
+    bad = check_schema(events(spark, [ev(event_type="click"), ev("b" * 32, price="-1.00", product_id=0)]))
+    assert not bad.passed
+    failed = {(e["column"], e["check"]) for e in bad.metadata["errors"].value["DATA"]["DATAFRAME_CHECK"]}
+    assert {c for c, _ in failed} == {"event_type", "price", "product_id"}
+    assert bad.metadata["error_count"].value == 3
+
+
+def test_uniqueness_check(spark):
+    assert check_event_id_unique(events(spark, [ev("a" * 32), ev("b" * 32)])).passed
+    result = check_event_id_unique(events(spark, [ev("a" * 32), ev("a" * 32), ev("b" * 32)]))
+    assert not result.passed and result.metadata["duplicate_event_ids"].value == 1
+    assert result.metadata["sample"].value == ["a" * 32]
+
+
+def test_reject_rate_threshold(monkeypatch):
+    assert check_reject_rate(5, 100).passed  # default 0.05
+    assert not check_reject_rate(6, 100).passed
+    monkeypatch.setenv("USER_EVENTS_MAX_REJECT_RATE", "0.1")
+    assert check_reject_rate(10, 100).passed and not check_reject_rate(11, 100).passed
+    assert check_reject_rate(0, 0).passed
+
+
+def test_brand_and_kpi_rules(spark):
+    typed = events(spark, [ev("a" * 32, "view"), ev("b" * 32, "purchase", price="5.00")])
+    good = spark.createDataFrame(
+        [("b", 3.0, 1, 0, 1, Decimal("5.00"), 1, 1, 1.0)], spark_schema(BRAND_DETAILS)
+    )
+    assert brand_details_inconsistencies(good, typed) == {}
+    bad = spark.createDataFrame(
+        [("b", 3.0, 1, 0, 0, Decimal("5.00"), 0, 1, 0.5)], spark_schema(BRAND_DETAILS)
+    )
+    assert set(brand_details_inconsistencies(bad, typed)) == {
+        "revenue_without_purchases", "rate_without_sessions", "purchases_total"
+    }
+    row = (date(2019, 11, 1), 10, 3, 2, 1, 3, Decimal("5.00"), 1.5, None, 0.1, None, None)
+    kpi = spark.createDataFrame([row], spark_schema(KPI_DAILY))
+    assert kpi_rule_violations(kpi) == {"orders_above_sessions": 1, "orders_above_purchases": 1, }
+    assert not check_schema(kpi, KPI_DAILY).passed  # conversion_rate 1.5 > 1
