@@ -272,11 +272,14 @@ class S3Sink(KafkaSink):
         body = self.s3.get_object(Bucket=self.bucket, Key=last_key)["Body"].read()
         return last_start + max(body.count(b"\n"), 1) - 1
 
-    def flush_due(self, now: float, force: bool = False) -> None:
+    def flush_due(self, now: float, force: bool = False) -> bool:
+        wrote = False
         for st in list(self.parts.values()):
             for buf in list(st.buffers.values()):
                 if force or now - buf.opened >= self.rotate_seconds:
                     self._write(st, buf)
+                    wrote = True
+        return wrote
 
     def flush_partitions(self, partitions: set[int], in_callback: bool) -> bool:
         try:

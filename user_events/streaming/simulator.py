@@ -226,9 +226,9 @@ def publish(
             if produced % check_every == 0:
                 now = time.monotonic()
                 if cfg.rate > 0:
-                    ahead = started + produced / cfg.rate - now
-                    if ahead > 0:
-                        producer.poll(ahead)  # sleeps while serving delivery reports
+                    due = started + produced / cfg.rate
+                    while now < due:  # poll() returns early when it served a delivery report
+                        producer.poll(due - now)
                         now = time.monotonic()
                 if deadline is not None and now >= deadline:
                     break

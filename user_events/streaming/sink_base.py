@@ -44,7 +44,16 @@ class SinkStats:
     retries: int = 0
     rebalances: int = 0
     started: float = field(default_factory=time.monotonic)
+    first_data: float | None = None  # when the first message arrived
+    last_stored: float | None = None  # when the last batch (or final flush) was stored
     stopped_by: str = ""
+
+    @property
+    def active_seconds(self) -> float:
+        """From the first message to the last write: the throughput window, without start-up or idling."""
+        if self.first_data is None or self.last_stored is None:
+            return 0.0
+        return max(self.last_stored - self.first_data, 1e-9)
 
     def as_dict(self) -> dict:
         seconds = time.monotonic() - self.started
@@ -58,7 +67,8 @@ class SinkStats:
             "retries": self.retries,
             "rebalances": self.rebalances,
             "seconds": round(seconds, 3),
-            "rate": round(self.consumed / seconds, 1) if seconds > 0 else 0.0,
+            "active_seconds": round(self.active_seconds, 3),
+            "rate": round(self.consumed / self.active_seconds, 1) if self.active_seconds > 0 else 0.0,
             "stopped_by": self.stopped_by,
         }
 
@@ -115,8 +125,9 @@ class KafkaSink:
         """partition -> next offset to read such that everything before it is stored."""
         raise NotImplementedError
 
-    def flush_due(self, now: float, force: bool = False) -> None:
-        """Write whatever is due (buffers full or rotated); `force` writes everything."""
+    def flush_due(self, now: float, force: bool = False) -> bool:
+        """Write whatever is due (buffers full or rotated); `force` writes everything. True if it wrote."""
+        return False
 
     def flush_partitions(self, partitions: set[int], in_callback: bool) -> bool:
         """Write everything buffered for these partitions; False if that was impossible (store down)."""
@@ -163,17 +174,22 @@ class KafkaSink:
                 data = self._data_messages(messages)
                 if data:
                     self._last_activity = now
+                    if self.stats.first_data is None:
+                        self.stats.first_data = now
                     self.stats.consumed += len(data)
                     self.stats.batches += 1
                     self.process(data)
-                self.flush_due(time.monotonic())
+                    self.stats.last_stored = time.monotonic()
+                if self.flush_due(time.monotonic()):
+                    self.stats.last_stored = time.monotonic()
                 if now - self._last_commit >= self.commit_interval:
                     self.commit(asynchronous=True)
                 if until_idle is not None and now - self._last_activity >= until_idle:
                     self.stop.set(f"idle for {until_idle:g}s")
                 if max_seconds is not None and now - started >= max_seconds:
                     self.stop.set(f"ran {max_seconds:g}s")
-            self.flush_due(time.monotonic(), force=True)
+            if self.flush_due(time.monotonic(), force=True):
+                self.stats.last_stored = time.monotonic()
             self.commit(asynchronous=False)
             clean = True
         except StopDuringOutage:
