@@ -11,7 +11,8 @@
     simulator publishing 1,000 events/s;
 (f) simulator publish rate: as fast as possible, and paced at 20,000 events/s for 10 s.
 Sink rates are over their active window (first message to last write), not start-up or idling.
-The MongoDB-wire server of `make services-up` is FerretDB (SQLite backend), not MongoDB.
+The MongoDB-wire server of `make services-up` is SecantusDB 0.7 (a Python server on WiredTiger; see
+docs/services.md), not MongoDB: the absolute MongoDB rates are its rates.
 Uses the services in .env.services; everything goes to a fresh topic / database / S3 prefix, removed after.
 """
 
@@ -146,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
     topic, dbname = f"bench_stream_{run}", f"bench_stream_{run}"
     tmp = OUT / f"stream_{run}"
     tmp.mkdir(parents=True, exist_ok=True)
-    res: dict = {"events": n, "mongo_server": "FerretDB (SQLite backend)"}
+    res: dict = {"events": n, "mongo_server": "SecantusDB 0.7 (MongoDB wire, WiredTiger)"}
     try:
         print(f"publishing {n:,} events to {topic} ...", flush=True)
         sim = publish(SimulateConfig(topic=topic, rate=0, count=n, time_mode="replay", seed=20191101,

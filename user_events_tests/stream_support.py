@@ -1,4 +1,5 @@
-"""Helpers for the streaming integration tests (real Kafka, FerretDB, SeaweedFS from `make services-up`).
+"""Helpers for the streaming integration tests: real Kafka, MongoDB-wire server (SecantusDB) and SeaweedFS
+from `make services-up`.
 
 Every test gets its own topic, MongoDB database and S3 prefix (the topic is part of the object keys), so
 tests never see each other's data and the shared services need no reset.
@@ -96,6 +97,7 @@ def make_pipeline(tmp_path: Path, name: str) -> Pipeline:
 
 
 def cleanup_pipeline(p: Pipeline) -> None:
+    kill_started()
     try:
         admin = kafka().admin()
         for f in admin.delete_topics([p.topic, p.dlq], operation_timeout=10).values():
@@ -254,9 +256,22 @@ def hour_folder(event_time: str) -> str:
 # ---- processes --------------------------------------------------------------------------------
 
 
+_STARTED: list[subprocess.Popen] = []  # killed by cleanup_pipeline if a test left them running
+
+
 def start_cli(args: list[str], env: dict, log_path: Path) -> subprocess.Popen:
     log = open(log_path, "ab")
-    return subprocess.Popen(CLI + args, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=PROJECT_ROOT)
+    proc = subprocess.Popen(CLI + args, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=PROJECT_ROOT)
+    _STARTED.append(proc)
+    return proc
+
+
+def kill_started() -> None:
+    while _STARTED:
+        proc = _STARTED.pop()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
 
 
 def stop(proc: subprocess.Popen, sig: int = signal.SIGTERM, timeout: float = 60) -> int:

@@ -1,5 +1,5 @@
-"""The Kafka sinks against real Kafka, FerretDB and SeaweedFS: exactly once through SIGKILLs, rebalances and
-store outages; poison to the DLQ; the REES46 sample end to end.
+"""The Kafka sinks against real Kafka, the MongoDB-wire server (SecantusDB) and SeaweedFS: exactly once
+through SIGKILLs, rebalances and store outages; poison to the DLQ; the REES46 sample end to end.
 
 Expected values come from what is in the topic (read back with a plain consumer) and pandas, never from the
 sinks' own code.

@@ -10,12 +10,13 @@ Exactly-once in effect:
 - `events_per_minute` buckets are updated with $inc together with a per-partition "applied up to
   offset" field in the same single-document update (compare-and-set on that field), so a message
   replayed after a crash is never added twice, whatever the batch boundaries were.
-- Offsets are committed only after both writes were acknowledged.
+- Offsets are committed only after both writes were acknowledged. The bucket updates run in a
+  background thread (`DashboardWriter`), so they never hold up the inserts (the delay path).
 """
 
 from __future__ import annotations
 
-import time
+import threading
 from collections import defaultdict
 from datetime import datetime, timezone
 from decimal import Decimal
@@ -27,7 +28,7 @@ from pymongo.database import Database
 from pymongo.errors import BulkWriteError, ConnectionFailure, PyMongoError
 
 from user_events.streaming.kafka_io import MONGO_SINK_GROUP
-from user_events.streaming.sink_base import KafkaSink
+from user_events.streaming.sink_base import KafkaSink, StopDuringOutage
 from user_events.streaming.validate import TypedEvent, ValidationError, minute_start, parse_message
 
 EVENTS = "events"
@@ -37,8 +38,9 @@ DUPLICATE_KEY = 11000
 MAX_NON_CONNECTION_RETRIES = 5
 
 def ensure_indexes(db: Database) -> None:
-    """event_time on `events` (time-range reads), minute on `events_per_minute`. Nothing more: every
-    secondary index roughly halves FerretDB's insert rate (see bench/stream.py)."""
+    """event_time on `events` (time-range reads), minute on `events_per_minute`. Nothing more: each
+    secondary index costs the local MongoDB-wire server (SecantusDB) a large share of its insert rate
+    (see bench/stream.py)."""
     db[EVENTS].create_index([("event_time", ASCENDING)], name="event_time")
     db[EVENTS_PER_MINUTE].create_index([("minute", ASCENDING)], name="minute")
 
@@ -80,6 +82,181 @@ def price_cents(price: Decimal) -> int:
     return int((price * 100).to_integral_value())
 
 
+def apply_bucket_deltas(coll, deltas: dict[str, dict[int, dict[int, int]]], meta: dict[str, tuple[datetime, str]]) -> None:
+    """Add per-partition deltas {bucket: {partition: {offset: cents}}} to `events_per_minute`, each bucket
+    in one conditional update; removes what it applied from `deltas`.
+
+    The filter pins the bucket's `applied.p<partition>` offsets as read, so a concurrent or repeated
+    update cannot add the same offsets twice: a lost race shows up as a duplicate-key error of the
+    upsert, and the bucket is re-read and retried.
+    """
+    for _attempt in range(10):
+        ids = list(deltas)
+        if not ids:
+            return
+        applied_now = {d["_id"]: d.get("applied", {}) for d in coll.find({"_id": {"$in": ids}}, {"applied": 1})}
+        ops, op_ids = [], []
+        for bid in ids:
+            op = _bucket_update(bid, deltas[bid], applied_now.get(bid) or {}, meta[bid])
+            if op is None:
+                del deltas[bid]  # everything in it was applied already (a replay)
+                continue
+            ops.append(op)
+            op_ids.append(bid)
+        if not ops:
+            return
+        conflicts: set[str] = set()
+        try:
+            coll.bulk_write(ops, ordered=False)
+        except BulkWriteError as exc:
+            if [e for e in exc.details.get("writeErrors", []) if e.get("code") != DUPLICATE_KEY]:
+                raise
+            conflicts = {op_ids[e["index"]] for e in exc.details["writeErrors"]}
+        for bid in op_ids:
+            if bid not in conflicts:
+                del deltas[bid]
+        if not conflicts:
+            return
+    raise PyMongoError(f"{EVENTS_PER_MINUTE}: could not apply bucket updates after 10 attempts (concurrent writers?)")
+
+
+def _bucket_update(bid: str, per_partition: dict[int, dict[int, int]], applied: dict, meta: tuple[datetime, str]):
+    flt: dict[str, Any] = {"_id": bid}
+    new_applied: dict[str, int] = {}
+    count = cents = 0
+    for p, items in per_partition.items():
+        key = f"p{p}"
+        prev = applied.get(key)
+        fresh = [(o, c) for o, c in items.items() if prev is None or o > prev]
+        if not fresh:
+            continue
+        count += len(fresh)
+        cents += sum(c for _, c in fresh)
+        new_applied[f"applied.{key}"] = max(o for o, _ in fresh)
+        flt[f"applied.{key}"] = prev if prev is not None else {"$exists": False}
+    if count == 0:
+        return None
+    minute, event_type = meta
+    return UpdateOne(
+        flt,
+        {
+            "$inc": {"count": count, "price_cents": cents},
+            "$set": {**new_applied, "minute": minute, "event_type": event_type, "updated_at": datetime.now(timezone.utc)},
+        },
+        upsert=True,
+    )
+
+
+def _merge(into: dict, deltas: dict) -> None:
+    for bid, per_partition in deltas.items():
+        target = into.setdefault(bid, {})
+        for p, items in per_partition.items():
+            target.setdefault(p, {}).update(items)
+
+
+class DashboardWriter(threading.Thread):
+    """Applies `events_per_minute` deltas every `interval` seconds, off the insert path.
+
+    The sink hands over, after each successful insert, the batch's deltas and the partitions' next
+    offsets; `applied()` is what the sink may commit: offsets whose events are inserted and counted.
+    Store errors are retried with backoff here (a connection error forever, others 5 times, then
+    `error` is set and the sink fails).
+    """
+
+    def __init__(self, coll, interval: float, log) -> None:
+        super().__init__(name="events_per_minute", daemon=True)
+        self.coll = coll
+        self.interval = interval
+        self.log = log
+        self.error: BaseException | None = None
+        self._cond = threading.Condition()
+        self._pending: dict = {}
+        self._meta: dict[str, tuple[datetime, str]] = {}
+        self._written: dict[int, int] = {}
+        self._applied: dict[int, int] = {}
+        self._added = self._done = 0  # hand-over sequence numbers, for flush()
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+
+    def add(self, deltas: dict, meta: dict, written: dict[int, int]) -> None:
+        with self._cond:
+            _merge(self._pending, deltas)
+            self._meta.update(meta)
+            self._written.update(written)
+            self._added += 1
+
+    def applied(self) -> dict[int, int]:
+        with self._cond:
+            return dict(self._applied)
+
+    def forget(self, partitions: set[int]) -> None:
+        with self._cond:
+            for bid in list(self._pending):
+                for p in partitions:
+                    self._pending[bid].pop(p, None)
+                if not self._pending[bid]:
+                    del self._pending[bid]
+            for p in partitions:
+                self._written.pop(p, None)
+                self._applied.pop(p, None)
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Wait until everything handed over so far is applied; False on timeout."""
+        with self._cond:
+            target = self._added
+        self._wake.set()
+        with self._cond:
+            ok = self._cond.wait_for(lambda: self._done >= target or self.error is not None or not self.is_alive(), timeout)
+        if self.error is not None:
+            raise self.error
+        return ok
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._wake.set()
+        self.join(10)
+
+    def run(self) -> None:
+        while not self._stopping.is_set():
+            self._wake.wait(self.interval)
+            self._wake.clear()
+            with self._cond:
+                deltas, self._pending = self._pending, {}
+                meta, written, seq = dict(self._meta), dict(self._written), self._added
+            try:
+                if deltas and not self._apply_with_retry(deltas, meta):
+                    return  # stopping during an outage: nothing more is marked applied
+            except BaseException as exc:  # noqa: BLE001 - handed to the sink's thread
+                with self._cond:
+                    self.error = exc
+                    self._cond.notify_all()
+                return
+            with self._cond:
+                self._applied.update(written)
+                self._done = max(self._done, seq)
+                for bid in list(self._meta):
+                    if bid not in self._pending:
+                        del self._meta[bid]
+                self._cond.notify_all()
+
+    def _apply_with_retry(self, deltas: dict, meta: dict) -> bool:
+        delay, failures = 0.2, 0
+        while True:
+            try:
+                apply_bucket_deltas(self.coll, deltas, meta)
+                return True
+            except ConnectionFailure as exc:
+                self.log.warning("mongo sink: %s update failed (%s); retrying in %.1fs", EVENTS_PER_MINUTE, exc, delay)
+            except PyMongoError as exc:
+                failures += 1
+                if failures > MAX_NON_CONNECTION_RETRIES:
+                    raise
+                self.log.warning("mongo sink: %s update failed (%s); retrying in %.1fs", EVENTS_PER_MINUTE, exc, delay)
+            if self._stopping.wait(delay):
+                return False
+            delay = min(delay * 2, 30.0)
+
+
 class MongoSink(KafkaSink):
     group = MONGO_SINK_GROUP
     name = "mongo"
@@ -88,22 +265,20 @@ class MongoSink(KafkaSink):
     def __init__(self, topic: str, db: Database, dashboard_interval: float = 1.0, **kwargs) -> None:
         kwargs.setdefault("batch_size", 1000)
         kwargs.setdefault("batch_timeout", 0.005)
-        kwargs.setdefault("commit_interval", dashboard_interval)
+        kwargs.setdefault("commit_interval", 1.0)
         super().__init__(topic, **kwargs)
         self.db = db
-        self.dashboard_interval = dashboard_interval
-        # bucket id -> partition -> {offset: price_cents} of events this sink stored first
-        self._deltas: dict[str, dict[int, dict[int, int]]] = defaultdict(lambda: defaultdict(dict))
-        self._bucket_meta: dict[str, tuple[datetime, str]] = {}
-        self._written: dict[int, int] = {}  # partition -> next offset, events stored
-        self._applied: dict[int, int] = {}  # partition -> next offset, events and dashboard stored
-        self._last_dashboard = time.monotonic()
+        self.dashboard = DashboardWriter(db[EVENTS_PER_MINUTE], dashboard_interval, self.log)
         self._failures = 0
 
     # ---- stores -------------------------------------------------------------------------------
 
     def open_stores(self) -> None:
         self.retry("create indexes", lambda: ensure_indexes(self.db))
+        self.dashboard.start()
+
+    def close_stores(self) -> None:
+        self.dashboard.stop()
 
     def is_transient(self, exc: BaseException) -> bool:
         if isinstance(exc, ConnectionFailure):
@@ -116,6 +291,8 @@ class MongoSink(KafkaSink):
     # ---- batches ------------------------------------------------------------------------------
 
     def process(self, messages: list[Message]) -> None:
+        if self.dashboard.error is not None:
+            raise self.dashboard.error
         parsed: list[tuple[Message, TypedEvent]] = []
         poison: list[tuple[Message, str]] = []
         for m in messages:
@@ -126,16 +303,18 @@ class MongoSink(KafkaSink):
                 continue
             parsed.append((m, event))
         self.send_to_dlq(poison)
+        deltas: dict = {}
+        meta: dict = {}
         if parsed:
-            self.retry("insert events", lambda: self._insert(parsed))
+            deltas, meta = self.retry("insert events", lambda: self._insert(parsed))
             self._failures = 0
+        written: dict[int, int] = {}
         for m in messages:
-            p = m.partition()
-            if m.offset() + 1 > self._written.get(p, -1):
-                self._written[p] = m.offset() + 1
+            written[m.partition()] = max(written.get(m.partition(), 0), m.offset() + 1)
+        self.dashboard.add(deltas, meta, written)
 
-    def _insert(self, parsed: list[tuple[Message, TypedEvent]]) -> None:
-        """Insert the batch; count in the dashboard only the events whose first storing message is ours."""
+    def _insert(self, parsed: list[tuple[Message, TypedEvent]]) -> tuple[dict, dict]:
+        """Insert the batch; returns the dashboard deltas of the events whose first storing message is ours."""
         now = datetime.now(timezone.utc)
         docs = [event_document(ev, m, now) for m, ev in parsed]
         duplicate_idx: list[int] = []
@@ -152,6 +331,8 @@ class MongoSink(KafkaSink):
             for d in self.db[EVENTS].find({"_id": {"$in": ids}}, {"kafka_topic": 1, "kafka_partition": 1, "kafka_offset": 1}):
                 owners_of_dups[d["_id"]] = (d.get("kafka_topic"), d.get("kafka_partition"), d.get("kafka_offset"))
         dup_set = set(duplicate_idx)
+        deltas: dict[str, dict[int, dict[int, int]]] = defaultdict(lambda: defaultdict(dict))
+        meta: dict[str, tuple[datetime, str]] = {}
         for i, (m, ev) in enumerate(parsed):
             if i in dup_set and owners_of_dups.get(docs[i]["_id"]) != (m.topic(), m.partition(), m.offset()):
                 self.stats.duplicates += 1
@@ -160,105 +341,31 @@ class MongoSink(KafkaSink):
                 self.stats.written += 1
             minute = minute_start(ev.event_time)
             bid = bucket_id(minute, ev.event_type)
-            self._bucket_meta[bid] = (minute, ev.event_type)
-            self._deltas[bid][m.partition()][m.offset()] = price_cents(ev.price)
+            meta[bid] = (minute, ev.event_type)
+            deltas[bid][m.partition()][m.offset()] = price_cents(ev.price)
+        return deltas, meta
 
-    # ---- dashboard + commit -------------------------------------------------------------------
+    # ---- commit -------------------------------------------------------------------------------
 
     def flush_due(self, now: float, force: bool = False) -> bool:
-        if not force and now - self._last_dashboard < self.dashboard_interval:
+        """The dashboard thread writes on its own schedule; `force` waits for it (a stop during an outage
+        gives up after 15 s: nothing unapplied is committed, so it is redelivered)."""
+        if self.dashboard.error is not None:
+            raise self.dashboard.error
+        if not force:
             return False
-        self._last_dashboard = now
-        written = dict(self._written)
-        pending = bool(self._deltas)
-        if pending:
-            self.retry("update events_per_minute", self._apply_dashboard)
-        self._applied.update(written)
-        return pending
-
-    def flush_partitions(self, partitions: set[int], in_callback: bool) -> bool:
-        self.flush_due(time.monotonic(), force=True)
+        waited = 0.0
+        while not self.dashboard.flush(timeout=1.0):
+            waited += 1.0
+            if self.stop and waited >= 15:
+                raise StopDuringOutage()
         return True
 
+    def flush_partitions(self, partitions: set[int], in_callback: bool) -> bool:
+        return self.dashboard.flush(timeout=30.0 if in_callback else None)
+
     def committable(self) -> dict[int, int]:
-        return dict(self._applied)
+        return self.dashboard.applied()
 
     def forget_partitions(self, partitions: set[int]) -> None:
-        for bid in list(self._deltas):
-            per_part = self._deltas[bid]
-            for p in partitions:
-                per_part.pop(p, None)
-            if not per_part:
-                del self._deltas[bid]
-        for p in partitions:
-            self._written.pop(p, None)
-            self._applied.pop(p, None)
-
-    def _apply_dashboard(self) -> None:
-        """Add the pending deltas to their minute buckets, each bucket in one conditional update.
-
-        The filter pins the bucket's `applied.<partition>` offsets as read, so a concurrent or repeated
-        update cannot add the same offsets twice: a lost race shows up as a duplicate-key error of the
-        upsert, and the bucket is re-read and retried.
-        """
-        coll = self.db[EVENTS_PER_MINUTE]
-        for _attempt in range(10):
-            ids = list(self._deltas)
-            if not ids:
-                return
-            applied_now = {
-                d["_id"]: d.get("applied", {}) for d in coll.find({"_id": {"$in": ids}}, {"applied": 1})
-            }
-            ops, op_ids = [], []
-            for bid in ids:
-                op = self._bucket_update(bid, applied_now.get(bid))
-                if op is None:
-                    del self._deltas[bid]  # everything in it was applied already (replay)
-                    self._bucket_meta.pop(bid, None)
-                    continue
-                ops.append(op)
-                op_ids.append(bid)
-            if not ops:
-                return
-            conflicts: set[str] = set()
-            try:
-                coll.bulk_write(ops, ordered=False)
-            except BulkWriteError as exc:
-                other = [e for e in exc.details.get("writeErrors", []) if e.get("code") != DUPLICATE_KEY]
-                if other:
-                    raise
-                conflicts = {op_ids[e["index"]] for e in exc.details["writeErrors"]}
-            for bid in op_ids:
-                if bid not in conflicts:
-                    del self._deltas[bid]
-                    self._bucket_meta.pop(bid, None)
-            if not conflicts:
-                return
-        raise PyMongoError(f"{EVENTS_PER_MINUTE}: could not apply bucket updates after 10 attempts (concurrent writers?)")
-
-    def _bucket_update(self, bid: str, applied: dict | None) -> UpdateOne | None:
-        applied = applied or {}
-        flt: dict[str, Any] = {"_id": bid}
-        new_applied: dict[str, int] = {}
-        count = cents = 0
-        for p, items in self._deltas[bid].items():
-            key = f"p{p}"
-            prev = applied.get(key)
-            fresh = [(o, c) for o, c in items.items() if prev is None or o > prev]
-            if not fresh:
-                continue
-            count += len(fresh)
-            cents += sum(c for _, c in fresh)
-            new_applied[f"applied.{key}"] = max(o for o, _ in fresh)
-            flt[f"applied.{key}"] = prev if prev is not None else {"$exists": False}
-        if count == 0:
-            return None
-        minute, event_type = self._bucket_meta[bid]
-        return UpdateOne(
-            flt,
-            {
-                "$inc": {"count": count, "price_cents": cents},
-                "$set": {**new_applied, "minute": minute, "event_type": event_type, "updated_at": datetime.now(timezone.utc)},
-            },
-            upsert=True,
-        )
+        self.dashboard.forget(partitions)
