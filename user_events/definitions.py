@@ -13,4 +13,8 @@ from user_events.lake import definitions as _lake
 from user_events.streaming import definitions as _streaming
 from user_events.warehouse import definitions as _warehouse
 
-defs = dg.Definitions.merge(_ingest.defs, _warehouse.defs, _streaming.defs, _lake.defs)
+# In-process by default (also for `dagster asset materialize` and UI materialisations): the Spark assets
+# share the run's one SparkSession instead of starting a JVM per step.
+defs = dg.Definitions.merge(
+    _ingest.defs, _warehouse.defs, _streaming.defs, _lake.defs, dg.Definitions(executor=dg.in_process_executor)
+)

@@ -134,6 +134,20 @@ def load_hour(key: str) -> None:
     )  # fmt: skip
 
 
+def run_range_in_process(first: str, last: str) -> None:
+    """A single-run backfill of [first, last] in this process (what the UI's range launch does)."""
+    import dagster as dg
+
+    from user_events.definitions import defs
+
+    with dg.instance_for_test() as instance:
+        result = defs.resolve_job_def("hourly_load_job").execute_in_process(
+            instance=instance,
+            tags={"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last},
+        )
+    assert result.success
+
+
 @pytest.fixture(scope="module")
 def replayed(lake_env, rees46_sample, tmp_path_factory):
     csv_path = tmp_path_factory.mktemp("replay") / "restamped.csv"
@@ -144,8 +158,7 @@ def replayed(lake_env, rees46_sample, tmp_path_factory):
 
 def test_three_hours_load_with_independent_counts_and_kpis(lake_env, replayed):
     schema = lake_env["USER_EVENTS_PG_SCHEMA"]
-    for key in HOURS:
-        load_hour(key)
+    materialize_hours(HOURS[0], HOURS[-1])  # the three hours as one run
     counts = dict(pg(f'SELECT event_hour, count(*) FROM "{schema}".user_events GROUP BY 1'))
     expected_counts = replayed.groupby(replayed["event_time"].dt.floor("h")).size()
     assert {k.to_pydatetime(): int(v) for k, v in expected_counts.items()} == counts
@@ -162,7 +175,7 @@ def test_reload_and_cli_backfill_change_nothing(lake_env, replayed):
     load_hour(HOURS[1])
     assert table_snapshot(schema) == before
     # the range includes an hour with no objects at all: it loads as empty, not as an error
-    materialize_hours(HOURS[0], "2019-11-01-03:00")
+    run_range_in_process(HOURS[0], "2019-11-01-03:00")
     assert table_snapshot(schema) == before
     assert pg(f'SELECT count(*) FROM "{schema}".user_events WHERE event_hour = %s', (HOUR_STARTS[2] + timedelta(hours=1),)) == [(0,)]
 

@@ -15,6 +15,7 @@ hourly_load_job = dg.define_asset_job(
     "hourly_load_job",
     selection=dg.AssetSelection.assets(hourly_typed_events, hourly_user_events, hourly_kpis),
     partitions_def=HOURLY_PARTITIONS,
+    executor_def=dg.in_process_executor,  # one SparkSession for the run's steps
     tags={"user_events/pipeline": "hourly_load"},
     description="One hour of the S3 lake → PostgreSQL (user_events of that hour replaced, KPIs recomputed). "
     'CLI: dagster job execute -m user_events.definitions -j hourly_load_job --tags \'{"dagster/partition": "2019-11-01-00:00"}\'',

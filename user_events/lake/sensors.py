@@ -45,23 +45,29 @@ def hour_of_object_key(topic: str, key: str) -> datetime | None:
         return None
 
 
-def list_hour_objects(s3_client, bucket: str, topic: str, start: datetime, end: datetime) -> dict[str, list[dict]]:
-    """Objects of the hours in [start, end), grouped by hour key, with one paginated LIST.
+def day_prefixes(topic: str, start: datetime, end: datetime) -> list[str]:
+    """Prefixes of the UTC days that [start, end) touches (from the hour layout's first three levels)."""
+    out, day = [], start.replace(hour=0, minute=0, second=0, microsecond=0)
+    while day < end:
+        out.append(hour_prefix(topic, day).rsplit("hour=", 1)[0])
+        day += timedelta(days=1)
+    return out
 
-    Keys of the layout sort chronologically, so the listing starts after the window's first prefix and
-    stops at the first key of the window's end.
+
+def list_hour_objects(s3_client, bucket: str, topic: str, start: datetime, end: datetime) -> dict[str, list[dict]]:
+    """Objects of the hours in [start, end), grouped by hour key: one paginated LIST per UTC day.
+
+    (Per day rather than one LIST with StartAfter: SeaweedFS, for one, skips a whole "directory" named by
+    StartAfter.)
     """
-    prefix = f"topics/{topic}/"
-    first, stop = hour_prefix(topic, start), hour_prefix(topic, end)
     out: dict[str, list[dict]] = {}
     paginator = s3_client.get_paginator("list_objects_v2")
-    for page in paginator.paginate(Bucket=bucket, Prefix=prefix, StartAfter=first[:-1]):
-        for obj in page.get("Contents", []):
-            if obj["Key"] >= stop:
-                return out
-            hour = hour_of_object_key(topic, obj["Key"])
-            if hour is not None and start <= hour < end:
-                out.setdefault(key_of_hour(hour), []).append(obj)
+    for prefix in day_prefixes(topic, start, end):
+        for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
+            for obj in page.get("Contents", []):
+                hour = hour_of_object_key(topic, obj["Key"])
+                if hour is not None and start <= hour < end:
+                    out.setdefault(key_of_hour(hour), []).append(obj)
     return out
 
 
