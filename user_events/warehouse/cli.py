@@ -52,10 +52,16 @@ def _instance():
     from user_events.config import DATA_DIR
 
     if not os.environ.get("DAGSTER_HOME"):
-        home = DATA_DIR / "dagster_home"
+        home = DATA_DIR / "dagster_home"  # the one `make dev` uses, so its UI shows these runs
         home.mkdir(parents=True, exist_ok=True)
         os.environ["DAGSTER_HOME"] = str(home)
-    return dg.DagsterInstance.get()
+    try:
+        return dg.DagsterInstance.get()
+    except Exception as exc:  # e.g. a dagster.yaml for PostgreSQL storage whose server is not up
+        logging.getLogger("user_events.progress").info(
+            f"Dagster instance at {os.environ['DAGSTER_HOME']} unusable ({type(exc).__name__}); using a temporary one"
+        )
+        return dg.DagsterInstance.ephemeral()
 
 
 def _error_chain(error):
@@ -116,9 +122,9 @@ def print_summary(conn, schema: str) -> None:
 
 
 def run_batch(args) -> int:
-    from user_events.config import ConfigError, env, load_env_file
+    from user_events.config import ConfigError, env
 
-    load_env_file()  # .env.services, when `make services-up` wrote one (never overrides the environment)
+    # Only the environment counts (no .env.services): `make run` means the embedded defaults.
     _console_progress()
     log = logging.getLogger("user_events.progress")
     started_pg = None
