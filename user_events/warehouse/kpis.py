@@ -22,6 +22,13 @@ from user_events.schema import KPI_DAILY, KPI_HOURLY, KPI_METRIC_NAMES, USER_EVE
 from user_events.warehouse.load import qualified
 
 _PERIOD_COLUMN = {KPI_HOURLY.name: "event_hour", KPI_DAILY.name: "event_date"}
+# rows of the periods, selected through the event_hour index in both cases
+_PERIOD_FILTER = {
+    KPI_HOURLY.name: "event_hour = ANY(%(periods)s)",
+    KPI_DAILY.name: "event_hour >= (SELECT min(d) FROM unnest(%(periods)s::date[]) d)::timestamp AT TIME ZONE 'UTC' "
+    "AND event_hour < ((SELECT max(d) FROM unnest(%(periods)s::date[]) d) + 1)::timestamp AT TIME ZONE 'UTC' "
+    "AND event_date = ANY(%(periods)s)",
+}
 
 
 def kpi_select_sql(schema: str, table: TableSpec) -> str:
@@ -38,7 +45,7 @@ def kpi_select_sql(schema: str, table: TableSpec) -> str:
                sum(price) FILTER (WHERE event_type = 'purchase') AS revenue,
                bool_or(event_type = 'purchase') AS has_purchase,
                bool_or(event_type = 'cart') AS has_cart
-        FROM {events} WHERE {period} = ANY(%(periods)s)
+        FROM {events} WHERE {_PERIOD_FILTER[table.name]}
         GROUP BY 1, 2, 3
     ),
     per_session AS (

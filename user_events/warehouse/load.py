@@ -34,7 +34,6 @@ BATCH_ROWS = 100_000
 # (table, index name suffix, columns): lookups the loads and the KPI queries filter on
 INDEXES: tuple[tuple[TableSpec, str, str], ...] = (
     (USER_EVENTS, "event_hour_idx", "event_hour"),
-    (USER_EVENTS, "event_date_idx", "event_date"),
     (REJECTED_EVENTS, "source_idx", "source"),
 )
 
@@ -135,13 +134,45 @@ def load_user_events(conn, schema: str, batches: Iterable, hours: Sequence[datet
         ).fetchone()[0]
         if other:
             deleted = conn.execute(f"DELETE FROM {target} WHERE event_hour = ANY(%s)", (list(hours),)).rowcount
+            inserted = copy_batches(conn, target, USER_EVENTS.column_names, batches)
             mode = "delete-hours"
         else:
             deleted = conn.execute(f"SELECT count(*) FROM {target}").fetchone()[0]
             conn.execute(f"TRUNCATE {target}")
+            # into an empty table, building the indexes once afterwards (a sort) beats maintaining them
+            # row by row; a duplicate id makes the primary key fail and the whole transaction roll back
+            rebuild = _drop_indexes(conn, schema, USER_EVENTS)
+            inserted = copy_batches(conn, target, USER_EVENTS.column_names, batches)
+            for statement in rebuild:
+                conn.execute(statement)
             mode = "truncate"
-        inserted = copy_batches(conn, target, USER_EVENTS.column_names, batches)
     return {"deleted": deleted, "inserted": inserted, "mode": mode}
+
+
+def _drop_indexes(conn, schema: str, spec: TableSpec) -> list[str]:
+    """Drop the table's indexes (primary key included), returning the statements that recreate them."""
+    rows = conn.execute(
+        """
+        SELECT i.relname, pg_get_indexdef(i.oid), c.conname, pg_get_constraintdef(c.oid)
+        FROM pg_index x
+        JOIN pg_class i ON i.oid = x.indexrelid
+        JOIN pg_class t ON t.oid = x.indrelid
+        JOIN pg_namespace n ON n.oid = t.relnamespace
+        LEFT JOIN pg_constraint c ON c.conindid = x.indexrelid AND c.conrelid = t.oid
+        WHERE n.nspname = %s AND t.relname = %s
+        """,
+        (schema, spec.name),
+    ).fetchall()
+    target = qualified(schema, spec.name)
+    rebuild = []
+    for index_name, index_def, constraint, constraint_def in rows:
+        if constraint:
+            conn.execute(f"ALTER TABLE {target} DROP CONSTRAINT {quote_ident(constraint)}")
+            rebuild.append(f"ALTER TABLE {target} ADD CONSTRAINT {quote_ident(constraint)} {constraint_def}")
+        else:
+            conn.execute(f"DROP INDEX {quote_ident(schema)}.{quote_ident(index_name)}")
+            rebuild.append(index_def)
+    return rebuild
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -193,3 +193,20 @@ def test_brand_details_full_replace(db):
     load.replace_table(conn, schema, BRAND_DETAILS, [pa.RecordBatch.from_pylist([mk("a"), mk(None)], schema=pa.schema(fields))])
     load.replace_table(conn, schema, BRAND_DETAILS, [pa.RecordBatch.from_pylist([mk("c")], schema=pa.schema(fields))])
     assert [r["brand"] for r in fetch(conn, schema, "brand_details")] == ["c"]
+
+
+def test_duplicate_ids_fail_the_load_and_roll_back(db):
+    conn, schema = db
+    hours = [datetime(2019, 11, 1, 0, tzinfo=UTC)]
+    load.load_user_events(conn, schema, [batch([ev(0, 0, "view", 1, "a")])], hours)
+    before = fetch(conn, schema, "user_events")
+    twice = ev(0, 5, "view", 2, "b")
+    with pytest.raises(Exception, match="duplicate|unique"):
+        load.load_user_events(conn, schema, [batch([twice, twice])], hours)
+    assert fetch(conn, schema, "user_events") == before
+    # the primary key is back after the rebuild path
+    pk = conn.execute(
+        "SELECT count(*) FROM pg_constraint WHERE conrelid = %s::regclass AND contype = 'p'",
+        (f'"{schema}".user_events',),
+    ).fetchone()[0]
+    assert pk == 1
