@@ -220,6 +220,32 @@ def pandera_spark_schema(table: TableSpec, columns: Iterable[str] | None = None)
     return pa.DataFrameSchema(pa_columns, name=table.name, strict=False)
 
 
+def pandera_pandas_schema(table: TableSpec, columns: Iterable[str] | None = None):
+    """The same rules as pandera_spark_schema for a pandas DataFrame (small tables read back, e.g. KPIs).
+
+    Numeric kinds get a dtype; dates, timestamps, text and money (Decimal objects) are checked by value only.
+    """
+    import pandera.pandas as pa
+
+    dtypes = {"bigint": "int64", "double": "float64"}
+    names = list(columns) if columns is not None else table.column_names
+    pa_columns = {}
+    for name in names:
+        spec = table.column(name)
+        checks = []
+        if spec.allowed is not None:
+            checks.append(pa.Check.isin(list(spec.allowed)))
+        if spec.min_value is not None:
+            checks.append(pa.Check.ge(spec.min_value, ignore_na=True))
+        if spec.max_value is not None:
+            checks.append(pa.Check.le(spec.max_value, ignore_na=True))
+        dtype = dtypes.get(spec.kind)
+        if dtype == "int64" and spec.nullable:
+            dtype = "Int64"
+        pa_columns[name] = pa.Column(dtype, checks=checks, nullable=spec.nullable, unique=spec.unique)
+    return pa.DataFrameSchema(pa_columns, name=table.name, strict=False)
+
+
 EVENT_ID_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"  # Spark: "yyyy-MM-dd HH:mm:ss" in UTC
 
 

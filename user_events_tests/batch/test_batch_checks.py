@@ -12,7 +12,7 @@ from user_events.ingest.checks import (
     check_schema,
 )
 from user_events.schema import BRAND_DETAILS, KPI_DAILY, USER_EVENTS, spark_schema
-from user_events.warehouse.checks import kpi_rule_violations
+from user_events.warehouse.checks import kpi_frame, kpi_rule_violations, pandera_pandas_errors
 
 T0 = datetime(2019, 11, 1, 0, 0)
 
@@ -63,5 +63,10 @@ def test_brand_and_kpi_rules(spark):
     }
     row = (date(2019, 11, 1), 10, 3, 2, 1, 3, Decimal("5.00"), 1.5, None, 0.1, None, None)
     kpi = spark.createDataFrame([row], spark_schema(KPI_DAILY))
-    assert kpi_rule_violations(kpi) == {"orders_above_sessions": 1, "orders_above_purchases": 1, }
     assert not check_schema(kpi, KPI_DAILY).passed  # conversion_rate 1.5 > 1
+    frame = kpi_frame([dict(zip(KPI_DAILY.column_names, row))], KPI_DAILY)
+    assert kpi_rule_violations(frame) == {"orders_above_sessions": 1, "orders_above_purchases": 1}
+    errors = pandera_pandas_errors(frame, KPI_DAILY)
+    assert [(e["column"], e["failure_case"]) for e in errors] == [("conversion_rate", "1.5")]
+    ok = dict(zip(KPI_DAILY.column_names, (date(2019, 11, 1), 10, 3, 2, 1, 1, Decimal("5.00"), 0.5, None, 0.1, None, 5.0)))
+    assert kpi_rule_violations(kpi_frame([ok], KPI_DAILY)) == {} and pandera_pandas_errors(kpi_frame([ok], KPI_DAILY), KPI_DAILY) == []
