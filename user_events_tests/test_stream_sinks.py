@@ -179,7 +179,7 @@ def test_sinks_rebalance_between_two_processes(pipeline, tmp_path):
     first = {s: start_cli(SINK_ARGS[s], p.env(), log[s, "a"]) for s in SINK_ARGS}
     for s in SINK_ARGS:
         wait_until(lambda: "assigned partitions [0, 1, 2]" in log[s, "a"].read_text(), 60, f"{s} a assignment")
-    sim = start_cli(simulate_args(6000, 400), p.env(), tmp_path / "simulate.log")
+    sim = start_cli(simulate_args(6000, 300), p.env(), tmp_path / "simulate.log")
     db = mongo_db(p.mongo_db)
     wait_until(lambda: db.events.estimated_document_count() > 300, 60, "a first share of events")
     second = {s: start_cli(SINK_ARGS[s] + ["--until-idle", "5"], p.env(), log[s, "b"]) for s in SINK_ARGS}
