@@ -7,6 +7,7 @@ import os
 import sys
 import time
 from datetime import datetime, timezone
+from decimal import Decimal
 from pathlib import Path
 
 FAILURE_CLASSES = ("Failure", "ConfigError", "InputError", "EmbeddedPostgresError")
@@ -117,7 +118,14 @@ def print_summary(conn, schema: str) -> None:
         print(f"\nKPIs for {row['day']} (kpi_daily):")
         for name in KPI_METRIC_NAMES:
             value = row[name]
-            shown = "NULL" if value is None else (f"{value:,}" if isinstance(value, int) else f"{float(value):,.4f}")
+            if value is None:
+                shown = "NULL"
+            elif isinstance(value, int):
+                shown = f"{value:,}"
+            elif isinstance(value, Decimal):
+                shown = f"{value:,.2f}"
+            else:
+                shown = f"{value:,.4f}"
             print(f"  {name:<22} {shown}")
 
 

@@ -46,9 +46,14 @@ def check_results(result) -> dict[str, bool]:
     return {f"{e.asset_key.to_user_string()}:{e.check_name}": e.passed for e in result.get_asset_check_evaluations()}
 
 
-def test_batch_job_on_rees46_sample(run_batch, rees46_sample, pg_conn, pg_schema, monkeypatch):
+def test_batch_job_on_rees46_sample(run_batch, rees46_sample, pg_conn, pg_schema, pg_url, monkeypatch):
+    from urllib.parse import urlsplit
+
     result = run_batch(rees46_sample)
     assert result.success, failure_message(result)
+    password = urlsplit(pg_url).password
+    if password:  # never in logs or metadata
+        assert not any(password in str(event) for event in result.all_events)
     checks = check_results(result)
     assert len(checks) == 6 and all(checks.values()), checks
 
