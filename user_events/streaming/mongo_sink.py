@@ -214,7 +214,8 @@ class DashboardWriter(threading.Thread):
     def stop(self) -> None:
         self._stopping.set()
         self._wake.set()
-        self.join(10)
+        if self.is_alive():
+            self.join(10)
 
     def run(self) -> None:
         while not self._stopping.is_set():

@@ -27,7 +27,7 @@ from typing import Callable
 from confluent_kafka import Message, TopicPartition
 
 from user_events.streaming.kafka_io import S3_SINK_GROUP
-from user_events.streaming.sink_base import KafkaSink, TransientError
+from user_events.streaming.sink_base import KafkaSink
 from user_events.streaming.validate import TypedEvent, ValidationError, parse_message
 from user_events.streaming.watermark import (
     hours_complete_before,

@@ -217,13 +217,11 @@ class KafkaSink:
     def _close(self, clean: bool) -> None:
         try:
             if self.consumer is not None:
-                if clean:
+                try:  # after an exception too: what is committable is stored, so committing it is right
                     self.commit(asynchronous=False)
-                else:  # an exception: what is committable is stored, so committing it is still right
-                    try:
-                        self.commit(asynchronous=False)
-                    except Exception:  # noqa: BLE001
-                        pass
+                except Exception:  # noqa: BLE001
+                    if clean:
+                        raise
                 self.consumer.close()
         finally:
             if self._dlq_producer is not None:
@@ -274,15 +272,14 @@ class KafkaSink:
             self.log.warning("%s sink: flush on revoke failed (%s); the next owner re-reads", self.name, redact_text(str(exc)))
         finally:
             self._in_callback = False
-            self.generation += 1
-            self.forget_partitions(parts)
-            self.owned.difference_update(parts)
-            for p in parts:
-                self._committed.pop(p, None)
+            self._drop_partitions(parts)
 
     def _on_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         parts = {tp.partition for tp in partitions}
         self.log.warning("%s sink: partitions %s lost (not committing)", self.name, sorted(parts))
+        self._drop_partitions(parts)
+
+    def _drop_partitions(self, parts: set[int]) -> None:
         self.generation += 1
         self.forget_partitions(parts)
         self.owned.difference_update(parts)
@@ -377,10 +374,13 @@ class KafkaSink:
 
     def _wait_polling(self, seconds: float) -> None:
         """Sleep `seconds` while serving the consumer; a message that still arrives is put back."""
+        if self.consumer is None:  # not consuming yet (opening the stores)
+            time.sleep(seconds)
+            return
         deadline = time.monotonic() + seconds
         while True:
             left = deadline - time.monotonic()
-            if left <= 0 or self.consumer is None:
+            if left <= 0:
                 return
             msg = self.consumer.poll(min(left, 0.5))
             if msg is not None and msg.error() is None:
