@@ -1,0 +1,54 @@
+"""USER_EVENTS_RAW_CSV as an s3a:// glob, against the local S3-compatible store of `make services-up`."""
+
+from __future__ import annotations
+
+import os
+import uuid
+
+import pytest
+
+from user_events.ingest import transforms as T
+from user_events.ingest.inputs import InputError, resolve_inputs
+from user_events.schema import RAW_HEADER
+
+pytestmark = pytest.mark.skipif(
+    not os.environ.get("USER_EVENTS_S3_ENDPOINT"), reason="needs the local S3 store (make services-up)"
+)
+
+
+@pytest.fixture()
+def s3_prefix():
+    import boto3
+
+    client = boto3.client(
+        "s3",
+        endpoint_url=os.environ["USER_EVENTS_S3_ENDPOINT"],
+        region_name=os.environ.get("AWS_REGION", "us-east-1"),
+    )
+    bucket = os.environ.get("USER_EVENTS_S3_BUCKET", "ecom-user-events")
+    try:
+        client.head_bucket(Bucket=bucket)
+    except Exception:
+        client.create_bucket(Bucket=bucket)
+    prefix = f"batch-tests/{uuid.uuid4().hex[:8]}"
+    yield client, bucket, prefix
+    for obj in client.list_objects_v2(Bucket=bucket, Prefix=prefix).get("Contents", []):
+        client.delete_object(Bucket=bucket, Key=obj["Key"])
+
+
+def test_s3a_glob_is_listed_vetted_and_read(spark, s3_prefix, rees46_sample):
+    client, bucket, prefix = s3_prefix
+    body = rees46_sample.read_bytes()
+    client.put_object(Bucket=bucket, Key=f"{prefix}/a.csv", Body=body)
+    client.put_object(Bucket=bucket, Key=f"{prefix}/b.csv", Body=RAW_HEADER.encode() + b'\n2019-11-01 00:00:00 UTC,view,1,2,,"x\ny",5,3,s\n')
+    files = resolve_inputs(f"s3a://{bucket}/{prefix}/*.csv", spark)
+    assert [f.uri.rsplit("/", 1)[1] for f in files] == ["a.csv", "b.csv"] and all(f.multiline for f in files)
+    typed, rejected = T.type_and_validate(T.read_raw_csv(spark, [f.uri for f in files]))
+    assert typed.count() == 9999 + 1 and rejected.count() == 0
+    assert typed.where("brand = 'x\\ny'").count() == 1
+
+    client.put_object(Bucket=bucket, Key=f"{prefix}/bad/noheader.csv", Body=body.split(b"\n", 1)[1])
+    with pytest.raises(InputError, match="header"):
+        resolve_inputs(f"s3a://{bucket}/{prefix}/bad/*.csv", spark)
+    with pytest.raises(InputError, match="no raw CSV found"):
+        resolve_inputs(f"s3a://{bucket}/{prefix}/missing/*.csv", spark)
