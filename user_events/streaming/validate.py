@@ -1,15 +1,17 @@
 """Validation of one raw event (a Kafka JSON message, or a CSV row's nine fields) into a typed event.
 
-Pure Python, no Spark: the same rules as the contract's raw-input validation, so a message the sinks
-accept is a row the batch path accepts, and a rejected one carries a reason of the same kind:
+Pure Python, no Spark: the rules, their order and the reason codes are those of the batch path
+(`ingest.transforms.REASONS`, a test holds them equal), so a message the sinks accept is a row the
+batch and hourly loads accept, and a rejected one carries the reason code rejected_events would:
 
-- `event_time` unparseable (raw `YYYY-MM-DD HH:MM:SS UTC`, or ISO-8601 with `Z` or an offset);
-- `event_type` not one of view, cart, remove_from_cart, purchase;
-- `product_id`, `category_id`, `user_id` missing, non-integer, <= 0 or beyond 64-bit;
-- `price` missing, not a number, or negative (zero is valid);
-- wrong number of fields (a JSON object with a missing or an unexpected key).
-
-Empty `brand`, `category_code`, `user_session` become None.
+- wrong_field_count (a JSON object with a missing or an unexpected key, a CSV row without 9 fields);
+- event_time_missing / _unparseable (`YYYY-MM-DD HH:MM:SS UTC`, or ISO-8601 with Z or an offset);
+- event_type_missing / _invalid (view, cart, remove_from_cart, purchase);
+- <id>_missing / _not_integer / _out_of_range (64-bit) / _not_positive for product_id, category_id, user_id;
+- price_missing / _not_number / _out_of_range (numeric(18,2)) / _negative (zero is valid).
+The first failing rule wins, in that order (user_id after price, as in the batch path). Empty
+`brand`, `category_code`, `user_session` become None. A JSON number or boolean is read as its text, as
+Spark reads it into a string column.
 """
 
 from __future__ import annotations
@@ -17,35 +19,48 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
-from decimal import Decimal, InvalidOperation
+from datetime import datetime, timezone
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any, Mapping, Sequence
 
 from user_events.schema import EVENT_TYPES, RAW_FIELDS, event_id_of
 
 MAX_BIGINT = 2**63 - 1
-# numeric(18,2): at most 16 digits before the decimal point.
-MAX_PRICE = Decimal("9999999999999999.99")
+MIN_BIGINT = -(2**63)
+PRICE_LIMIT = Decimal("1e16")  # numeric(18,2): 16 digits before the point
+CENT = Decimal("0.01")
 RAW_TIME_FORMAT = "%Y-%m-%d %H:%M:%S UTC"
+# Message-level reasons (no batch twin: a CSV row is always text in fields)
+NOT_JSON = "not_json"
+NOT_AN_OBJECT = "not_a_json_object"
 
 _EVENT_TYPES = frozenset(EVENT_TYPES)
 _RAW_FIELD_SET = frozenset(RAW_FIELDS)
-_INT_TEXT = re.compile(r"\s*[+-]?\d+\s*\Z")
+# The batch path's accepted shapes (ingest.transforms._TIME_RE, _INT_RE, _NUMBER_RE).
+_TIME_RE = re.compile(
+    r"(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?)(?: ?(UTC|Z)|([+-]\d{2})(?::?(\d{2}))?)\Z"
+)
+_INT_RE = re.compile(r"[+-]?[0-9]+\Z")
+_NUMBER_RE = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?\Z")
 
 
 class ValidationError(ValueError):
-    """The event is invalid; str(error) is the reason that goes to the DLQ / rejected_events."""
+    """The event is invalid. `code` is the batch path's reason code; str(error) = "code: detail"."""
+
+    def __init__(self, code: str, detail: str = "") -> None:
+        super().__init__(f"{code}: {detail}" if detail else code)
+        self.code = code
 
 
 @dataclass(frozen=True, slots=True)
 class TypedEvent:
-    event_time: datetime  # timezone-aware, UTC
+    event_time: datetime  # timezone-aware, UTC, whole seconds
     event_type: str
     product_id: int
     category_id: int
     category_code: str | None
     brand: str | None
-    price: Decimal
+    price: Decimal  # two decimals
     user_id: int
     user_session: str | None
 
@@ -93,73 +108,85 @@ def format_raw_time(t: datetime) -> str:
     return t.strftime(RAW_TIME_FORMAT)
 
 
+def _text(value: Any) -> str | None:
+    """A raw value as text, the way Spark reads a JSON value into a string column (None stays None)."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return str(value)
+    return json.dumps(value, separators=(",", ":"))
+
+
+def _blank(text: str | None) -> bool:
+    return text is None or text.strip() == ""
+
+
 def parse_event_time(value: Any) -> datetime:
-    """An aware UTC datetime from the raw format or ISO-8601 with Z/offset; ValidationError otherwise."""
-    if not isinstance(value, str) or not value.strip():
-        raise ValidationError("event_time missing" if value in (None, "") else "event_time unparseable")
-    text = value.strip()
+    """Aware UTC datetime (whole seconds) of the raw format or ISO-8601 with Z/offset; ValidationError otherwise."""
+    text = _text(value)
+    if _blank(text):
+        raise ValidationError("event_time_missing")
     # Fast path for the raw format, e.g. "2019-11-01 00:00:00 UTC".
-    if len(text) == 23 and text.endswith(" UTC") and text[4] == "-" and text[7] == "-" and text[13] == ":":
+    if len(text) == 23 and text.endswith(" UTC") and text[4] == "-" and text[10] == " " and text[13] == ":":
         try:
             return datetime(
                 int(text[0:4]), int(text[5:7]), int(text[8:10]),
                 int(text[11:13]), int(text[14:16]), int(text[17:19]), tzinfo=timezone.utc,
             )  # fmt: skip
         except ValueError:
-            raise ValidationError(f"event_time unparseable: {value!r}") from None
-    if text.endswith(" UTC"):
-        text = text[:-4] + "Z"
+            raise ValidationError("event_time_unparseable", repr(value)) from None
+    m = _TIME_RE.match(text.strip())
+    if m is None:
+        raise ValidationError("event_time_unparseable", repr(value))
+    date, clock, utc, off_h, off_m = m.groups()
+    zone = "+00:00" if utc else f"{off_h}:{off_m or '00'}"
     try:
-        t = datetime.fromisoformat(text)
+        t = datetime.fromisoformat(f"{date}T{clock}{zone}")
     except ValueError:
-        raise ValidationError(f"event_time unparseable: {value!r}") from None
-    if t.tzinfo is None:
-        raise ValidationError(f"event_time unparseable (no time zone): {value!r}")
-    return t.astimezone(timezone.utc)
+        raise ValidationError("event_time_unparseable", repr(value)) from None
+    return t.astimezone(timezone.utc).replace(microsecond=0)
 
 
 def parse_id(name: str, value: Any) -> int:
-    if value is None or value == "":
-        raise ValidationError(f"{name} missing")
-    if isinstance(value, bool):
-        raise ValidationError(f"{name} not an integer: {value!r}")
-    if isinstance(value, int):
-        n = value
-    elif isinstance(value, str) and _INT_TEXT.match(value):
-        n = int(value)
-    else:
-        raise ValidationError(f"{name} not an integer: {value!r}")
+    text = _text(value)
+    if _blank(text):
+        raise ValidationError(f"{name}_missing")
+    text = text.strip()
+    if not _INT_RE.match(text):
+        raise ValidationError(f"{name}_not_integer", repr(value))
+    n = int(text)
+    if n > MAX_BIGINT or n < MIN_BIGINT:
+        raise ValidationError(f"{name}_out_of_range", repr(value))
     if n <= 0:
-        raise ValidationError(f"{name} not positive: {value!r}")
-    if n > MAX_BIGINT:
-        raise ValidationError(f"{name} beyond 64-bit: {value!r}")
+        raise ValidationError(f"{name}_not_positive", repr(value))
     return n
 
 
 def parse_price(value: Any) -> Decimal:
-    if value is None or value == "":
-        raise ValidationError("price missing")
-    if isinstance(value, bool):
-        raise ValidationError(f"price not a number: {value!r}")
+    """The price as numeric(18,2) (rounded half-up, as the warehouse stores it)."""
+    text = _text(value)
+    if _blank(text):
+        raise ValidationError("price_missing")
+    text = text.strip()
+    if not _NUMBER_RE.match(text):
+        raise ValidationError("price_not_number", repr(value))
+    exact = Decimal(text)
     try:
-        p = Decimal(value.strip() if isinstance(value, str) else str(value))
-    except (InvalidOperation, ValueError, TypeError):
-        raise ValidationError(f"price not a number: {value!r}") from None
-    if not p.is_finite():
-        raise ValidationError(f"price not a number: {value!r}")
-    if p < 0:
-        raise ValidationError(f"price negative: {value!r}")
-    if p > MAX_PRICE:
-        raise ValidationError(f"price out of range: {value!r}")
+        p = exact.quantize(CENT, rounding=ROUND_HALF_UP)
+    except InvalidOperation:  # far too many digits for the context
+        raise ValidationError("price_out_of_range", repr(value)) from None
+    if abs(p) >= PRICE_LIMIT:
+        raise ValidationError("price_out_of_range", repr(value))
+    if exact < 0:  # the sign as written: -0.001 is negative although it rounds to 0.00
+        raise ValidationError("price_negative", repr(value))
     return p
 
 
-def _optional_text(name: str, value: Any) -> str | None:
-    if value is None or value == "":
-        return None
-    if not isinstance(value, str):
-        raise ValidationError(f"{name} not a string: {value!r}")
-    return value
+def _optional_text(value: Any) -> str | None:
+    text = _text(value)
+    return None if text == "" else text
 
 
 def validate_record(record: Mapping[str, Any]) -> TypedEvent:
@@ -170,56 +197,54 @@ def validate_record(record: Mapping[str, Any]) -> TypedEvent:
         extra = sorted(str(k) for k in keys - _RAW_FIELD_SET)
         parts = []
         if missing:
-            parts.append("missing field(s): " + ", ".join(missing))
+            parts.append("missing field(s) " + ", ".join(missing))
         if extra:
-            parts.append("unexpected field(s): " + ", ".join(extra))
-        raise ValidationError(f"wrong number of fields ({len(keys)} instead of 9); " + "; ".join(parts))
-    event_type = record["event_type"]
+            parts.append("unexpected field(s) " + ", ".join(extra))
+        raise ValidationError("wrong_field_count", f"{len(keys)} fields instead of 9; " + "; ".join(parts))
+    event_time = parse_event_time(record["event_time"])
+    event_type = _text(record["event_type"])
+    if _blank(event_type):
+        raise ValidationError("event_type_missing")
     if event_type not in _EVENT_TYPES:
-        if event_type is None or event_type == "":
-            raise ValidationError("event_type missing")
-        raise ValidationError(f"event_type not one of {', '.join(EVENT_TYPES)}: {event_type!r}")
+        raise ValidationError("event_type_invalid", repr(event_type))
+    product_id = parse_id("product_id", record["product_id"])
+    category_id = parse_id("category_id", record["category_id"])
+    price = parse_price(record["price"])
+    user_id = parse_id("user_id", record["user_id"])
     return TypedEvent(
-        event_time=parse_event_time(record["event_time"]),
+        event_time=event_time,
         event_type=event_type,
-        product_id=parse_id("product_id", record["product_id"]),
-        category_id=parse_id("category_id", record["category_id"]),
-        category_code=_optional_text("category_code", record["category_code"]),
-        brand=_optional_text("brand", record["brand"]),
-        price=parse_price(record["price"]),
-        user_id=parse_id("user_id", record["user_id"]),
-        user_session=_optional_text("user_session", record["user_session"]),
+        product_id=product_id,
+        category_id=category_id,
+        category_code=_optional_text(record["category_code"]),
+        brand=_optional_text(record["brand"]),
+        price=price,
+        user_id=user_id,
+        user_session=_optional_text(record["user_session"]),
     )
 
 
 def validate_fields(values: Sequence[Any]) -> TypedEvent:
     """The typed event of a CSV row's fields in RAW_FIELDS order (wrong field count is an error)."""
     if len(values) != len(RAW_FIELDS):
-        raise ValidationError(f"wrong number of fields ({len(values)} instead of 9)")
+        raise ValidationError("wrong_field_count", f"{len(values)} fields instead of 9")
     return validate_record(dict(zip(RAW_FIELDS, values)))
 
 
 def parse_message(value: bytes | None) -> tuple[dict, TypedEvent]:
     """(decoded JSON object, typed event) of a Kafka message value; ValidationError with the reason otherwise."""
     if value is None:
-        raise ValidationError("empty message (no value)")
+        raise ValidationError(NOT_JSON, "empty message (no value)")
     try:
         record = json.loads(value)
     except UnicodeDecodeError:
-        raise ValidationError("not UTF-8") from None
+        raise ValidationError(NOT_JSON, "not UTF-8") from None
     except ValueError as exc:
-        raise ValidationError(f"not JSON: {exc}") from None
+        raise ValidationError(NOT_JSON, str(exc)) from None
     if not isinstance(record, dict):
-        raise ValidationError(f"not a JSON object: {type(record).__name__}")
+        raise ValidationError(NOT_AN_OBJECT, f"a JSON {type(record).__name__}")
     return record, validate_record(record)
-
-
-def hour_start(t: datetime) -> datetime:
-    return t.replace(minute=0, second=0, microsecond=0)
 
 
 def minute_start(t: datetime) -> datetime:
     return t.replace(second=0, microsecond=0)
-
-
-ONE_HOUR = timedelta(hours=1)
