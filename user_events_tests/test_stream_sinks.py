@@ -299,3 +299,24 @@ def test_sink_sigterm_flushes_and_commits(pipeline, tmp_path):
     assert stop(proc, signal.SIGTERM) == 0
     assert len(s3_lines(p.topic)) == 300
     assert committed_offsets(p.topic, S3_GROUP) == end_offsets(p.topic)
+
+
+def test_minute_buckets_count_each_offset_once(pipeline):
+    """events_per_minute updates: replays, partial overlaps and a stale concurrent writer never add an
+    offset twice (real MongoDB-wire server)."""
+    from datetime import datetime, timezone
+
+    from user_events.streaming.mongo_sink import apply_bucket_deltas
+
+    coll = mongo_db(pipeline.mongo_db)["events_per_minute"]
+    meta = {"b": (datetime(2019, 11, 1, tzinfo=timezone.utc), "view")}
+
+    def apply(deltas):
+        apply_bucket_deltas(coll, deltas, dict(meta))
+        d = coll.find_one({"_id": "b"})
+        return d["count"], d["price_cents"], d["applied"]
+
+    assert apply({"b": {0: {1: 100, 2: 100}}}) == (2, 200, {"p0": 2})
+    assert apply({"b": {0: {2: 100, 3: 100}, 1: {7: 5}}}) == (4, 305, {"p0": 3, "p1": 7})  # offset 2 again: skipped
+    assert apply({"b": {0: {1: 100, 2: 100, 3: 100}}}) == (4, 305, {"p0": 3, "p1": 7})  # a full replay adds nothing
+    assert apply({"b": {0: {4: 1}, 1: {6: 9, 8: 10}}}) == (6, 316, {"p0": 4, "p1": 8})  # p1 offset 6 < applied 7

@@ -86,18 +86,23 @@ def apply_bucket_deltas(coll, deltas: dict[str, dict[int, dict[int, int]]], meta
     """Add per-partition deltas {bucket: {partition: {offset: cents}}} to `events_per_minute`, each bucket
     in one conditional update; removes what it applied from `deltas`.
 
-    The filter pins the bucket's `applied.p<partition>` offsets as read, so a concurrent or repeated
-    update cannot add the same offsets twice: a lost race shows up as a duplicate-key error of the
-    upsert, and the bucket is re-read and retried.
+    The first attempt assumes none of the offsets is counted yet (the normal case: one round trip) and
+    its filter requires `applied.p<partition>` below the first new offset. A bucket where that fails
+    (a replay after a crash, or a concurrent writer) surfaces as a duplicate-key error of the upsert; it
+    is then re-read and updated with only the offsets above its `applied` values, filtered on those
+    values as read (compare-and-set). So no offset is ever added twice.
     """
-    for _attempt in range(10):
+    applied_now: dict | None = None
+    for attempt in range(10):
         ids = list(deltas)
         if not ids:
             return
-        applied_now = {d["_id"]: d.get("applied", {}) for d in coll.find({"_id": {"$in": ids}}, {"applied": 1})}
+        if attempt > 0:
+            applied_now = {d["_id"]: d.get("applied", {}) for d in coll.find({"_id": {"$in": ids}}, {"applied": 1})}
         ops, op_ids = [], []
         for bid in ids:
-            op = _bucket_update(bid, deltas[bid], applied_now.get(bid) or {}, meta[bid])
+            applied = None if applied_now is None else applied_now.get(bid) or {}
+            op = _bucket_update(bid, deltas[bid], applied, meta[bid])
             if op is None:
                 del deltas[bid]  # everything in it was applied already (a replay)
                 continue
@@ -120,20 +125,24 @@ def apply_bucket_deltas(coll, deltas: dict[str, dict[int, dict[int, int]]], meta
     raise PyMongoError(f"{EVENTS_PER_MINUTE}: could not apply bucket updates after 10 attempts (concurrent writers?)")
 
 
-def _bucket_update(bid: str, per_partition: dict[int, dict[int, int]], applied: dict, meta: tuple[datetime, str]):
+def _bucket_update(bid: str, per_partition: dict[int, dict[int, int]], applied: dict | None, meta: tuple[datetime, str]):
+    """The bucket's conditional upsert; `applied` None = optimistic (nothing of it counted yet)."""
     flt: dict[str, Any] = {"_id": bid}
     new_applied: dict[str, int] = {}
     count = cents = 0
     for p, items in per_partition.items():
         key = f"p{p}"
-        prev = applied.get(key)
+        prev = None if applied is None else applied.get(key)
         fresh = [(o, c) for o, c in items.items() if prev is None or o > prev]
         if not fresh:
             continue
         count += len(fresh)
         cents += sum(c for _, c in fresh)
         new_applied[f"applied.{key}"] = max(o for o, _ in fresh)
-        flt[f"applied.{key}"] = prev if prev is not None else {"$exists": False}
+        if applied is None:
+            flt[f"applied.{key}"] = {"$not": {"$gte": min(o for o, _ in fresh)}}
+        else:
+            flt[f"applied.{key}"] = prev if prev is not None else {"$exists": False}
     if count == 0:
         return None
     minute, event_type = meta
@@ -265,7 +274,7 @@ class MongoSink(KafkaSink):
 
     def __init__(self, topic: str, db: Database, dashboard_interval: float = 1.0, **kwargs) -> None:
         kwargs.setdefault("batch_size", 1000)
-        kwargs.setdefault("batch_timeout", 0.005)
+        kwargs.setdefault("batch_timeout", 0.1)
         kwargs.setdefault("commit_interval", 1.0)
         super().__init__(topic, **kwargs)
         self.db = db

@@ -169,7 +169,7 @@ class KafkaSink:
         clean = False
         try:
             while not self.stop:
-                messages = self.consumer.consume(num_messages=self.batch_size, timeout=self.batch_timeout)
+                messages = self._next_batch()
                 now = time.monotonic()
                 data = self._data_messages(messages)
                 if data:
@@ -201,6 +201,14 @@ class KafkaSink:
             self._close(clean)
         self.log.info("%s sink: stopped (%s): %s", self.name, self.stats.stopped_by, self.stats.as_dict())
         return self.stats
+
+    def _next_batch(self) -> list[Message]:
+        """Wait up to batch_timeout for a message, then take what else is already fetched (up to
+        batch_size) without waiting: a lone message goes out at once, a backlog in big batches."""
+        first = self.consumer.poll(self.batch_timeout)
+        if first is None:
+            return []
+        return [first, *self.consumer.consume(num_messages=self.batch_size - 1, timeout=0)]
 
     def _data_messages(self, messages: list[Message]) -> list[Message]:
         data = []
