@@ -10,7 +10,6 @@ from __future__ import annotations
 import csv
 import itertools
 import json
-import logging
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -21,8 +20,6 @@ from user_events.schema import RAW_FIELDS
 from user_events.streaming.kafka_io import DEFAULT_PARTITIONS, DeliveryTracker
 from user_events.streaming.resources import KafkaResource
 from user_events.streaming.validate import RAW_TIME_FORMAT, ValidationError, parse_event_time
-
-log = logging.getLogger(__name__)
 
 TIME_MODES = ("live", "replay")
 EXTRA_FIELDS_KEY = "_extra_fields"  # a CSV row with too many fields keeps them here (and is rejected downstream)
