@@ -80,6 +80,16 @@ def test_simulate_and_sink_jobs_in_process(pipeline, defs):
     assert reported == hours  # every record reported once, under its hour's partition key
     assert len(s3_lines(pipeline.topic)) == 2500
 
+    # a late event for the first hour: the next run writes one more object and reports that hour again
+    first_hour = min(hours)
+    late = {**GOOD_RECORD, "event_time": first_hour[:10] + " " + first_hour[11:13] + ":30:00 UTC", "user_session": "late"}
+    produce(pipeline.topic, [encode(late)])
+    again = defs.resolve_job_def("s3_sink_job").execute_in_process(
+        run_config={"ops": {"s3_sink": {"config": {"until_idle_seconds": 3, "rotate_seconds": 1}}}}
+    )
+    mats = [m for m in again.asset_materializations_for_node("s3_sink") if m.asset_key == dg.AssetKey("lake_events_hourly")]
+    assert [(m.partition, m.metadata["records"].value, m.metadata["objects"].value) for m in mats] == [(first_hour, 1, 1)]
+
 
 def test_keepalive_sensor_requests_a_run_only_when_none_is_active(defs):
     sensor = defs.get_sensor_def("mongo_sink_job_keepalive")

@@ -12,12 +12,14 @@ import random
 import signal
 import time
 from collections import Counter
+from datetime import datetime, timedelta, timezone
 from urllib.parse import urlsplit, urlunsplit
 
 import pandas as pd
 import pytest
 
 from user_events.schema import RAW_FIELDS
+from user_events.streaming.watermark import hours_complete_before, read_watermark
 from user_events_tests.stream_support import (
     GOOD_RECORD,
     ToggleProxy,
@@ -34,6 +36,7 @@ from user_events_tests.stream_support import (
     mongo_minute_counts,
     produce,
     records_frame,
+    s3,
     s3_lines,
     start_cli,
     stop,
@@ -280,6 +283,14 @@ def test_rees46_sample_replay_to_s3_and_mongo(pipeline, tmp_path, rees46_sample)
     assert db.events.count_documents({}) == len(expected_event_ids(valid))
     assert mongo_minute_counts(db) == expected_minute_counts(valid)
 
+    # the watermark: every partition caught up, nothing buffered, newest event 00:56 -> hour 00 still open
+    client, bucket = s3()
+    wm = read_watermark(client, bucket, p.topic)
+    assert wm["partitions_total"] == 3 and set(wm["partitions"]) == {0, 1, 2}
+    assert all(d["pending_records"] == 0 and d["committed_offset"] == d["log_end_offset"] for d in wm["partitions"].values())
+    assert max(d["max_event_time"] for d in wm["partitions"].values()) == "2019-11-01T00:56:00Z"
+    assert hours_complete_before(wm, timedelta(0)) == datetime(2019, 11, 1, tzinfo=timezone.utc)
+
     dlq = consume_all(p.dlq)
     errors = Counter((dict(m.headers())["sink"].decode(), dict(m.headers())["error"].decode().split(":")[0]) for m in dlq)
     assert errors == {
@@ -303,8 +314,6 @@ def test_sink_sigterm_flushes_and_commits(pipeline, tmp_path):
 def test_minute_buckets_count_each_offset_once(pipeline):
     """events_per_minute updates: replays, partial overlaps and a stale concurrent writer never add an
     offset twice (real MongoDB-wire server)."""
-    from datetime import datetime, timezone
-
     from user_events.streaming.mongo_sink import apply_bucket_deltas
 
     coll = mongo_db(pipeline.mongo_db)["events_per_minute"]
