@@ -111,16 +111,22 @@ def brand_details_inconsistencies(details: DataFrame, events: DataFrame) -> dict
             (F.col("sessions") == 0) & F.col("conversion_rate").isNotNull()
         ).count(),
     }
-    totals = details.agg(F.sum("views"), F.sum("carts"), F.sum("purchases"), F.count(F.lit(1))).first()
-    expected = events.agg(
-        F.count(F.when(F.col("event_type") == "view", 1)),
-        F.count(F.when(F.col("event_type") == "cart", 1)),
-        F.count(F.when(F.col("event_type") == "purchase", 1)),
-        F.countDistinct(F.coalesce(F.col("brand"), F.lit("\x00null"))),
-    ).first()
-    for name, got, want in zip(("views_total", "carts_total", "purchases_total", "brand_rows"), totals, expected):
-        if int(got or 0) != int(want or 0):
+    # per-brand event counts straight from the events (one hash aggregation into a few thousand rows)
+    expected = {
+        r[0]: tuple(r[1:])
+        for r in events.groupBy("brand")
+        .agg(*(F.count(F.when(F.col("event_type") == t, 1)) for t in ("view", "cart", "purchase")))
+        .collect()
+    }
+    got = {r[0]: (r[1], r[2], r[3]) for r in details.select("brand", "views", "carts", "purchases").collect()}
+    mismatched = sum(1 for b in set(expected) | set(got) if expected.get(b) != got.get(b))
+    totals = [sum(v[i] for v in got.values()) != sum(v[i] for v in expected.values()) for i in range(3)]
+    for name, differs in zip(("views_total", "carts_total", "purchases_total"), totals):
+        if differs:
             bad[name] = 1
+    if len(got) != len(expected):
+        bad["brand_rows"] = 1
+    bad["brand_counts_mismatch"] = mismatched
     return {k: v for k, v in bad.items() if v}
 
 

@@ -368,45 +368,28 @@ def brand_details(typed_df: DataFrame) -> DataFrame:
     conversion_rate: sessions with a purchase of the brand / sessions with any event of the brand
     (NULL when the brand only has events without a session).
     """
-    # Distinct counts by two-level hash aggregation: events -> (brand, session, user) groups -> brand.
-    # (Spark's countDistinct would expand every event once per distinct column.)
+    # (A two-level aggregation through (brand, session, user) groups measured slower than Spark's own
+    # plan for these three distinct counts: 19-28 s vs 10.5 s CPU on 2M rows.)
     is_type = {t: F.col("event_type") == t for t in EVENT_TYPES}
-    groups = typed_df.groupBy("brand", "user_session", "user_id").agg(
-        F.count(F.lit(1)).alias("events"),
-        F.sum("price").alias("price_sum"),
+    agg = typed_df.groupBy("brand").agg(
+        F.avg(F.col("price").cast("double")).alias("avg_price"),
         F.count(F.when(is_type["view"], 1)).alias("views"),
         F.count(F.when(is_type["cart"], 1)).alias("carts"),
         F.count(F.when(is_type["purchase"], 1)).alias("purchases"),
-        F.sum(F.when(is_type["purchase"], F.col("price"))).alias("revenue"),
+        F.coalesce(F.sum(F.when(is_type["purchase"], F.col("price"))), F.lit(0)).alias("revenue"),
+        F.countDistinct("user_session").alias("sessions"),
+        F.countDistinct("user_id").alias("users"),
+        F.countDistinct(F.when(is_type["purchase"], F.col("user_session"))).alias("purchase_sessions"),
     )
-    totals = groups.groupBy("brand").agg(
-        (F.sum(F.col("price_sum").cast("double")) / F.sum("events")).alias("avg_price"),
-        F.sum("views").alias("views"),
-        F.sum("carts").alias("carts"),
-        F.sum("purchases").alias("purchases"),
-        F.coalesce(F.sum("revenue"), F.lit(0)).alias("revenue"),
-    )
-    sessions = (
-        groups.where(F.col("user_session").isNotNull())
-        .groupBy("brand", "user_session")
-        .agg(F.max(F.col("purchases") > 0).alias("bought"))
-        .groupBy("brand")
-        .agg(F.count(F.lit(1)).alias("sessions"), F.count(F.when(F.col("bought"), 1)).alias("purchase_sessions"))
-    )
-    users = groups.groupBy("brand", "user_id").count().groupBy("brand").agg(F.count(F.lit(1)).alias("users"))
-    sessions = sessions.withColumnRenamed("brand", "s_brand")
-    users = users.withColumnRenamed("brand", "u_brand")
-    joined = totals.join(sessions, F.col("brand").eqNullSafe(F.col("s_brand")), "left")
-    joined = joined.join(users, F.col("brand").eqNullSafe(F.col("u_brand")), "left")
-    out = joined.select(
+    out = agg.select(
         "brand",
         "avg_price",
         "views",
         "carts",
         "purchases",
         F.col("revenue").cast(PRICE_TYPE).alias("revenue"),
-        F.coalesce(F.col("sessions"), F.lit(0)).alias("sessions"),
-        F.col("users"),
+        "sessions",
+        "users",
         F.when(F.col("sessions") > 0, F.col("purchase_sessions") / F.col("sessions")).alias("conversion_rate"),
     )
     assert out.columns == BRAND_DETAILS.column_names

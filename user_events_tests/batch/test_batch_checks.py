@@ -59,7 +59,7 @@ def test_brand_and_kpi_rules(spark):
         [("b", 3.0, 1, 0, 0, Decimal("5.00"), 0, 1, 0.5)], spark_schema(BRAND_DETAILS)
     )
     assert set(brand_details_inconsistencies(bad, typed)) == {
-        "revenue_without_purchases", "rate_without_sessions", "purchases_total"
+        "revenue_without_purchases", "rate_without_sessions", "purchases_total", "brand_counts_mismatch"
     }
     row = (date(2019, 11, 1), 10, 3, 2, 1, 3, Decimal("5.00"), 1.5, None, 0.1, None, None)
     kpi = spark.createDataFrame([row], spark_schema(KPI_DAILY))
