@@ -34,6 +34,13 @@ LAKE_EVENTS = dg.AssetKey("lake_events_hourly")
 _HOUR_COL = "_hour"
 
 
+def hourly_asset(**kwargs):
+    """An hourly-partitioned lake asset whose backfills run as one run over the whole range."""
+    return dg.asset(
+        group_name=GROUP, partitions_def=HOURLY_PARTITIONS, backfill_policy=dg.BackfillPolicy.single_run(), **kwargs
+    )
+
+
 def lake_dir() -> Path:
     return Path(env("USER_EVENTS_LAKE_DIR") or (DATA_DIR / "lake"))
 
@@ -102,10 +109,7 @@ lake_events_hourly = dg.AssetSpec(
 )
 
 
-@dg.asset(
-    group_name=GROUP,
-    partitions_def=HOURLY_PARTITIONS,
-    backfill_policy=dg.BackfillPolicy.single_run(),
+@hourly_asset(
     deps=[LAKE_EVENTS],
     description="One hour (or a range, in one Spark job) of lake events read through s3a://, validated with "
     "the batch rules (rejects kept with source lake:<hour>), de-duplicated; Parquet per hour.",
@@ -155,10 +159,7 @@ def _batches_of_hours(kind: str, columns: list[str], hours: list[datetime]):
     )
 
 
-@dg.asset(
-    group_name=GROUP,
-    partitions_def=HOURLY_PARTITIONS,
-    backfill_policy=dg.BackfillPolicy.single_run(),
+@hourly_asset(
     deps=["hourly_typed_events"],
     description="PostgreSQL user_events rows of the hour(s) replaced by the lake's typed events, and the "
     "hour's rejected_events rows replaced (delete + COPY in one transaction each); an empty hour loads empty.",
@@ -188,10 +189,7 @@ def hourly_user_events(context: dg.AssetExecutionContext, warehouse: PostgresRes
     )
 
 
-@dg.asset(
-    group_name=GROUP,
-    partitions_def=HOURLY_PARTITIONS,
-    backfill_policy=dg.BackfillPolicy.single_run(),
+@hourly_asset(
     deps=["hourly_user_events"],
     description="kpi_hourly of the hour(s) and kpi_daily of their day(s), recomputed in SQL from user_events; "
     "the hour's KPIs as numeric metadata (plotted per partition).",
