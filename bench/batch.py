@@ -72,7 +72,12 @@ def psql_binary() -> str:
 
 
 def _cpu(p) -> float:
-    t = p.cpu_times()
+    import psutil
+
+    try:
+        t = p.cpu_times()
+    except psutil.Error:  # a backend that just exited: its time moves to the postmaster's children
+        return 0.0
     return t.user + t.system + getattr(t, "children_user", 0.0) + getattr(t, "children_system", 0.0)
 
 
@@ -117,7 +122,11 @@ def run_tree(cmd: list[str], env_vars: dict | None = None) -> tuple[float, int, 
             procs = [root] + root.children(recursive=True)
             peak = max(peak, sum(p.memory_info().rss for p in procs if p.is_running()))
             for p in procs:
-                cpu[p.pid] = p.cpu_times().user + p.cpu_times().system
+                try:
+                    times = p.cpu_times()
+                    cpu[p.pid] = times.user + times.system
+                except psutil.Error:
+                    pass
         except psutil.Error:
             pass
         time.sleep(0.2)
