@@ -23,7 +23,6 @@ from user_events.schema import (
     EVENT_ID_SEPARATOR,
     EVENT_TYPES,
     ID_FIELDS,
-    NULLABLE_TEXT_FIELDS,
     RAW_FIELDS,
     REJECTED_EVENTS,
     USER_EVENTS,
@@ -409,5 +408,4 @@ __all__ = [
     "brand_details",
     "event_id_column",
     "parse_event_time",
-    "NULLABLE_TEXT_FIELDS",
 ]
