@@ -40,7 +40,7 @@ dev: install services-up
 	  $(VENV)/bin/dagster dev -h 127.0.0.1 -p 3000
 
 bench: install services-up
-	set -a; source ./.env.services; set +a; $(PY) -m bench.batch
+	set -a; source ./.env.services; set +a; $(PY) -m bench.batch && $(PY) -m bench.stream && $(PY) -m bench.hourly
 
 clean: services-down
 	rm -rf .data

@@ -180,31 +180,42 @@ def test_reload_and_cli_backfill_change_nothing(lake_env, replayed):
     assert pg(f'SELECT count(*) FROM "{schema}".user_events WHERE event_hour = %s', (HOUR_STARTS[2] + timedelta(hours=1),)) == [(0,)]
 
 
+def sensor_tick(instance, cursor: str | None):
+    """One evaluation of the deployed hourly_load_sensor with the code location's `s3` resource."""
+    import dagster as dg
+
+    from user_events.definitions import defs
+
+    sensor = defs.resolve_sensor_def("hourly_load_sensor")
+    context = dg.build_sensor_context(
+        instance=instance, cursor=cursor, definitions=defs, resources={"s3": defs.resources["s3"]}
+    )
+    data = sensor.evaluate_tick(context)
+    return data.run_requests or [], data.cursor
+
+
 def test_late_event_makes_its_hour_reload_by_itself(lake_env, replayed, tmp_path):
     """The hourly sensor requests hour 1 again after a late event lands in it; running that request loads it."""
     import dagster as dg
 
     from user_events.definitions import defs
-    from user_events.lake.sensors import evaluate
-    from user_events.lake.resources import S3Storage
 
-    schema, topic, bucket = lake_env["USER_EVENTS_PG_SCHEMA"], lake_env["USER_EVENTS_TOPIC"], os.environ["USER_EVENTS_S3_BUCKET"]
-    s3 = S3Storage().get_client()
-    runs, cursor, _ = evaluate(s3, bucket, topic, None)
-    assert [r.partition_key for r in runs] == HOURS[:2], "hours 0 and 1 are complete by the watermark; 2 is not"
-    runs, cursor, _ = evaluate(s3, bucket, topic, cursor)
-    assert runs == [], "nothing changed: no new request"
-
-    late = tmp_path / "late.csv"
-    late.write_text(
-        "event_time,event_type,product_id,category_id,category_code,brand,price,user_id,user_session\n"
-        "2019-11-01 01:30:00 UTC,purchase,4242,2053013555631882655,,late-brand,12.34,777000777,late-session\n"
-    )
-    publish_and_sink(late)
-    runs, cursor, _ = evaluate(s3, bucket, topic, cursor)
-    assert [r.partition_key for r in runs] == [HOURS[1]]
-
+    schema = lake_env["USER_EVENTS_PG_SCHEMA"]
     with dg.instance_for_test() as instance:
+        runs, cursor = sensor_tick(instance, None)
+        assert [r.partition_key for r in runs] == HOURS[:2], "hours 0 and 1 are complete by the watermark; 2 is not"
+        runs, cursor = sensor_tick(instance, cursor)
+        assert runs == [], "nothing changed: no new request"
+
+        late = tmp_path / "late.csv"
+        late.write_text(
+            "event_time,event_type,product_id,category_id,category_code,brand,price,user_id,user_session\n"
+            "2019-11-01 01:30:00 UTC,purchase,4242,2053013555631882655,,late-brand,12.34,777000777,late-session\n"
+        )
+        publish_and_sink(late)
+        runs, cursor = sensor_tick(instance, cursor)
+        assert [r.partition_key for r in runs] == [HOURS[1]]
+
         result = defs.resolve_job_def("hourly_load_job").execute_in_process(
             instance=instance, partition_key=runs[0].partition_key, tags=runs[0].tags
         )

@@ -1,9 +1,6 @@
-"""A Spark standalone cluster (one master, two workers, from the classes PySpark ships) running a job that
-reaches it through USER_EVENTS_SPARK_MASTER, as a deployment with a real cluster would.
-
-The job runs in its own driver process (the test session already has a local SparkSession).
-TODO(lead): switch `run_on_cluster` to the batch job (`batch_job`) once it can run against any master; the
-cluster fixture and the driver subprocess stay as they are.
+"""`batch_job` on a Spark standalone cluster (one master, two workers, from the classes PySpark ships),
+reached through USER_EVENTS_SPARK_MASTER as a deployment with a real cluster would: the step users take
+when one machine is not enough. The job runs through Dagster's CLI in its own driver process.
 """
 
 from __future__ import annotations
@@ -16,6 +13,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+import uuid
 from pathlib import Path
 
 import pytest
@@ -27,29 +25,6 @@ from user_events.devservices.core import free_port
 
 SPARK_HOME = Path(pyspark.__file__).parent
 WORKERS = 2
-
-
-def run_on_cluster(master_url: str, csv_path: str) -> dict:
-    """The job run on the cluster: event counts per type of a raw CSV, plus how many executors served it."""
-    os.environ["USER_EVENTS_SPARK_MASTER"] = master_url
-    from user_events.spark import get_spark
-
-    spark = get_spark(extra={
-        "spark.executor.memory": "512m",
-        "spark.executor.cores": "1",
-        "spark.cores.max": str(WORKERS),
-        "spark.driver.memory": "1g",
-        "spark.pyspark.python": sys.executable,
-    })
-    deadline = time.monotonic() + 60  # executors register a moment after the session starts
-    while spark.sparkContext._jsc.sc().getExecutorMemoryStatus().size() < WORKERS + 1 and time.monotonic() < deadline:
-        time.sleep(0.5)
-    df = spark.read.option("header", True).csv(csv_path).repartition(4)
-    counts = {r["event_type"]: r["count"] for r in df.groupBy("event_type").count().collect()}
-    executors = spark.sparkContext._jsc.sc().getExecutorMemoryStatus().size() - 1
-    result = {"master": spark.sparkContext.master, "counts": counts, "executors": executors}
-    spark.stop()
-    return result
 
 
 def _start(argv: list[str], log: Path, env: dict) -> subprocess.Popen:
@@ -85,7 +60,7 @@ def spark_cluster():
                 logs = "\n".join(f"--- {f.name}\n{f.read_text()[-2000:]}" for f in sorted(work.glob("*.log")))
                 pytest.fail(f"Spark standalone cluster did not come up with {WORKERS} workers\n{logs}")
             time.sleep(0.5)
-        yield master_url
+        yield master_url, webui
     finally:
         for p in procs:
             if p.poll() is None:
@@ -98,21 +73,41 @@ def spark_cluster():
                 p.wait()
 
 
-def test_job_runs_on_a_standalone_cluster_with_two_workers(spark_cluster, rees46_sample):
+def _cluster_apps(webui_port: int) -> list[dict]:
+    """Applications the master has seen (running or finished)."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{webui_port}/json/", timeout=5) as resp:
+        state = json.load(resp)
+    return state.get("activeapps", []) + state.get("completedapps", [])
+
+
+def test_batch_job_runs_on_a_standalone_cluster_with_two_workers(spark_cluster, rees46_sample, tmp_path):
     import pandas as pd
+    import psycopg
 
-    code = (
-        "import json, sys; from user_events_tests.test_spark_cluster import run_on_cluster; "
-        "print('RESULT ' + json.dumps(run_on_cluster(sys.argv[1], sys.argv[2])))"
-    )
-    env = {**os.environ, "USER_EVENTS_SPARK_MASTER": spark_cluster, "SPARK_LOCAL_IP": "127.0.0.1"}
-    result = subprocess.run([sys.executable, "-c", code, spark_cluster, str(rees46_sample)], cwd=PROJECT_ROOT,
-                            capture_output=True, text=True, env=env, timeout=600)
-    lines = [l for l in result.stdout.splitlines() if l.startswith("RESULT ")]
-    assert result.returncode == 0 and lines, result.stderr[-4000:]
-    got = json.loads(lines[-1][len("RESULT "):])
+    master_url, webui = spark_cluster
+    schema = f"cluster_{uuid.uuid4().hex[:8]}"
+    env = {
+        **os.environ,
+        "USER_EVENTS_SPARK_MASTER": master_url,
+        "USER_EVENTS_RAW_CSV": str(rees46_sample),
+        "USER_EVENTS_PG_SCHEMA": schema,
+        "USER_EVENTS_BATCH_DIR": str(tmp_path / "batch"),  # one machine: the workers share the local disk
+        "SPARK_LOCAL_IP": "127.0.0.1",
+        "DAGSTER_HOME": str(tmp_path / "dagster_home"),
+        "PYSPARK_SUBMIT_ARGS": f"--conf spark.executor.memory=512m --conf spark.cores.max={WORKERS} pyspark-shell",
+    }
+    (tmp_path / "dagster_home").mkdir()
+    cmd = [str(Path(sys.executable).parent / "dagster"), "job", "execute", "-m", "user_events.definitions", "-j", "batch_job"]
+    result = subprocess.run(cmd, cwd=PROJECT_ROOT, capture_output=True, text=True, env=env, timeout=900)
+    assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
 
-    expected = pd.read_csv(rees46_sample, dtype=str)["event_type"].value_counts().to_dict()
-    assert got["master"] == spark_cluster
-    assert got["executors"] == WORKERS
-    assert got["counts"] == expected
+    apps = _cluster_apps(webui)
+    assert any(a.get("name") == "user_events" for a in apps), apps
+    raw = pd.read_csv(rees46_sample, dtype=str, keep_default_na=False)
+    with psycopg.connect(os.environ["USER_EVENTS_PG_URL"], autocommit=True) as conn:
+        loaded = conn.execute(f'SELECT count(*) FROM "{schema}".user_events').fetchone()[0]
+        by_type = dict(conn.execute(f'SELECT event_type, count(*) FROM "{schema}".user_events GROUP BY 1').fetchall())
+        conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+    deduped = raw.drop_duplicates()
+    assert loaded == len(deduped)
+    assert by_type == deduped["event_type"].value_counts().to_dict()

@@ -6,7 +6,6 @@ ETags) when it was last requested; an hour is requested when complete and its fi
 The run_key carries the fingerprint, so the same content is never loaded twice by the sensor.
 """
 
-from __future__ import annotations
 
 import hashlib
 import json
@@ -17,6 +16,7 @@ import dagster as dg
 
 from user_events.config import env
 from user_events.lake.partitions import HOURLY_PARTITIONS, key_of_hour
+from user_events.lake.resources import S3Storage
 from user_events.streaming.s3_sink import hour_prefix
 from user_events.streaming.watermark import hours_complete_before, read_watermark
 
@@ -116,14 +116,11 @@ def build_hourly_load_sensor(job) -> dg.SensorDefinition:
         job=job,
         minimum_interval_seconds=30,
         default_status=dg.DefaultSensorStatus.RUNNING,
-        required_resource_keys={"s3"},
         description="Loads each lake hour once the S3 sink's watermark shows it complete, and reloads "
         "hours whose objects changed (late events).",
     )
-    def hourly_load_sensor(context: dg.SensorEvaluationContext):
-        runs, cursor, reason = evaluate(
-            context.resources.s3.get_client(), env("USER_EVENTS_S3_BUCKET"), env("USER_EVENTS_TOPIC"), context.cursor
-        )
+    def hourly_load_sensor(context: dg.SensorEvaluationContext, s3: S3Storage):
+        runs, cursor, reason = evaluate(s3.get_client(), s3.bucket_name(), env("USER_EVENTS_TOPIC"), context.cursor)
         if not runs:
             return dg.SkipReason(reason) if cursor == (context.cursor or "{}") else dg.SensorResult(
                 skip_reason=reason, cursor=cursor
