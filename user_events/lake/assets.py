@@ -121,12 +121,18 @@ def hourly_typed_events(context: dg.AssetExecutionContext, spark: SparkResource,
     paths, size = _s3a_paths(s3, hours)
     progress(context, f"{len(hours)} hour(s) {key_of_hour(hours[0])}..{key_of_hour(hours[-1])}: {len(paths)} object(s), {size / 1e6:.1f} MB")
     rejected_at = datetime.now(timezone.utc).replace(microsecond=0)
+    # S3 is read and validated once; the accepted and rejected rows are then split from local Parquet
+    scratch = lake_dir() / f".validated-{uuid.uuid4().hex[:8]}"
     validated = T.validate_raw(read_lake_json(session, paths), rejected_at=rejected_at)
-    typed, rejected = T.split_validated(validated)
-    hour_text = lambda c: F.date_format(c, "yyyy-MM-dd-HH")  # noqa: E731  (HOUR_DIR_FORMAT)
-    write_hour_dirs(T.dedupe_events(typed).withColumn(_HOUR_COL, hour_text(F.col("event_hour"))), "typed", hours)
-    source_hour = F.to_timestamp(F.substring(F.col("source"), 6, 16), "yyyy-MM-dd-HH:mm")
-    write_hour_dirs(rejected.withColumn(_HOUR_COL, hour_text(source_hour)), "rejected", hours)
+    T.compact_validated(validated).write.parquet(str(scratch))
+    try:
+        typed, rejected = T.split_validated(session.read.parquet(str(scratch)))
+        hour_text = lambda c: F.date_format(c, "yyyy-MM-dd-HH")  # noqa: E731  (HOUR_DIR_FORMAT)
+        write_hour_dirs(T.dedupe_events(typed).withColumn(_HOUR_COL, hour_text(F.col("event_hour"))), "typed", hours)
+        source_hour = F.to_timestamp(F.substring(F.col("source"), 6, 16), "yyyy-MM-dd-HH:mm")
+        write_hour_dirs(rejected.withColumn(_HOUR_COL, hour_text(source_hour)), "rejected", hours)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
     stats = hour_stats(session, hours)
     progress(context, f"typed {stats['rows_out']:,} / rejected {stats['rejected']:,} in {time.monotonic() - started:.1f}s")
     return dg.MaterializeResult(
