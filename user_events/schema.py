@@ -197,6 +197,18 @@ def pg_create_table_sql(table: TableSpec, schema: str, name: str | None = None, 
     return f"CREATE {'UNLOGGED ' if unlogged else ''}TABLE IF NOT EXISTS {target} ({', '.join(cols)})"
 
 
+def _pandera_checks(pa, spec: ColumnSpec, **options) -> list:
+    """The value-set and range checks of a column, for either pandera API (`pa` = its module)."""
+    checks = []
+    if spec.allowed is not None:
+        checks.append(pa.Check.isin(list(spec.allowed)))
+    if spec.min_value is not None:
+        checks.append(pa.Check.ge(spec.min_value, **options))
+    if spec.max_value is not None:
+        checks.append(pa.Check.le(spec.max_value, **options))
+    return checks
+
+
 def pandera_spark_schema(table: TableSpec, columns: Iterable[str] | None = None):
     """A pandera (pyspark API) DataFrameSchema for the table's columns: types, nullability, ranges, value sets.
 
@@ -209,14 +221,7 @@ def pandera_spark_schema(table: TableSpec, columns: Iterable[str] | None = None)
     pa_columns = {}
     for name in names:
         spec = table.column(name)
-        checks = []
-        if spec.allowed is not None:
-            checks.append(pa.Check.isin(list(spec.allowed)))
-        if spec.min_value is not None:
-            checks.append(pa.Check.ge(spec.min_value))
-        if spec.max_value is not None:
-            checks.append(pa.Check.le(spec.max_value))
-        pa_columns[name] = pa.Column(struct[name], checks=checks, nullable=spec.nullable)
+        pa_columns[name] = pa.Column(struct[name], checks=_pandera_checks(pa, spec), nullable=spec.nullable)
     return pa.DataFrameSchema(pa_columns, name=table.name, strict=False)
 
 
@@ -232,13 +237,7 @@ def pandera_pandas_schema(table: TableSpec, columns: Iterable[str] | None = None
     pa_columns = {}
     for name in names:
         spec = table.column(name)
-        checks = []
-        if spec.allowed is not None:
-            checks.append(pa.Check.isin(list(spec.allowed)))
-        if spec.min_value is not None:
-            checks.append(pa.Check.ge(spec.min_value, ignore_na=True))
-        if spec.max_value is not None:
-            checks.append(pa.Check.le(spec.max_value, ignore_na=True))
+        checks = _pandera_checks(pa, spec, ignore_na=True)
         dtype = dtypes.get(spec.kind)
         if dtype == "int64" and spec.nullable:
             dtype = "Int64"
