@@ -12,8 +12,9 @@ from datetime import datetime, timezone
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 import pandas as pd
+import pytest
 
-from user_events.schema import EVENT_TYPES, RAW_FIELDS, event_id_of
+from user_events.schema import EVENT_TYPES, KPI_METRIC_NAMES, RAW_FIELDS, event_id_of
 
 _INT = re.compile(r"^[+-]?[0-9]+$")
 
@@ -126,3 +127,17 @@ def brand_details(events: pd.DataFrame) -> dict:
             "conversion_rate": purchase_sessions / sessions if sessions else None,
         }
     return out
+
+
+RATES = {"conversion_rate", "cart_abandonment_rate", "returning_user_rate", "repeat_customer_rate", "avg_order_value"}
+
+
+def assert_metrics_equal(got: dict, want: dict, where: str):
+    for name in KPI_METRIC_NAMES:
+        g, w = got[name], want[name]
+        if w is None or g is None:
+            assert g is w is None, f"{where} {name}: {g} != {w}"
+        elif name in RATES:
+            assert float(g) == pytest.approx(float(w), rel=1e-12, abs=1e-12), f"{where} {name}"
+        else:
+            assert g == w, f"{where} {name}: {g} != {w}"

@@ -13,7 +13,6 @@ from user_events.warehouse.cli import failure_message
 
 from . import reference
 
-RATES = {"conversion_rate", "cart_abandonment_rate", "returning_user_rate", "repeat_customer_rate", "avg_order_value"}
 
 
 def snapshot(conn, schema) -> dict[str, list]:
@@ -22,17 +21,6 @@ def snapshot(conn, schema) -> dict[str, list]:
         rows = conn.execute(f'SELECT * FROM "{schema}"."{spec.name}"').fetchall()
         out[spec.name] = sorted(rows, key=repr)
     return out
-
-
-def assert_metrics_equal(got: dict, want: dict, where: str):
-    for name in KPI_METRIC_NAMES:
-        g, w = got[name], want[name]
-        if w is None or g is None:
-            assert g is w is None, f"{where} {name}: {g} != {w}"
-        elif name in RATES:
-            assert float(g) == pytest.approx(float(w), rel=1e-12, abs=1e-12), f"{where} {name}"
-        else:
-            assert g == w, f"{where} {name}: {g} != {w}"
 
 
 def materialization(result, key: str) -> dict:
@@ -76,7 +64,7 @@ def test_batch_job_on_rees46_sample(run_batch, rees46_sample, pg_conn, pg_schema
             got = {row[0]: dict(zip(names, row)) for row in cur}
         assert set(got) == set(want), table.name
         for key, metrics in want.items():
-            assert_metrics_equal(got[key], metrics, f"{table.name}[{key}]")
+            reference.assert_metrics_equal(got[key], metrics, f"{table.name}[{key}]")
 
     want_brands = reference.brand_details(events)
     with pg_conn.cursor() as cur:
