@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -21,10 +22,21 @@ import pytest
 import pyspark
 
 from user_events.config import PROJECT_ROOT
-from user_events.devservices.core import free_port
 
 SPARK_HOME = Path(pyspark.__file__).parent
 WORKERS = 2
+
+
+def distinct_free_ports(n: int) -> list[int]:
+    """n different free loopback ports (held open together while chosen)."""
+    socks = [socket.socket() for _ in range(n)]
+    try:
+        for s in socks:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
 
 
 def _start(argv: list[str], log: Path, env: dict) -> subprocess.Popen:
@@ -45,13 +57,15 @@ def spark_cluster():
     env = {**os.environ, "SPARK_HOME": str(SPARK_HOME), "SPARK_DAEMON_MEMORY": "256m", "SPARK_LOCAL_IP": "127.0.0.1",
            "SPARK_LOG_DIR": str(work), "SPARK_WORKER_DIR": str(work / "work"), "PYSPARK_PYTHON": sys.executable}
     spark_class = str(SPARK_HOME / "bin" / "spark-class")
-    port, webui = free_port(), free_port()
+    # all ports at once, so the master's and the workers' never coincide (a worker's web UI on the
+    # master's UI port would answer /json/ with HTML)
+    port, webui, *worker_ui = distinct_free_ports(2 + WORKERS)
     master_url = f"spark://127.0.0.1:{port}"
     procs = [_start([spark_class, "org.apache.spark.deploy.master.Master", "--host", "127.0.0.1", "--port", str(port),
                      "--webui-port", str(webui)], work / "master.log", env)]
     for i in range(WORKERS):
         procs.append(_start([spark_class, "org.apache.spark.deploy.worker.Worker", master_url, "--host", "127.0.0.1",
-                             "--cores", "1", "--memory", "768m", "--webui-port", str(free_port()),
+                             "--cores", "1", "--memory", "768m", "--webui-port", str(worker_ui[i]),
                              "--work-dir", str(work / f"worker{i}")], work / f"worker{i}.log", env))
     try:
         deadline = time.monotonic() + 120
