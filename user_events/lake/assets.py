@@ -25,8 +25,9 @@ from user_events.lake.partitions import HOUR_DIR_FORMAT, HOURLY_PARTITIONS, hour
 from user_events.lake.resources import S3Storage
 from user_events.lake.sensors import list_hour_objects
 from user_events.lake.transforms import read_lake_json
-from user_events.schema import KPI_HOURLY, KPI_METRIC_NAMES, REJECTED_EVENTS, USER_EVENTS
+from user_events.schema import KPI_HOURLY, REJECTED_EVENTS, USER_EVENTS
 from user_events.warehouse import kpis, load
+from user_events.warehouse.assets import kpi_metadata
 from user_events.warehouse.resources import PostgresResource
 
 GROUP = "lake"
@@ -208,25 +209,18 @@ def hourly_kpis(context: dg.AssetExecutionContext, warehouse: PostgresResource) 
         rows = {r["hour"]: r for r in kpis.read_kpis(conn, warehouse.pg_schema, KPI_HOURLY, hours)}
     table = {"table": f"{warehouse.pg_schema}.{KPI_HOURLY.name}"}
     if len(hours) == 1:
-        return dg.MaterializeResult(metadata={**table, **kpi_metadata(rows.get(hours[0]))})
+        return dg.MaterializeResult(metadata={**table, **hour_kpi_metadata(rows.get(hours[0]))})
     # a range run materialises every hour at once: each hour's own KPIs go on an observation of it
     for hour in hours:
         context.log_event(
-            dg.AssetObservation(asset_key=context.asset_key, partition=key_of_hour(hour), metadata=kpi_metadata(rows.get(hour)))
+            dg.AssetObservation(asset_key=context.asset_key, partition=key_of_hour(hour), metadata=hour_kpi_metadata(rows.get(hour)))
         )
     return dg.MaterializeResult(metadata={**table, "hours": len(hours), **{k: int(v) for k, v in written.items()}})
 
 
-def kpi_metadata(row: dict | None) -> dict:
-    """The hour's KPIs as int/float metadata (the UI plots only numbers); zero events when the hour is empty."""
-    if row is None:
-        return {"events": 0}
-    out = {}
-    for name in KPI_METRIC_NAMES:
-        value = row[name]
-        if value is not None:
-            out[name] = int(value) if isinstance(value, int) else float(value)
-    return out
+def hour_kpi_metadata(row: dict | None) -> dict:
+    """One hour's KPIs as int/float metadata (the UI plots only numbers)."""
+    return kpi_metadata([row] if row else [], "hour")
 
 
 LAKE_ASSETS = [lake_events_hourly, hourly_typed_events, hourly_user_events, hourly_kpis]

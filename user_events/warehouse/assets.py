@@ -126,9 +126,11 @@ def warehouse_brand_details(
     )
 
 
-def _kpi_metadata(rows: list[dict], period: str) -> dict:
+def kpi_metadata(rows: list[dict], period: str) -> dict:
     """Numeric metadata (plotted by the UI) for a single period; counts per table otherwise."""
     meta: dict = {"periods": len(rows)}
+    if not rows:
+        meta["events"] = 0  # an empty period plots as zero events
     if len(rows) == 1:
         for name in KPI_METRIC_NAMES:
             value = rows[0][name]
@@ -161,7 +163,7 @@ def _kpi_asset(table, period_name: str, periods_of):
             rows = kpis.read_kpis(conn, warehouse.pg_schema, table, periods)
         progress(context, f"{table.name}: {written} row(s)")
         return dg.MaterializeResult(
-            metadata={**_table_meta(warehouse, table.name), "rows_written": written, **_kpi_metadata(rows, period_name)}
+            metadata={**_table_meta(warehouse, table.name), "rows_written": written, **kpi_metadata(rows, period_name)}
         )
 
     _asset.__name__ = f"warehouse_{table.name}"
