@@ -75,10 +75,17 @@ def write_parquet(df, path: Path) -> None:
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:8]}")
     df.write.mode("overwrite").parquet(str(tmp))
-    old = path.with_name(f".{path.name}.old-{uuid.uuid4().hex[:8]}")
-    if path.exists():
-        path.rename(old)
-    tmp.rename(path)
+    replace_dir(tmp, path)
+
+
+def replace_dir(new: Path, target: Path) -> None:
+    """Put directory `new` at `target` by renames, dropping the old `target`; a missing `new` just removes it."""
+    old = target.with_name(f".{target.name}.old-{uuid.uuid4().hex[:8]}")
+    if target.exists():
+        target.rename(old)
+    if new.exists():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        new.rename(target)
     shutil.rmtree(old, ignore_errors=True)
 
 

@@ -19,7 +19,7 @@ from pyspark.sql import functions as F
 
 from user_events.config import DATA_DIR, env
 from user_events.ingest import transforms as T
-from user_events.ingest.assets import progress
+from user_events.ingest.assets import progress, replace_dir
 from user_events.ingest.resources import SparkResource
 from user_events.lake.partitions import HOUR_DIR_FORMAT, HOURLY_PARTITIONS, hours_in_window, key_of_hour
 from user_events.lake.resources import S3Storage
@@ -61,27 +61,17 @@ def window_hours(context) -> list[datetime]:
     return hours_in_window(start, end)
 
 
-def write_hour_dirs(df, kind: str, hours: list[datetime]) -> dict[str, int]:
+def write_hour_dirs(df, kind: str, hours: list[datetime]) -> None:
     """Write `df` (with _HOUR_COL) as one Parquet directory per hour, replacing each hour of the window.
 
     One Spark job writes every hour into a scratch directory; then each hour's directory is swapped in (an
-    hour without rows loses its old directory). Returns rows per hour key.
+    hour without rows loses its old directory).
     """
     scratch = lake_dir() / f".{kind}-{uuid.uuid4().hex[:8]}"
     df.write.mode("overwrite").partitionBy(_HOUR_COL).parquet(str(scratch))
-    counts: dict[str, int] = {}
     for hour in hours:
-        target = hour_dir(kind, hour)
-        written = scratch / f"{_HOUR_COL}={hour:{HOUR_DIR_FORMAT}}"
-        old = target.with_name(f".{target.name}.old-{uuid.uuid4().hex[:8]}")
-        if target.exists():
-            target.rename(old)
-        if written.exists():
-            target.parent.mkdir(parents=True, exist_ok=True)
-            written.rename(target)
-        shutil.rmtree(old, ignore_errors=True)
+        replace_dir(scratch / f"{_HOUR_COL}={hour:{HOUR_DIR_FORMAT}}", hour_dir(kind, hour))
     shutil.rmtree(scratch, ignore_errors=True)
-    return counts
 
 
 def read_hours(spark, kind: str, hours: list[datetime]):
@@ -91,7 +81,7 @@ def read_hours(spark, kind: str, hours: list[datetime]):
 
 
 def _s3a_paths(s3: S3Storage, hours: list[datetime]) -> tuple[list[str], int]:
-    """s3a:// URIs of the window's objects (one LIST), and their total size."""
+    """s3a:// URIs of the window's objects (one LIST per UTC day), and their total size."""
     bucket, topic = s3.bucket_name(), env("USER_EVENTS_TOPIC")
     objects = list_hour_objects(s3.get_client(), bucket, topic, hours[0], hours[-1] + timedelta(hours=1))
     found = [o for objs in objects.values() for o in objs]

@@ -6,7 +6,7 @@ hour once the S3 sink's watermark shows it complete, and again when late events 
 
 import dagster as dg
 
-from user_events.lake.assets import HOURLY_PARTITIONS, hourly_kpis, hourly_typed_events, hourly_user_events, lake_events_hourly
+from user_events.lake.assets import HOURLY_PARTITIONS, LAKE_ASSETS, hourly_kpis, hourly_typed_events, hourly_user_events
 from user_events.lake.checks import LAKE_CHECKS
 from user_events.lake.resources import S3Storage
 from user_events.lake.sensors import build_hourly_load_sensor
@@ -22,7 +22,7 @@ hourly_load_job = dg.define_asset_job(
 )
 
 defs = dg.Definitions(
-    assets=[lake_events_hourly, hourly_typed_events, hourly_user_events, hourly_kpis],
+    assets=LAKE_ASSETS,
     asset_checks=LAKE_CHECKS,
     jobs=[hourly_load_job],
     sensors=[build_hourly_load_sensor(hourly_load_job)],

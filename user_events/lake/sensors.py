@@ -9,7 +9,7 @@ The run_key carries the fingerprint, so the same content is never loaded twice b
 
 import hashlib
 import json
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Iterable, Mapping
 
 import dagster as dg
@@ -19,8 +19,6 @@ from user_events.lake.partitions import HOURLY_PARTITIONS, key_of_hour
 from user_events.lake.resources import S3Storage
 from user_events.streaming.s3_sink import hour_prefix
 from user_events.streaming.watermark import hours_complete_before, read_watermark
-
-HOUR_IN_KEY = "/hour="
 
 
 def lookback() -> timedelta:
@@ -33,8 +31,6 @@ def grace() -> timedelta:
 
 def hour_of_object_key(topic: str, key: str) -> datetime | None:
     """The hour an object of the lake layout belongs to (None for anything else under the prefix)."""
-    from datetime import timezone
-
     rest = key[len(f"topics/{topic}/") :]
     try:
         parts = dict(p.split("=", 1) for p in rest.split("/")[:4])
