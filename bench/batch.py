@@ -1,15 +1,17 @@
-"""Batch load benchmark: the same generated CSV and the same PostgreSQL, three ways.
+"""Batch load benchmark: the same generated CSV and the same PostgreSQL, three ways, and the floor of the third.
 
-    python -m bench.batch [--rows 2000000] [--rss-rows 1000000,2000000] [--skip-jdbc]
+    python -m bench.batch [--rows 2000000] [--rss-rows 1000000,4000000] [--skip-jdbc] [--skip-floor] [--steps]
 
 (a) floor: psql \\copy of the raw CSV into a 9-column text table;
 (b) the seed's approach: Spark read.csv with a schema + DataFrame.write.format("jdbc"), default options;
 (c) batch_job end to end (`user-events batch`): validation, de-duplication, Parquet, brand details, five
-    tables with indexes, KPIs and the data-quality checks.
+    tables with indexes, KPIs and the data-quality checks;
+(f) the floor of (c): a fresh process that imports what (c) imports, starts Spark the same way and parses +
+    validates every row into Spark's no-op sink -- what any run of (c) must at least do, nothing stored.
 (b) and (c) run in fresh processes, so both include starting Spark; each also reports its own "core" time
 (b: read + write; c: the Dagster run). PostgreSQL: USER_EVENTS_PG_URL (as `make bench` sets from
 .env.services) or the embedded server. Peak RSS: the driver's process tree (Python + the Spark JVM),
-sampled every 0.2 s.
+sampled every 0.2 s, also per process (the Spark JVM, the Python driver).
 """
 
 from __future__ import annotations
@@ -102,7 +104,8 @@ class ServerCpu:
 
 def run_tree(cmd: list[str], env_vars: dict | None = None) -> tuple[float, int, str]:
     """(wall seconds, peak RSS bytes of the process tree, stdout+stderr) of a command; its CPU seconds
-    (last sample per process, every 0.2 s) in run_tree.cpu."""
+    (last sample per process, every 0.2 s) in run_tree.cpu, the peak RSS per process name (java, python...)
+    in run_tree.peaks."""
     import psutil
 
     started = time.monotonic()
@@ -111,6 +114,7 @@ def run_tree(cmd: list[str], env_vars: dict | None = None) -> tuple[float, int, 
     )
     root = psutil.Process(proc.pid)
     peak = 0
+    peaks: dict[str, int] = {}
     cpu: dict[int, float] = {}
     chunks: list[str] = []
     import threading
@@ -123,6 +127,11 @@ def run_tree(cmd: list[str], env_vars: dict | None = None) -> tuple[float, int, 
             peak = max(peak, sum(p.memory_info().rss for p in procs if p.is_running()))
             for p in procs:
                 try:
+                    name = "java" if p.name() == "java" else "python" if p.name().startswith("python") else p.name()
+                    peaks[name] = max(peaks.get(name, 0), p.memory_info().rss)
+                except psutil.Error:
+                    pass
+                try:
                     times = p.cpu_times()
                     cpu[p.pid] = times.user + times.system
                 except psutil.Error:
@@ -132,6 +141,7 @@ def run_tree(cmd: list[str], env_vars: dict | None = None) -> tuple[float, int, 
         time.sleep(0.2)
     reader.join()
     run_tree.cpu = sum(cpu.values())
+    run_tree.peaks = peaks
     out = "".join(chunks)
     if proc.returncode != 0:
         raise RuntimeError(f"{cmd[:3]} failed ({proc.returncode}):\n{out[-3000:]}")
@@ -176,6 +186,39 @@ JDBC_SCRIPT = textwrap.dedent(
 )
 
 
+FLOOR_SCRIPT = textwrap.dedent(
+    """
+    import sys, time
+    import dagster, user_events.definitions  # what `user-events batch` imports
+    from user_events.spark import get_spark
+    from user_events.ingest import transforms as T
+    spark = get_spark()
+    t = time.monotonic()
+    validated = T.validate_raw(T.read_raw_csv(spark, sys.argv[1], multiline=sys.argv[2] == "true"))
+    validated.write.format("noop").mode("overwrite").save()
+    print(f"CORE_SECONDS={time.monotonic() - t:.3f}")
+    """
+)
+
+
+def bench_floor(path: Path) -> tuple[float, float]:
+    """A lower bound of (c): start the batch process (imports, Spark) and parse + validate every row, nothing
+    stored. Whatever else (c) does -- de-duplicate, write Parquet, load, KPIs, checks -- comes on top."""
+    from user_events.ingest.inputs import resolve_inputs
+
+    multiline = resolve_inputs(str(path))[0].multiline
+    wall, _, out = run_tree(
+        [sys.executable, "-c", FLOOR_SCRIPT, str(path), str(multiline).lower()],
+        {"USER_EVENTS_SPARK_MASTER": env("USER_EVENTS_SPARK_MASTER") or "local[*]"},
+    )
+    return wall, float(re.search(r"CORE_SECONDS=([0-9.]+)", out).group(1))
+
+
+def rss_text(total: int, peaks: dict[str, int]) -> str:
+    parts = ", ".join(f"{name} {n / 2**20:,.0f}" for name, n in sorted(peaks.items(), key=lambda kv: -kv[1]))
+    return f"peak RSS {total / 2**20:,.0f} MiB ({parts})"
+
+
 def bench_jdbc(url: str, path: Path) -> tuple[float, float, int]:
     parts = urlsplit(url)
     jdbc_url = f"jdbc:postgresql://{parts.hostname}:{parts.port or 5432}{parts.path or '/postgres'}"
@@ -208,6 +251,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rows", type=int, default=2_000_000)
     parser.add_argument("--rss-rows", default="1000000", help="extra row counts to run (c) at for peak RSS")
     parser.add_argument("--skip-jdbc", action="store_true")
+    parser.add_argument("--skip-floor", action="store_true", help="skip (f), the parse-and-validate floor of (c)")
     parser.add_argument("--steps", action="store_true", help="print the batch run's progress lines")
     args = parser.parse_args(argv)
     load_env_file(PROJECT_ROOT / ".env.services")
@@ -231,7 +275,7 @@ def main(argv: list[str] | None = None) -> int:
         results.update(b_wall_seconds=b_wall, b_core_seconds=b_core, b_peak_rss=b_rss, b_cpu=b_cpu)
         print(
             f"(b) Spark read.csv + write.jdbc (process)      {b_wall:8.1f}s  {rows / b_wall:>12,.0f} rows/s"
-            f"   core {b_core:.1f}s, peak RSS {b_rss / 2**20:,.0f} MiB, CPU: client {b_cpu[0]:.1f}s + server {b_cpu[1]:.1f}s"
+            f"   core {b_core:.1f}s, {rss_text(b_rss, run_tree.peaks)}, CPU: client {b_cpu[0]:.1f}s + server {b_cpu[1]:.1f}s"
         )
     s0 = server.total()
     c_wall, c_core, c_rss, steps = bench_batch(url, path, "bench_batch")
@@ -239,8 +283,16 @@ def main(argv: list[str] | None = None) -> int:
     results.update(c_wall_seconds=c_wall, c_core_seconds=c_core, c_peak_rss=c_rss, c_cpu=c_cpu)
     print(
         f"(c) batch_job end to end (process)            {c_wall:8.1f}s  {rows / c_wall:>12,.0f} rows/s"
-        f"   core {c_core:.1f}s, peak RSS {c_rss / 2**20:,.0f} MiB, CPU: client {c_cpu[0]:.1f}s + server {c_cpu[1]:.1f}s"
+        f"   core {c_core:.1f}s, {rss_text(c_rss, run_tree.peaks)}, CPU: client {c_cpu[0]:.1f}s + server {c_cpu[1]:.1f}s"
     )
+    results["c_peak_rss_by_process"] = dict(run_tree.peaks)
+    if not args.skip_floor:
+        f_wall, f_core = bench_floor(path)
+        results.update(f_wall_seconds=f_wall, f_core_seconds=f_core, f_cpu=run_tree.cpu)
+        print(
+            f"(f) floor of (c): start + parse + validate only {f_wall:8.1f}s  {rows / f_wall:>12,.0f} rows/s"
+            f"   core {f_core:.1f}s, CPU {run_tree.cpu:.1f}s (nothing stored: a lower bound of (c))"
+        )
     if args.steps:
         print(textwrap.indent(steps, "      "))
     print(f"c/a = {c_wall / a:.2f} (process), {c_core / a:.2f} (core)")
@@ -249,13 +301,15 @@ def main(argv: list[str] | None = None) -> int:
             f"c/b = {c_wall / b_wall:.2f} (process), {c_core / b_core:.2f} (core), "
             f"{sum(c_cpu) / sum(b_cpu):.2f} (CPU seconds)   goal <= 0.75"
         )
+        if not args.skip_floor:
+            print(f"f/b = {f_wall / b_wall:.2f} (process): the share of (b) that (c) spends before doing any of its own work")
     print(f"load average during the run: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores (other work skews wall times)")
     for extra in [int(x) for x in args.rss_rows.split(",") if x.strip()]:
         if extra == rows:
             continue
         w, core, rss, _ = bench_batch(url, dataset(extra), "bench_batch")
-        results[f"c_{extra}"] = {"wall": w, "core": core, "peak_rss": rss}
-        print(f"(c) at {extra:,} rows: {w:.1f}s process, {core:.1f}s core, peak RSS {rss / 2**20:,.0f} MiB")
+        results[f"c_{extra}"] = {"wall": w, "core": core, "peak_rss": rss, "peak_rss_by_process": dict(run_tree.peaks)}
+        print(f"(c) at {extra:,} rows: {w:.1f}s process, {core:.1f}s core, {rss_text(rss, run_tree.peaks)}")
     (BENCH_DIR / f"batch_{rows}.json").write_text(json.dumps(results, indent=2))
     return 0
 

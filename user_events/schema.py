@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Iterable, Sequence
 
 if TYPE_CHECKING:  # pragma: no cover
+    import pyarrow
     from pyspark.sql.types import StructType
 
 RAW_FIELDS: tuple[str, ...] = (
@@ -50,7 +51,7 @@ class ColumnSpec:
     pg_collation: str | None = None  # e.g. "C" for machine ids: byte-wise compare, faster index builds
 
 
-# kind -> (Spark SQL type name, PostgreSQL type)
+# kind -> (Spark SQL type name, PostgreSQL type); the Arrow type is in _ARROW_TYPES
 KINDS: dict[str, tuple[str, str]] = {
     "text": ("string", "text"),
     "bigint": ("bigint", "bigint"),
@@ -173,6 +174,23 @@ def spark_schema(table: TableSpec, columns: Sequence[str] | None = None) -> "Str
     return StructType(fields)
 
 
+_ARROW_TYPES = {
+    "text": lambda pa: pa.string(),
+    "bigint": lambda pa: pa.int64(),
+    "timestamp": lambda pa: pa.timestamp("us", tz="UTC"),
+    "date": lambda pa: pa.date32(),
+    "money": lambda pa: pa.decimal128(18, 2),
+    "double": lambda pa: pa.float64(),
+}
+
+
+def arrow_schema(table: TableSpec) -> "pyarrow.Schema":
+    """The Arrow schema of a table, the types its PostgreSQL columns take in a binary COPY."""
+    import pyarrow as pa
+
+    return pa.schema([pa.field(c.name, _ARROW_TYPES[c.kind](pa)) for c in table.columns])
+
+
 def raw_spark_schema() -> "StructType":
     """All nine raw CSV fields as strings: parsing happens in the transform, so nothing is lost."""
     from pyspark.sql.types import StringType, StructField, StructType
@@ -197,15 +215,15 @@ def pg_create_table_sql(table: TableSpec, schema: str, name: str | None = None, 
     return f"CREATE {'UNLOGGED ' if unlogged else ''}TABLE IF NOT EXISTS {target} ({', '.join(cols)})"
 
 
-def _pandera_checks(pa, spec: ColumnSpec, **options) -> list:
-    """The value-set and range checks of a column, for either pandera API (`pa` = its module)."""
+def _pandera_checks(pa, spec: ColumnSpec) -> list:
+    """The value-set and range checks of a column (`pa` = the pandera API module)."""
     checks = []
     if spec.allowed is not None:
         checks.append(pa.Check.isin(list(spec.allowed)))
     if spec.min_value is not None:
-        checks.append(pa.Check.ge(spec.min_value, **options))
+        checks.append(pa.Check.ge(spec.min_value))
     if spec.max_value is not None:
-        checks.append(pa.Check.le(spec.max_value, **options))
+        checks.append(pa.Check.le(spec.max_value))
     return checks
 
 
@@ -222,26 +240,6 @@ def pandera_spark_schema(table: TableSpec, columns: Iterable[str] | None = None)
     for name in names:
         spec = table.column(name)
         pa_columns[name] = pa.Column(struct[name], checks=_pandera_checks(pa, spec), nullable=spec.nullable)
-    return pa.DataFrameSchema(pa_columns, name=table.name, strict=False)
-
-
-def pandera_pandas_schema(table: TableSpec, columns: Iterable[str] | None = None):
-    """The same rules as pandera_spark_schema for a pandas DataFrame (small tables read back, e.g. KPIs).
-
-    Numeric kinds get a dtype; dates, timestamps, text and money (Decimal objects) are checked by value only.
-    """
-    import pandera.pandas as pa
-
-    dtypes = {"bigint": "int64", "double": "float64"}
-    names = list(columns) if columns is not None else table.column_names
-    pa_columns = {}
-    for name in names:
-        spec = table.column(name)
-        checks = _pandera_checks(pa, spec, ignore_na=True)
-        dtype = dtypes.get(spec.kind)
-        if dtype == "int64" and spec.nullable:
-            dtype = "Int64"
-        pa_columns[name] = pa.Column(dtype, checks=checks, nullable=spec.nullable, unique=spec.unique)
     return pa.DataFrameSchema(pa_columns, name=table.name, strict=False)
 
 

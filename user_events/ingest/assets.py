@@ -70,11 +70,15 @@ class BrandDetailsData:
     rows: int
 
 
+# Readers (the COPY loads) decode a whole row group at a time: small files keep their memory flat.
+MAX_ROWS_PER_FILE = 250_000
+
+
 def write_parquet(df, path: Path) -> None:
     """Write a DataFrame as Parquet at `path`, replacing what was there only once the write succeeded."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:8]}")
-    df.write.mode("overwrite").parquet(str(tmp))
+    df.write.mode("overwrite").option("maxRecordsPerFile", MAX_ROWS_PER_FILE).parquet(str(tmp))
     replace_dir(tmp, path)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 
 import dagster as dg
@@ -16,6 +17,16 @@ class SparkResource(dg.ConfigurableResource):
     """The process's SparkSession (user_events.spark.get_spark: one per process, UTC, s3a settings)."""
 
     master: str = "local[*]"
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        # The JVM takes seconds to start: start it now, beside the run's first steps (e.g. vetting the input).
+        threading.Thread(target=self._start_session, name="spark-start", daemon=True).start()
+
+    def _start_session(self) -> None:
+        try:
+            self.session()
+        except Exception:  # the step that needs the session calls session() again and gets the error itself
+            pass
 
     def session(self):
         """The session, with s3a support when anything may need it: the raw input is on S3, an S3 endpoint is

@@ -19,7 +19,7 @@ from pyspark.sql import functions as F
 
 from user_events.config import DATA_DIR, env
 from user_events.ingest import transforms as T
-from user_events.ingest.assets import progress, replace_dir
+from user_events.ingest.assets import MAX_ROWS_PER_FILE, progress, replace_dir
 from user_events.ingest.resources import SparkResource
 from user_events.lake.partitions import HOUR_DIR_FORMAT, HOURLY_PARTITIONS, hours_in_window, key_of_hour
 from user_events.lake.resources import S3Storage
@@ -68,7 +68,9 @@ def write_hour_dirs(df, kind: str, hours: list[datetime]) -> None:
     hour without rows loses its old directory).
     """
     scratch = lake_dir() / f".{kind}-{uuid.uuid4().hex[:8]}"
-    df.write.mode("overwrite").partitionBy(_HOUR_COL).parquet(str(scratch))
+    df.write.mode("overwrite").option("maxRecordsPerFile", MAX_ROWS_PER_FILE).partitionBy(_HOUR_COL).parquet(
+        str(scratch)
+    )
     for hour in hours:
         replace_dir(scratch / f"{_HOUR_COL}={hour:{HOUR_DIR_FORMAT}}", hour_dir(kind, hour))
     shutil.rmtree(scratch, ignore_errors=True)

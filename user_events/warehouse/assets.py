@@ -6,6 +6,7 @@ stops the run before anything is written to PostgreSQL.
 
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -144,39 +145,58 @@ def kpi_metadata(rows: list[dict], period: str) -> dict:
     return meta
 
 
-def _kpi_asset(table, period_name: str, periods_of):
-    @dg.asset(
-        key_prefix=PREFIX,
-        name=table.name,
-        group_name=GROUP,
-        ins={"loaded": dg.AssetIn(key=dg.AssetKey([PREFIX, USER_EVENTS.name]))},
-        description=f"PostgreSQL {table.name}: KPIs per UTC {period_name}, recomputed in SQL from user_events "
-        "for the periods the load touched (see warehouse/kpis.py for the definitions).",
-    )
-    def _asset(context: dg.AssetExecutionContext, warehouse: PostgresResource, loaded: LoadedHours):
-        periods = periods_of(loaded.hours)
-        with warehouse.connect(autocommit=True) as conn:
-            _prepare(conn, warehouse)
-            with conn.transaction():
-                conn.execute("SET LOCAL work_mem = '256MB'")
-                written = kpis.recompute_kpi_table(conn, warehouse.pg_schema, table, periods)
-            rows = kpis.read_kpis(conn, warehouse.pg_schema, table, periods)
+KPI_TABLES = ((KPI_HOURLY, "hour"), (KPI_DAILY, "day"))
+
+
+def kpi_periods(table, hours) -> list:
+    """The periods of `table` (its hours, or their UTC days) that the loaded hours touch."""
+    return list(hours) if table is KPI_HOURLY else sorted({h.date() for h in hours})
+
+
+def _recompute_kpi_table(warehouse: PostgresResource, table, periods) -> tuple[int, list[dict]]:
+    with warehouse.connect(autocommit=True) as conn:
+        with conn.transaction():
+            conn.execute("SET LOCAL work_mem = '256MB'")
+            written = kpis.recompute_kpi_table(conn, warehouse.pg_schema, table, periods)
+        return written, kpis.read_kpis(conn, warehouse.pg_schema, table, periods)
+
+
+@dg.multi_asset(
+    specs=[
+        dg.AssetSpec(
+            key=[PREFIX, table.name],
+            group_name=GROUP,
+            deps=[dg.AssetKey([PREFIX, USER_EVENTS.name])],
+            description=f"PostgreSQL {table.name}: KPIs per UTC {period}, recomputed in SQL from user_events for "
+            "the periods the load touched (see warehouse/kpis.py for the definitions).",
+        )
+        for table, period in KPI_TABLES
+    ],
+    ins={"loaded": dg.AssetIn(key=dg.AssetKey([PREFIX, USER_EVENTS.name]))},
+    name="warehouse_kpis",
+)
+def warehouse_kpis(context: dg.AssetExecutionContext, warehouse: PostgresResource, loaded: LoadedHours):
+    """Both KPI tables at once, each in its own connection and transaction: two PostgreSQL backends, so the
+    two scans of user_events run side by side."""
+    with warehouse.connect(autocommit=True) as conn:
+        _prepare(conn, warehouse)
+    with ThreadPoolExecutor(max_workers=len(KPI_TABLES)) as pool:
+        futures = {
+            table: pool.submit(_recompute_kpi_table, warehouse, table, kpi_periods(table, loaded.hours))
+            for table, _ in KPI_TABLES
+        }
+    for table, period in KPI_TABLES:
+        written, rows = futures[table].result()
         progress(context, f"{table.name}: {written} row(s)")
-        return dg.MaterializeResult(
-            metadata={**_table_meta(warehouse, table.name), "rows_written": written, **kpi_metadata(rows, period_name)}
+        yield dg.MaterializeResult(
+            asset_key=[PREFIX, table.name],
+            metadata={**_table_meta(warehouse, table.name), "rows_written": written, **kpi_metadata(rows, period)},
         )
 
-    _asset.__name__ = f"warehouse_{table.name}"
-    return _asset
-
-
-warehouse_kpi_hourly = _kpi_asset(KPI_HOURLY, "hour", lambda hours: list(hours))
-warehouse_kpi_daily = _kpi_asset(KPI_DAILY, "day", lambda hours: sorted({h.date() for h in hours}))
 
 WAREHOUSE_ASSETS = [
     warehouse_user_events,
     warehouse_rejected_events,
     warehouse_brand_details,
-    warehouse_kpi_hourly,
-    warehouse_kpi_daily,
+    warehouse_kpis,
 ]

@@ -172,6 +172,14 @@ def warehouse_url_and_schema() -> tuple[str, str]:
     return env("USER_EVENTS_PG_URL") or EmbeddedPostgres().url(), env("USER_EVENTS_PG_SCHEMA")
 
 
+def step_durations(instance, run_id: str) -> str:
+    """'step 1.2s, ...' in the order the steps started (checks are steps of their own)."""
+    stats = sorted(
+        (s for s in instance.get_run_step_stats(run_id) if s.start_time and s.end_time), key=lambda s: s.start_time
+    )
+    return ", ".join(f"{s.step_key} {s.end_time - s.start_time:.1f}s" for s in stats)
+
+
 def _run_batch_job(log) -> int:
     from user_events.warehouse.resources import connect
 
@@ -180,8 +188,9 @@ def _run_batch_job(log) -> int:
     started = time.monotonic()
     log.info("running batch_job")
     job = defs.resolve_job_def("batch_job")
+    instance = _instance()
     result = job.execute_in_process(
-        instance=_instance(),
+        instance=instance,
         raise_on_error=False,
         run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}},
     )
@@ -189,6 +198,7 @@ def _run_batch_job(log) -> int:
         print(f"batch failed: {failure_message(result)}", file=sys.stderr)
         return 1
     log.info(f"batch_job finished in {time.monotonic() - started:.1f}s (run {result.run_id})")
+    log.info("steps: " + step_durations(instance, result.run_id))
     url, schema = warehouse_url_and_schema()
     with connect(url, autocommit=True) as conn:
         print_summary(conn, schema)

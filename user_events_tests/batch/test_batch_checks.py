@@ -12,7 +12,7 @@ from user_events.ingest.checks import (
     check_schema,
 )
 from user_events.schema import BRAND_DETAILS, KPI_DAILY, USER_EVENTS, spark_schema
-from user_events.warehouse.checks import kpi_frame, kpi_rule_violations, pandera_pandas_errors
+from user_events.warehouse.checks import check_kpis, kpi_dataframe, kpi_rule_violations
 
 T0 = datetime(2019, 11, 1, 0, 0)
 
@@ -61,12 +61,14 @@ def test_brand_and_kpi_rules(spark):
     assert set(brand_details_inconsistencies(bad, typed)) == {
         "revenue_without_purchases", "rate_without_sessions", "purchases_total", "brand_counts_mismatch"
     }
-    row = (date(2019, 11, 1), 10, 3, 2, 1, 3, Decimal("5.00"), 1.5, None, 0.1, None, None)
-    kpi = spark.createDataFrame([row], spark_schema(KPI_DAILY))
-    assert not check_schema(kpi, KPI_DAILY).passed  # conversion_rate 1.5 > 1
-    frame = kpi_frame([dict(zip(KPI_DAILY.column_names, row))], KPI_DAILY)
-    assert kpi_rule_violations(frame) == {"orders_above_sessions": 1, "orders_above_purchases": 1}
-    errors = pandera_pandas_errors(frame, KPI_DAILY)
-    assert [(e["column"], e["failure_case"]) for e in errors] == [("conversion_rate", "1.5")]
+    row = dict(zip(KPI_DAILY.column_names, (date(2019, 11, 1), 10, 3, 2, 1, 3, Decimal("5.00"), 1.5, None, 0.1, None, None)))
+    kpi = kpi_dataframe(spark, [row], KPI_DAILY)
+    assert kpi_rule_violations(kpi) == {"orders_above_sessions": 1, "orders_above_purchases": 1}
+    bad_kpis = check_kpis(kpi, KPI_DAILY)
+    assert not bad_kpis.passed
+    failed = [(e["column"], e["check"]) for e in bad_kpis.metadata["errors"].value["DATA"]["DATAFRAME_CHECK"]]
+    assert [c for c, _ in failed] == ["conversion_rate"]  # 1.5 > 1
     ok = dict(zip(KPI_DAILY.column_names, (date(2019, 11, 1), 10, 3, 2, 1, 1, Decimal("5.00"), 0.5, None, 0.1, None, 5.0)))
-    assert kpi_rule_violations(kpi_frame([ok], KPI_DAILY)) == {} and pandera_pandas_errors(kpi_frame([ok], KPI_DAILY), KPI_DAILY) == []
+    good_kpis = check_kpis(kpi_dataframe(spark, [ok], KPI_DAILY), KPI_DAILY)
+    assert good_kpis.passed and kpi_rule_violations(kpi_dataframe(spark, [ok], KPI_DAILY)) == {}
+    assert not check_kpis(kpi_dataframe(spark, [], KPI_DAILY), KPI_DAILY).passed  # no KPI rows at all

@@ -91,13 +91,13 @@ def test_batch_job_on_rees46_sample(run_batch, rees46_sample, pg_conn, pg_schema
     assert snapshot(pg_conn, pg_schema) == first
 
     # a load that fails after COPY has sent data leaves the previous state
-    real_copy_batch = load._copy_batch
+    real_write_batch = load._write_batch
 
-    def copy_then_fail(copy, batch):
-        real_copy_batch(copy, batch)
+    def copy_then_fail(copy, encoder, batch):
+        real_write_batch(copy, encoder, batch)
         raise RuntimeError("injected failure in the middle of COPY")
 
-    monkeypatch.setattr(load, "_copy_batch", copy_then_fail)
+    monkeypatch.setattr(load, "_write_batch", copy_then_fail)
     broken = run_batch(rees46_sample)
     assert not broken.success
     assert "injected failure" in failure_message(broken)

@@ -91,7 +91,7 @@ def test_replace_hours_from_a_staging_table(db):
     load.load_user_events(conn, schema, [batch([ev(0, 0, "view", 1, "a"), ev(1, 0, "view", 1, "a")])], [h1.replace(hour=0), h1])
     with conn.transaction():
         conn.execute(f'CREATE TEMP TABLE stage (LIKE "{schema}".user_events) ON COMMIT DROP')
-        load.copy_batches(conn, "stage", USER_EVENTS.column_names, [batch([ev(1, 30, "cart", 9, "z")])])
+        load.copy_batches(conn, "stage", USER_EVENTS, [batch([ev(1, 30, "cart", 9, "z")])])
         assert load.replace_hours(conn, schema, "stage", [h1]) == (1, 1)
     got = fetch(conn, schema, "user_events", "event_time")
     assert [(r["event_hour"].hour, r["user_id"]) for r in got] == [(0, 1), (1, 9)]
