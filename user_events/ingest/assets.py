@@ -12,6 +12,7 @@ from functools import reduce
 from pathlib import Path
 
 import dagster as dg
+from pyspark.sql import Observation
 
 from user_events.config import redact_url
 from user_events.ingest import transforms as T
@@ -143,14 +144,17 @@ def typed_events(
     )
     rejected_at = datetime.now(timezone.utc).replace(microsecond=0)
     progress(context, "parsing and validating the raw rows")
-    write_parquet(T.compact_validated(T.validate_raw(raw, rejected_at=rejected_at)), validated_path())
-    validated = session.read.parquet(str(validated_path()))
-    counts = {r[0]: int(r[1]) for r in validated.groupBy(T.REASON_COL).count().collect()}
-    rows_in = sum(counts.values())
-    accepted = counts.pop(None, 0)
+    # rows per reason counted while the rows are written (no second pass over them)
+    by_reason = Observation("rows_by_reason")
+    validated_rows = T.compact_validated(T.validate_raw(raw, rejected_at=rejected_at))
+    write_parquet(validated_rows.observe(by_reason, *T.reason_counts()), validated_path())
+    counts = {reason: n for reason, n in by_reason.get.items() if n}
+    rows_in = counts.pop(T.ROWS_COUNTED, 0)
+    accepted = counts.pop(T.ACCEPTED_COUNTED, 0)
     rejected_n = sum(counts.values())
     progress(context, f"{rows_in:,} rows read, {accepted:,} valid, {rejected_n:,} rejected; de-duplicating")
 
+    validated = session.read.parquet(str(validated_path()))
     typed, rejected = T.split_validated(validated)
     hashes = T.repeated_id_hashes(validated.where(validated[T.REASON_COL].isNull()), T.EVENT_ID_COL).collect()
     if len(hashes) <= BROADCAST_DUPLICATE_IDS:
@@ -160,9 +164,9 @@ def typed_events(
         deduped = T.dedupe_events(typed)
     write_parquet(deduped, typed_events_path())
     write_parquet(rejected.coalesce(1), rejected_events_path())
-    out = session.read.parquet(str(typed_events_path()))
-    rows_out = out.count()
-    hours = tuple(sorted(r[0].replace(tzinfo=timezone.utc) for r in out.select("event_hour").distinct().collect()))
+    per_hour = session.read.parquet(str(typed_events_path())).groupBy("event_hour").count().collect()
+    rows_out = sum(r[1] for r in per_hour)
+    hours = tuple(sorted(r[0].replace(tzinfo=timezone.utc) for r in per_hour))
     duplicates = accepted - rows_out
     progress(
         context,

@@ -286,6 +286,21 @@ def compact_validated(validated: DataFrame) -> DataFrame:
     )
 
 
+ROWS_COUNTED = "_rows"
+ACCEPTED_COUNTED = "_accepted"
+
+
+def reason_counts() -> list[Column]:
+    """Aggregates over validate_raw's output: all rows (ROWS_COUNTED), accepted rows (ACCEPTED_COUNTED) and
+    one count per rejection reason, named by the reason -- for DataFrame.observe during a write."""
+    reason = F.col(REASON_COL)
+    return [
+        F.count(F.lit(1)).alias(ROWS_COUNTED),
+        F.count(F.when(reason.isNull(), 1)).alias(ACCEPTED_COUNTED),
+        *(F.count(F.when(reason == r, 1)).alias(r) for r in REASONS),
+    ]
+
+
 def split_validated(validated: DataFrame) -> tuple[DataFrame, DataFrame]:
     """(typed accepted events with event_id and derived columns, rejected rows) from validate_raw's output."""
     t = {f: F.col(f"t_{f}") for f in RAW_FIELDS}

@@ -59,15 +59,27 @@ def ensure_tables(conn, schema: str) -> None:
 # ---------------------------------------------------------------------------------------------------------
 
 
-def parquet_batches(path: str | Path, columns: Sequence[str], batch_rows: int = BATCH_ROWS, filter=None):
-    """Record batches of a Parquet file/directory (only `columns`), one batch in memory at a time."""
-    import pyarrow.dataset as ds
-
-    dataset = ds.dataset(str(path), format="parquet")
-    # pyarrow reads ahead 4 files x 16 batches by default: memory that grows with the data set
-    return dataset.to_batches(
-        columns=list(columns), filter=filter, batch_size=batch_rows, batch_readahead=2, fragment_readahead=1
+def parquet_files(path: str | Path) -> list[Path]:
+    """The data files of a Parquet file or directory (as Spark writes them: hidden and _-files skipped)."""
+    path = Path(path)
+    if path.is_file():
+        return [path]
+    if not path.is_dir():
+        raise FileNotFoundError(f"no Parquet data at {path}")
+    return sorted(
+        f for f in path.rglob("*.parquet") if not any(part.startswith((".", "_")) for part in f.relative_to(path).parts)
     )
+
+
+def parquet_batches(path: str | Path, columns: Sequence[str], batch_rows: int = BATCH_ROWS) -> Iterator:
+    """Record batches of a Parquet file/directory (only `columns`), file after file, one row group decoded at
+    a time: memory bounded by the row-group size (the writers cap files at 250k rows), not the data set
+    (pyarrow's dataset scanner reads ahead across files and threads: its peak grew with the rows)."""
+    import pyarrow.parquet as pq
+
+    for f in parquet_files(path):
+        with pq.ParquetFile(f) as parquet:
+            yield from parquet.iter_batches(batch_size=batch_rows, columns=list(columns))
 
 
 def conform_batch(batch, schema):
