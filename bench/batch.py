@@ -249,7 +249,7 @@ def bench_batch(url: str, path: Path, schema: str) -> tuple[float, float, int, s
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.batch", description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=2_000_000)
-    parser.add_argument("--rss-rows", default="1000000", help="extra row counts to run (c) at for peak RSS")
+    parser.add_argument("--rss-rows", default="1000000,4000000", help="extra row counts to run (c) at for peak RSS")
     parser.add_argument("--skip-jdbc", action="store_true")
     parser.add_argument("--skip-floor", action="store_true", help="skip (f), the parse-and-validate floor of (c)")
     parser.add_argument("--steps", action="store_true", help="print the batch run's progress lines")
