@@ -374,6 +374,12 @@ def dedupe_events(typed_df: DataFrame, repeated_hashes: DataFrame | None = None)
     return single.unionByName(repeated)
 
 
+def _join_on_brand(left: DataFrame, right: DataFrame) -> DataFrame:
+    """Left join per brand, the NULL brand matching itself."""
+    right = right.withColumnRenamed("brand", "_right_brand")  # both sides derive from one frame: rename
+    return left.join(right, left["brand"].eqNullSafe(right["_right_brand"]), "left").drop("_right_brand")
+
+
 def brand_details(typed_df: DataFrame) -> DataFrame:
     """One row per brand (NULL brand is its own row) over accepted, de-duplicated events.
 
@@ -382,19 +388,26 @@ def brand_details(typed_df: DataFrame) -> DataFrame:
     conversion_rate: sessions with a purchase of the brand / sessions with any event of the brand
     (NULL when the brand only has events without a session).
     """
-    # (A two-level aggregation through (brand, session, user) groups measured slower than Spark's own
-    # plan for these three distinct counts: 19-28 s vs 10.5 s CPU on 2M rows.)
+    # Distinct counts as two-level aggregations: Spark's own plan for several count(DISTINCT) expands every
+    # row once per distinct column and grew super-linearly (2M -> 4M rows: 6.3 -> 17.4 s; this: 6.2 -> 7.2 s).
     is_type = {t: F.col("event_type") == t for t in EVENT_TYPES}
-    agg = typed_df.groupBy("brand").agg(
+    counts = typed_df.groupBy("brand").agg(
         F.avg(F.col("price").cast("double")).alias("avg_price"),
         F.count(F.when(is_type["view"], 1)).alias("views"),
         F.count(F.when(is_type["cart"], 1)).alias("carts"),
         F.count(F.when(is_type["purchase"], 1)).alias("purchases"),
         F.coalesce(F.sum(F.when(is_type["purchase"], F.col("price"))), F.lit(0)).alias("revenue"),
-        F.countDistinct("user_session").alias("sessions"),
-        F.countDistinct("user_id").alias("users"),
-        F.countDistinct(F.when(is_type["purchase"], F.col("user_session"))).alias("purchase_sessions"),
     )
+    sessions = (
+        typed_df.where(F.col("user_session").isNotNull())
+        .groupBy("brand", "user_session")
+        .agg(F.max(is_type["purchase"].cast("int")).alias("purchased"))
+        .groupBy("brand")
+        .agg(F.count(F.lit(1)).alias("sessions"), F.sum("purchased").alias("purchase_sessions"))
+    )
+    users = typed_df.select("brand", "user_id").distinct().groupBy("brand").agg(F.count(F.lit(1)).alias("users"))
+    agg = _join_on_brand(_join_on_brand(counts, sessions), users)
+    n_sessions = F.coalesce(F.col("sessions"), F.lit(0))
     out = agg.select(
         "brand",
         "avg_price",
@@ -402,9 +415,9 @@ def brand_details(typed_df: DataFrame) -> DataFrame:
         "carts",
         "purchases",
         F.col("revenue").cast(PRICE_TYPE).alias("revenue"),
-        "sessions",
-        "users",
-        F.when(F.col("sessions") > 0, F.col("purchase_sessions") / F.col("sessions")).alias("conversion_rate"),
+        n_sessions.alias("sessions"),
+        F.coalesce(F.col("users"), F.lit(0)).alias("users"),
+        F.when(n_sessions > 0, F.col("purchase_sessions") / n_sessions).alias("conversion_rate"),
     )
     assert out.columns == BRAND_DETAILS.column_names
     return out
