@@ -60,10 +60,6 @@ class TypedEvents:
     duplicates: int
     rejected_by_reason: dict[str, int] = field(default_factory=dict)
 
-    @property
-    def days(self) -> tuple:
-        return tuple(sorted({h.date() for h in self.hours}))
-
 
 @dataclass(frozen=True)
 class BrandDetailsData:

@@ -148,15 +148,9 @@ def kpi_metadata(rows: list[dict], period: str) -> dict:
 KPI_TABLES = ((KPI_HOURLY, "hour"), (KPI_DAILY, "day"))
 
 
-def kpi_periods(table, hours) -> list:
-    """The periods of `table` (its hours, or their UTC days) that the loaded hours touch."""
-    return list(hours) if table is KPI_HOURLY else sorted({h.date() for h in hours})
-
-
 def _recompute_kpi_table(warehouse: PostgresResource, table, periods) -> tuple[int, list[dict]]:
     with warehouse.connect(autocommit=True) as conn:
         with conn.transaction():
-            conn.execute("SET LOCAL work_mem = '256MB'")
             written = kpis.recompute_kpi_table(conn, warehouse.pg_schema, table, periods)
         return written, kpis.read_kpis(conn, warehouse.pg_schema, table, periods)
 
@@ -182,7 +176,7 @@ def warehouse_kpis(context: dg.AssetExecutionContext, warehouse: PostgresResourc
         _prepare(conn, warehouse)
     with ThreadPoolExecutor(max_workers=len(KPI_TABLES)) as pool:
         futures = {
-            table: pool.submit(_recompute_kpi_table, warehouse, table, kpi_periods(table, loaded.hours))
+            table: pool.submit(_recompute_kpi_table, warehouse, table, kpis.kpi_periods(table, loaded.hours))
             for table, _ in KPI_TABLES
         }
     for table, period in KPI_TABLES:

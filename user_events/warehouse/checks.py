@@ -9,12 +9,10 @@ from pyspark.sql import functions as F
 
 from user_events.ingest.checks import check_schema
 from user_events.ingest.resources import SparkResource
-from user_events.schema import KPI_DAILY, KPI_HOURLY, TableSpec, spark_schema
+from user_events.schema import TableSpec, spark_schema
 from user_events.warehouse import kpis
-from user_events.warehouse.assets import PREFIX
+from user_events.warehouse.assets import KPI_TABLES, PREFIX
 from user_events.warehouse.resources import PostgresResource
-
-KPI_TABLES = (KPI_DAILY, KPI_HOURLY)
 
 # rule name -> Spark SQL predicate that selects offending rows
 KPI_RULES = {
@@ -70,15 +68,15 @@ def _check_kpi_table(warehouse: PostgresResource, spark: SparkSession, table: Ta
             description="pandera on Spark (counts >= 0, rates in [0,1]) and orders <= sessions, "
             "orders <= purchases, ...",
         )
-        for table in KPI_TABLES
+        for table, _ in KPI_TABLES
     ],
 )
 def kpi_ranges(warehouse: PostgresResource, spark: SparkResource):
     """Both KPI tables' checks side by side (Spark runs the two threads' small jobs concurrently)."""
     session = spark.session()
     with ThreadPoolExecutor(max_workers=len(KPI_TABLES)) as pool:
-        futures = [pool.submit(_check_kpi_table, warehouse, session, table) for table in KPI_TABLES]
-    for table, future in zip(KPI_TABLES, futures):
+        futures = {table: pool.submit(_check_kpi_table, warehouse, session, table) for table, _ in KPI_TABLES}
+    for table, future in futures.items():
         result = future.result()
         yield dg.AssetCheckResult(
             asset_key=dg.AssetKey([PREFIX, table.name]),

@@ -103,20 +103,21 @@ def recompute_kpi_table(conn, schema: str, table: TableSpec, periods: Sequence[d
     target = qualified(schema, table.name)
     key = quote_ident(table.columns[0].name)
     cols = ", ".join(quote_ident(c) for c in table.column_names)
+    conn.execute("SET LOCAL work_mem = '256MB'")  # the per-(period, user, session) hash aggregate in memory
     conn.execute(f"DELETE FROM {target} WHERE {key} = ANY(%(periods)s)", {"periods": list(periods)})
     cur = conn.execute(f"INSERT INTO {target} ({cols}) {kpi_select_sql(schema, table)}", {"periods": list(periods)})
     return cur.rowcount
 
 
+def kpi_periods(table: TableSpec, hours: Sequence[datetime]) -> list:
+    """The periods of a KPI table that the given UTC hours touch: the hours themselves, or their days."""
+    return list(hours) if table is KPI_HOURLY else sorted({h.date() for h in hours})
+
+
 def recompute_kpis(conn, schema: str, hours: Sequence[datetime]) -> dict[str, int]:
     """kpi_hourly for `hours` and kpi_daily for their UTC days, in one transaction."""
-    days = sorted({h.date() for h in hours})
     with conn.transaction():
-        conn.execute("SET LOCAL work_mem = '256MB'")
-        return {
-            KPI_HOURLY.name: recompute_kpi_table(conn, schema, KPI_HOURLY, hours),
-            KPI_DAILY.name: recompute_kpi_table(conn, schema, KPI_DAILY, days),
-        }
+        return {t.name: recompute_kpi_table(conn, schema, t, kpi_periods(t, hours)) for t in (KPI_HOURLY, KPI_DAILY)}
 
 
 def read_kpis(conn, schema: str, table: TableSpec, periods: Sequence | None = None) -> list[dict]:
@@ -133,4 +134,4 @@ def read_kpis(conn, schema: str, table: TableSpec, periods: Sequence | None = No
         return [dict(zip(names, row)) for row in cur]
 
 
-__all__ = ["kpi_select_sql", "recompute_kpi_table", "recompute_kpis", "read_kpis", "KPI_METRIC_NAMES"]
+__all__ = ["kpi_select_sql", "kpi_periods", "recompute_kpi_table", "recompute_kpis", "read_kpis", "KPI_METRIC_NAMES"]

@@ -231,7 +231,7 @@ def load_rejected_events(conn, schema: str, batches: Iterable, sources: Sequence
         )
         staged = copy_batches(conn, "_rejected_stage", REJECTED_EVENTS, batches)
         select_cols = ", ".join(
-            f"coalesce(f.first_at, s.rejected_at)" if c == "rejected_at" else f"s.{quote_ident(c)}" for c in cols
+            "coalesce(f.first_at, s.rejected_at)" if c == "rejected_at" else f"s.{quote_ident(c)}" for c in cols
         )
         cur = conn.execute(
             f"""

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from user_events.schema import KPI_DAILY, KPI_HOURLY, KPI_METRIC_NAMES, RAW_HEADER, WAREHOUSE_TABLES
+from user_events.schema import KPI_DAILY, KPI_HOURLY, RAW_HEADER, WAREHOUSE_TABLES
 from user_events.warehouse import load
 from user_events.warehouse.cli import failure_message
 
