@@ -6,7 +6,7 @@ the contract variables)."""
 from __future__ import annotations
 
 import logging
-from typing import Iterable, Mapping
+from typing import Mapping
 
 from confluent_kafka import KafkaError, KafkaException, Message, TopicPartition
 
@@ -54,10 +54,6 @@ class DeliveryTracker:
             if len(self.errors) < 10:
                 self.errors.append(str(err))
 
-    @property
-    def done(self) -> int:
-        return self.delivered + self.failed
-
 
 def commit_offsets(consumer, offsets: Mapping[tuple[str, int], int], asynchronous: bool) -> None:
     """Commit `next offset to read` per (topic, partition). Errors are logged, not raised: an uncommitted
@@ -76,6 +72,3 @@ def commit_offsets(consumer, offsets: Mapping[tuple[str, int], int], asynchronou
             if tp.error:
                 log.warning("offset commit failed for %s[%d]: %s", tp.topic, tp.partition, tp.error)
 
-
-def tp_key(tps: Iterable[TopicPartition]) -> list[tuple[str, int]]:
-    return [(tp.topic, tp.partition) for tp in tps]

@@ -34,6 +34,15 @@ from user_events.streaming.validate import TypedEvent, ValidationError, minute_s
 EVENTS = "events"
 EVENTS_PER_MINUTE = "events_per_minute"
 DUPLICATE_KEY = 11000
+
+
+def duplicate_key_indexes(exc: BulkWriteError) -> list[int]:
+    """Indexes of the operations an unordered bulk write refused as duplicate keys; re-raises `exc` when it
+    failed in any other way (another write error, or a write concern error)."""
+    errors = exc.details.get("writeErrors", [])
+    if exc.details.get("writeConcernErrors") or any(e.get("code") != DUPLICATE_KEY for e in errors):
+        raise exc
+    return [e["index"] for e in errors]
 # Non-connection errors are retried this many times before the sink fails (a supervisor restarts it).
 MAX_NON_CONNECTION_RETRIES = 5
 
@@ -114,9 +123,7 @@ def apply_bucket_deltas(coll, deltas: dict[str, dict[int, dict[int, int]]], meta
         try:
             coll.bulk_write(ops, ordered=False)
         except BulkWriteError as exc:
-            if [e for e in exc.details.get("writeErrors", []) if e.get("code") != DUPLICATE_KEY]:
-                raise
-            conflicts = {op_ids[e["index"]] for e in exc.details["writeErrors"]}
+            conflicts = {op_ids[i] for i in duplicate_key_indexes(exc)}
         for bid in op_ids:
             if bid not in conflicts:
                 del deltas[bid]
@@ -331,10 +338,7 @@ class MongoSink(KafkaSink):
         try:
             self.db[EVENTS].bulk_write([InsertOne(d) for d in docs], ordered=False)
         except BulkWriteError as exc:
-            other = [e for e in exc.details.get("writeErrors", []) if e.get("code") != DUPLICATE_KEY]
-            if other or exc.details.get("writeConcernErrors"):
-                raise
-            duplicate_idx = [e["index"] for e in exc.details["writeErrors"]]
+            duplicate_idx = duplicate_key_indexes(exc)
         owners_of_dups: dict[str, tuple] = {}
         if duplicate_idx:
             ids = list({docs[i]["_id"] for i in duplicate_idx})
@@ -371,8 +375,8 @@ class MongoSink(KafkaSink):
                 raise StopDuringOutage()
         return True
 
-    def flush_partitions(self, partitions: set[int], in_callback: bool) -> bool:
-        return self.dashboard.flush(timeout=30.0 if in_callback else None)
+    def flush_partitions(self, partitions: set[int]) -> bool:
+        return self.dashboard.flush(timeout=30.0)  # called from the revoke callback: bounded
 
     def committable(self) -> dict[int, int]:
         return self.dashboard.applied()

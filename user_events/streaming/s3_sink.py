@@ -31,6 +31,7 @@ from user_events.streaming.sink_base import KafkaSink
 from user_events.streaming.validate import TypedEvent, ValidationError, parse_message
 from user_events.streaming.watermark import (
     hours_complete_before,
+    parse_iso,
     partition_watermark,
     read_partition_watermark,
     read_watermark,
@@ -162,7 +163,6 @@ class S3Sink(KafkaSink):
         self._unreported: set[datetime] = set()  # hours with objects written since their last report
         self._last_report_check = 0.0
         self._last_watermark_read = 0.0
-        self.objects_written = 0
 
     # ---- stores -------------------------------------------------------------------------------
 
@@ -281,7 +281,7 @@ class S3Sink(KafkaSink):
                     wrote = True
         return wrote
 
-    def flush_partitions(self, partitions: set[int], in_callback: bool) -> bool:
+    def flush_partitions(self, partitions: set[int]) -> bool:
         try:
             for p in partitions:
                 st = self.parts.get(p)
@@ -319,7 +319,6 @@ class S3Sink(KafkaSink):
         if buf.max_time is not None and (st.max_event_time is None or buf.max_time > st.max_event_time):
             st.max_event_time = buf.max_time
         self.stats.written += len(buf.lines)
-        self.objects_written += 1
         rep = self.reports.setdefault(buf.hour, HourReport())
         rep.objects += 1
         rep.records += len(buf.lines)
@@ -362,7 +361,7 @@ class S3Sink(KafkaSink):
         if not st.previous_loaded:  # keep max_event_time across restarts and owners
             previous = read_partition_watermark(self.s3, self.bucket, self.topic, st.partition)
             if previous and previous.get("max_event_time"):
-                t = datetime.fromisoformat(previous["max_event_time"].replace("Z", "+00:00"))
+                t = parse_iso(previous["max_event_time"])
                 if st.max_event_time is None or t > st.max_event_time:
                     st.max_event_time = t
             st.previous_loaded = True

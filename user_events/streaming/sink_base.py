@@ -129,8 +129,9 @@ class KafkaSink:
         """Write whatever is due (buffers full or rotated); `force` writes everything. True if it wrote."""
         return False
 
-    def flush_partitions(self, partitions: set[int], in_callback: bool) -> bool:
-        """Write everything buffered for these partitions; False if that was impossible (store down)."""
+    def flush_partitions(self, partitions: set[int]) -> bool:
+        """Write everything buffered for these partitions (called from the revoke callback); False if that was
+        impossible (store down)."""
         return True
 
     def on_partitions_assigned(self, partitions: list[int]) -> None:
@@ -190,8 +191,7 @@ class KafkaSink:
                     self.stop.set(f"ran {max_seconds:g}s")
             if self.flush_due(time.monotonic(), force=True):
                 self.stats.last_stored = time.monotonic()
-            self.commit(asynchronous=False)
-            clean = True
+            clean = True  # _close commits what is stored
         except StopDuringOutage:
             self.log.warning("%s sink: stopped during a store outage; uncommitted messages will be redelivered", self.name)
             self._outage_exit = True
@@ -272,7 +272,7 @@ class KafkaSink:
         try:
             if self._outage_exit:
                 pass  # stopping during an outage: nothing more can be stored; the next owner re-reads
-            elif self.flush_partitions(parts, in_callback=True):
+            elif self.flush_partitions(parts):
                 self.commit(asynchronous=False)
             else:
                 self.log.warning("%s sink: could not flush %s before revoke; the next owner re-reads them", self.name, sorted(parts))

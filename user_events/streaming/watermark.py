@@ -29,7 +29,7 @@ def _iso(t: datetime | None) -> str | None:
     return t.astimezone(timezone.utc).isoformat().replace("+00:00", "Z") if t is not None else None
 
 
-def _parse(t: str | None) -> datetime | None:
+def parse_iso(t: str | None) -> datetime | None:
     if not t:
         return None
     return datetime.fromisoformat(t.replace("Z", "+00:00")).astimezone(timezone.utc)
@@ -111,21 +111,18 @@ def hours_complete_before(watermark_doc: Mapping[str, Any], grace: timedelta = t
     total = int(watermark_doc.get("partitions_total") or 0)
     if not parts or len(parts) < total:
         return NOTHING_COMPLETE
-    newest = max((_parse(d.get("max_event_time")) or NOTHING_COMPLETE for d in parts.values()), default=NOTHING_COMPLETE)
+    newest = max((parse_iso(d.get("max_event_time")) or NOTHING_COMPLETE for d in parts.values()), default=NOTHING_COMPLETE)
     bounds = []
     for d in parts.values():
-        pending = _parse(d.get("pending_min_event_time"))
+        pending = parse_iso(d.get("pending_min_event_time"))
         if pending is not None and int(d.get("pending_records") or 0) > 0:
             bounds.append(pending)
             continue
         committed, end = d.get("committed_offset"), d.get("log_end_offset")
         caught_up = end is not None and end >= 0 and committed is not None and committed >= end
-        bounds.append(newest if caught_up else (_parse(d.get("max_event_time")) or NOTHING_COMPLETE))
+        bounds.append(newest if caught_up else (parse_iso(d.get("max_event_time")) or NOTHING_COMPLETE))
     t = min(bounds)
     if t <= NOTHING_COMPLETE:
         return NOTHING_COMPLETE
     return max(NOTHING_COMPLETE, _floor_hour(t - grace))
 
-
-def hour_is_complete(hour_start: datetime, watermark_doc: Mapping[str, Any], grace: timedelta = timedelta(minutes=5)) -> bool:
-    return hour_start + timedelta(hours=1) <= hours_complete_before(watermark_doc, grace)
