@@ -10,7 +10,6 @@ import sys
 DOMAIN_CLIS = (
     "user_events.warehouse.cli",  # batch, generate
     "user_events.streaming.cli",  # simulate, sink
-    "user_events.lake.cli",  # lake helpers
 )
 
 
@@ -18,13 +17,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="user-events", description="user_events platform commands")
     sub = parser.add_subparsers(dest="command", required=True)
     for module_name in DOMAIN_CLIS:
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name == module_name:
-                continue
-            raise
-        module.register(sub)
+        importlib.import_module(module_name).register(sub)
     return parser
 
 

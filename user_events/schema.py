@@ -202,17 +202,16 @@ def quote_ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def pg_create_table_sql(table: TableSpec, schema: str, name: str | None = None, unlogged: bool = False) -> str:
+def pg_create_table_sql(table: TableSpec, schema: str) -> str:
     """CREATE TABLE IF NOT EXISTS for a table spec in a PostgreSQL schema."""
     cols = [
         f"{quote_ident(c.name)} {KINDS[c.kind][1]}"
         f"{f' COLLATE {quote_ident(c.pg_collation)}' if c.pg_collation else ''}{'' if c.nullable else ' NOT NULL'}"
         for c in table.columns
     ]
-    if table.primary_key and not unlogged:
+    if table.primary_key:
         cols.append(f"PRIMARY KEY ({', '.join(quote_ident(k) for k in table.primary_key)})")
-    target = f"{quote_ident(schema)}.{quote_ident(name or table.name)}"
-    return f"CREATE {'UNLOGGED ' if unlogged else ''}TABLE IF NOT EXISTS {target} ({', '.join(cols)})"
+    return f"CREATE TABLE IF NOT EXISTS {quote_ident(schema)}.{quote_ident(table.name)} ({', '.join(cols)})"
 
 
 def _pandera_checks(pa, spec: ColumnSpec) -> list:

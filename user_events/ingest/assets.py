@@ -16,7 +16,7 @@ from pyspark.sql import Observation
 
 from user_events.config import redact_url
 from user_events.ingest import transforms as T
-from user_events.ingest.inputs import InputError, InputFile, resolve_inputs
+from user_events.ingest.inputs import InputError, InputFile, is_remote, resolve_inputs
 from user_events.ingest.resources import (
     DEFAULT_SAMPLE_ROWS,
     SparkResource,
@@ -28,7 +28,6 @@ from user_events.ingest.resources import (
 )
 
 GROUP = "ingest"
-BROADCAST_DUPLICATE_IDS = 200_000
 log = logging.getLogger("user_events.progress")
 
 
@@ -103,8 +102,7 @@ def raw_events_csv(context: dg.AssetExecutionContext, spark: SparkResource) -> d
         progress(context, f"generating the sample dataset ({DEFAULT_SAMPLE_ROWS:,} rows) at {spec}")
         write_csv(spec, rows=DEFAULT_SAMPLE_ROWS)
     try:
-        remote = "://" in spec and not spec.startswith("file:")
-        files = tuple(resolve_inputs(spec, spark.session() if remote else None))
+        files = tuple(resolve_inputs(spec, spark.session() if is_remote(spec) else None))
     except InputError as exc:
         raise dg.Failure(description=str(exc), allow_retries=False) from None
     rows = sum(f.records for f in files) if all(f.records is not None for f in files) else None
@@ -152,13 +150,7 @@ def typed_events(
 
     validated = session.read.parquet(str(validated_path()))
     typed, rejected = T.split_validated(validated)
-    hashes = T.repeated_id_hashes(validated.where(validated[T.REASON_COL].isNull()), T.EVENT_ID_COL).collect()
-    if len(hashes) <= BROADCAST_DUPLICATE_IDS:
-        candidates = session.createDataFrame([(r[0],) for r in hashes], f"{T.ID_HASH_COL} long")
-        deduped = T.dedupe_events(typed, candidates)
-    else:  # mostly duplicates: a full distinct is cheaper than broadcasting that many ids
-        deduped = T.dedupe_events(typed)
-    write_parquet(deduped, typed_events_path())
+    write_parquet(T.dedupe_typed_events(typed), typed_events_path())
     write_parquet(rejected.coalesce(1), rejected_events_path())
     per_hour = session.read.parquet(str(typed_events_path())).groupBy("event_hour").count().collect()
     rows_out = sum(r[1] for r in per_hour)

@@ -38,8 +38,10 @@ class InputFile:
     multiline: bool = True  # some quoted field spans lines (or unknown): parse with multiLine
 
 
-def _has_scheme(spec: str) -> bool:
-    return "://" in spec or spec.startswith("file:")
+def is_remote(spec: str) -> bool:
+    """A URI Spark's Hadoop file system reads (s3a://, hdfs://, ...), not a local path or file: URI."""
+    spec = spec.strip()
+    return "://" in spec and not spec.startswith("file:")
 
 
 def _local_uri(path: str) -> str:
@@ -133,7 +135,7 @@ def resolve_inputs(spec: str, spark=None) -> list[InputFile]:
     by reading the first line only, and they are parsed in multi-line mode.
     """
     spec = spec.strip()
-    if not _has_scheme(spec) or spec.startswith("file:"):
+    if not is_remote(spec):
         local = spec[len("file:"):] if spec.startswith("file:") else spec
         local = unquote(urlsplit(spec).path) if spec.startswith("file://") else local
         paths = list_local(local)

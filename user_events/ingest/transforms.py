@@ -374,6 +374,21 @@ def dedupe_events(typed_df: DataFrame, repeated_hashes: DataFrame | None = None)
     return single.unionByName(repeated)
 
 
+BROADCAST_DUPLICATE_IDS = 200_000
+
+
+def dedupe_typed_events(typed_df: DataFrame) -> DataFrame:
+    """Each event_id once, the plan chosen by how many ids repeat (runs one narrow Spark job to find out):
+    up to BROADCAST_DUPLICATE_IDS repeated id hashes are broadcast (dedupe_events with candidates); more (a
+    mostly duplicate input) make a full distinct the cheaper plan. Read typed_df from storage, not from a
+    plan that parses the input: it is scanned twice."""
+    hashes = repeated_id_hashes(typed_df).collect()
+    if len(hashes) > BROADCAST_DUPLICATE_IDS:
+        return dedupe_events(typed_df)
+    candidates = typed_df.sparkSession.createDataFrame([(r[0],) for r in hashes], f"{ID_HASH_COL} long")
+    return dedupe_events(typed_df, candidates)
+
+
 def _join_on_brand(left: DataFrame, right: DataFrame) -> DataFrame:
     """Left join per brand, the NULL brand matching itself."""
     right = right.withColumnRenamed("brand", "_right_brand")  # both sides derive from one frame: rename
@@ -432,6 +447,7 @@ __all__ = [
     "type_and_validate",
     "drop_exact_duplicates",
     "dedupe_events",
+    "dedupe_typed_events",
     "repeated_id_hashes",
     "brand_details",
     "event_id_column",

@@ -121,7 +121,7 @@ def hourly_typed_events(context: dg.AssetExecutionContext, spark: SparkResource,
     try:
         typed, rejected = T.split_validated(session.read.parquet(str(scratch)))
         hour_text = lambda c: F.date_format(c, "yyyy-MM-dd-HH")  # noqa: E731  (HOUR_DIR_FORMAT)
-        write_hour_dirs(T.dedupe_events(typed).withColumn(_HOUR_COL, hour_text(F.col("event_hour"))), "typed", hours)
+        write_hour_dirs(T.dedupe_typed_events(typed).withColumn(_HOUR_COL, hour_text(F.col("event_hour"))), "typed", hours)
         source_hour = F.to_timestamp(F.substring(F.col("source"), 6, 16), "yyyy-MM-dd-HH:mm")
         write_hour_dirs(rejected.withColumn(_HOUR_COL, hour_text(source_hour)), "rejected", hours)
     finally:

@@ -24,10 +24,6 @@ def hourly_partitions() -> dg.HourlyPartitionsDefinition:
 HOURLY_PARTITIONS = hourly_partitions()
 
 
-def hour_of_key(partition_key: str) -> datetime:
-    return datetime.strptime(partition_key, PARTITION_KEY_FORMAT).replace(tzinfo=timezone.utc)
-
-
 def key_of_hour(hour: datetime) -> str:
     return hour.astimezone(timezone.utc).strftime(PARTITION_KEY_FORMAT)
 

@@ -5,9 +5,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import dagster as dg
 from pyspark.sql import DataFrame, SparkSession
-from pyspark.sql import functions as F
 
-from user_events.ingest.checks import check_schema
+from user_events.ingest.checks import check_schema, rule_violations
 from user_events.ingest.resources import SparkResource
 from user_events.schema import TableSpec, spark_schema
 from user_events.warehouse import kpis
@@ -33,9 +32,8 @@ def kpi_dataframe(spark: SparkSession, rows: list[dict], table: TableSpec) -> Da
 
 
 def kpi_rule_violations(df: DataFrame) -> dict[str, int]:
-    """Rule name -> offending rows, for the rules some row breaks (one Spark job for all rules)."""
-    counts = df.select(*(F.count(F.when(F.expr(rule), 1)).alias(name) for name, rule in KPI_RULES.items())).first()
-    return {name: int(counts[name]) for name in KPI_RULES if counts[name]}
+    """Rule name -> offending rows, for the KPI rules some row breaks."""
+    return rule_violations(df, KPI_RULES)
 
 
 def check_kpis(df: DataFrame, table: TableSpec) -> dg.AssetCheckResult:

@@ -1,8 +1,9 @@
 """Loading Parquet into PostgreSQL: COPY (never row-by-row), atomic, idempotent.
 
-Shared with the hourly S3 loads:
-- `replace_hours(conn, schema, staging_table, hours)`: user_events rows of the given UTC hours replaced by
-  the staging table's rows, in the caller's transaction;
+The batch and the hourly S3 loads both use `load_user_events`, `load_rejected_events` and `ensure_tables`.
+Pieces for other loads:
+- `replace_hours(conn, schema, staging_table, hours)`: for a load that stages first, user_events rows of the
+  given UTC hours replaced by the staging table's rows, in the caller's transaction;
 - `copy_batches(...)`: Arrow record batches streamed into a table with binary COPY (encoded by pgpq, bounded
   memory: one batch at a time);
 - `ensure_tables(conn, schema)`: the five tables (DDL from user_events.schema) and their indexes.
@@ -18,7 +19,6 @@ from pathlib import Path
 from typing import Iterable, Iterator, Sequence
 
 from user_events.schema import (
-    BRAND_DETAILS,
     REJECTED_EVENTS,
     USER_EVENTS,
     WAREHOUSE_TABLES,
@@ -268,14 +268,7 @@ def table_counts(conn, schema: str) -> dict[str, int]:
     }
 
 
-def iter_rows(conn, sql: str, params=None) -> Iterator[tuple]:
-    with conn.cursor() as cur:
-        cur.execute(sql, params)
-        yield from cur
-
-
 __all__ = [
-    "BRAND_DETAILS",
     "ensure_tables",
     "parquet_batches",
     "copy_batches",
