@@ -24,11 +24,14 @@ import shutil
 import subprocess
 import sys
 import textwrap
+import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from user_events.config import DATA_DIR, PROJECT_ROOT, env, load_env_file, redact_url
+from user_events.schema import RAW_FIELDS
 
 BENCH_DIR = DATA_DIR / "bench"
 SEED = 20191101
@@ -102,10 +105,31 @@ class ServerCpu:
         return _cpu(self.proc) + sum(_cpu(c) for c in self.proc.children())
 
 
-def run_tree(cmd: list[str], env_vars: dict | None = None) -> tuple[float, int, str]:
-    """(wall seconds, peak RSS bytes of the process tree, stdout+stderr) of a command; its CPU seconds
-    (last sample per process, every 0.2 s) in run_tree.cpu, the peak RSS per process name (java, python...)
-    in run_tree.peaks."""
+@dataclass
+class TreeRun:
+    """A command run to completion: wall seconds, peak RSS of its process tree and per process name (java,
+    python, ...), CPU seconds (last sample per process, every 0.2 s), output, and the run's own "core" seconds."""
+
+    wall: float
+    peak_rss: int
+    peaks: dict[str, int]
+    cpu: float
+    out: str
+    core: float = float("nan")
+
+    def rss_text(self) -> str:
+        parts = ", ".join(f"{name} {n / 2**20:,.0f}" for name, n in sorted(self.peaks.items(), key=lambda kv: -kv[1]))
+        return f"peak RSS {self.peak_rss / 2**20:,.0f} MiB ({parts})"
+
+
+def _process_name(p) -> str:
+    name = p.name()
+    return "java" if name == "java" else "python" if name.startswith("python") else name
+
+
+def run_tree(cmd: list[str], env_vars: dict | None = None, core_pattern: str | None = None) -> TreeRun:
+    """Run a command, sampling its process tree; `core_pattern` (a regex with one number) reads `core` from
+    the output."""
     import psutil
 
     started = time.monotonic()
@@ -117,43 +141,40 @@ def run_tree(cmd: list[str], env_vars: dict | None = None) -> tuple[float, int, 
     peaks: dict[str, int] = {}
     cpu: dict[int, float] = {}
     chunks: list[str] = []
-    import threading
-
     reader = threading.Thread(target=lambda: chunks.append(proc.stdout.read()), daemon=True)
     reader.start()
     while proc.poll() is None:
         try:
-            procs = [root] + root.children(recursive=True)
-            peak = max(peak, sum(p.memory_info().rss for p in procs if p.is_running()))
-            for p in procs:
+            total = 0
+            for p in [root] + root.children(recursive=True):
                 try:
-                    name = "java" if p.name() == "java" else "python" if p.name().startswith("python") else p.name()
-                    peaks[name] = max(peaks.get(name, 0), p.memory_info().rss)
-                except psutil.Error:
-                    pass
-                try:
+                    rss = p.memory_info().rss
                     times = p.cpu_times()
-                    cpu[p.pid] = times.user + times.system
+                    name = _process_name(p)
                 except psutil.Error:
-                    pass
+                    continue
+                total += rss
+                peaks[name] = max(peaks.get(name, 0), rss)
+                cpu[p.pid] = times.user + times.system
+            peak = max(peak, total)
         except psutil.Error:
             pass
         time.sleep(0.2)
     reader.join()
-    run_tree.cpu = sum(cpu.values())
-    run_tree.peaks = peaks
     out = "".join(chunks)
     if proc.returncode != 0:
         raise RuntimeError(f"{cmd[:3]} failed ({proc.returncode}):\n{out[-3000:]}")
-    return time.monotonic() - started, peak, out
+    run = TreeRun(time.monotonic() - started, peak, peaks, sum(cpu.values()), out)
+    if core_pattern:
+        run.core = float(re.search(core_pattern, out).group(1))
+    return run
 
 
 def bench_copy(url: str, path: Path) -> float:
     psql = psql_binary()
     ddl = "DROP TABLE IF EXISTS bench_raw_copy; CREATE TABLE bench_raw_copy (" + ", ".join(
-        f"{c} text" for c in ("event_time", "event_type", "product_id", "category_id", "category_code", "brand",
-                              "price", "user_id", "user_session")
-    ) + ")"  # fmt: skip
+        f"{c} text" for c in RAW_FIELDS
+    ) + ")"
     subprocess.run([psql, url, "-q", "-v", "ON_ERROR_STOP=1", "-c", ddl], check=True, capture_output=True)
     started = time.monotonic()
     subprocess.run(
@@ -167,14 +188,10 @@ def bench_copy(url: str, path: Path) -> float:
 JDBC_SCRIPT = textwrap.dedent(
     """
     import sys, time
-    from pyspark.sql import SparkSession
-    from user_events.spark import base_settings
+    from user_events.spark import get_spark
     from user_events.schema import raw_spark_schema
     path, jdbc_url, user, password, package, ivy = sys.argv[1:7]
-    builder = SparkSession.builder
-    for k, v in base_settings("local[*]").items():
-        builder = builder.config(k, v)
-    spark = builder.config("spark.jars.packages", package).config("spark.jars.ivy", ivy).getOrCreate()
+    spark = get_spark("local[*]", with_s3=False, extra={"spark.jars.packages": package, "spark.jars.ivy": ivy})
     t = time.monotonic()
     df = spark.read.csv(path, header=True, schema=raw_spark_schema())
     props = {"driver": "org.postgresql.Driver", "user": user}
@@ -201,37 +218,34 @@ FLOOR_SCRIPT = textwrap.dedent(
 )
 
 
-def bench_floor(path: Path) -> tuple[float, float]:
+CORE_SECONDS = r"CORE_SECONDS=([0-9.]+)"
+
+
+def bench_floor(path: Path) -> TreeRun:
     """A lower bound of (c): start the batch process (imports, Spark) and parse + validate every row, nothing
     stored. Whatever else (c) does -- de-duplicate, write Parquet, load, KPIs, checks -- comes on top."""
     from user_events.ingest.inputs import resolve_inputs
 
     multiline = resolve_inputs(str(path))[0].multiline
-    wall, _, out = run_tree(
+    return run_tree(
         [sys.executable, "-c", FLOOR_SCRIPT, str(path), str(multiline).lower()],
         {"USER_EVENTS_SPARK_MASTER": env("USER_EVENTS_SPARK_MASTER") or "local[*]"},
+        CORE_SECONDS,
     )
-    return wall, float(re.search(r"CORE_SECONDS=([0-9.]+)", out).group(1))
 
 
-def rss_text(total: int, peaks: dict[str, int]) -> str:
-    parts = ", ".join(f"{name} {n / 2**20:,.0f}" for name, n in sorted(peaks.items(), key=lambda kv: -kv[1]))
-    return f"peak RSS {total / 2**20:,.0f} MiB ({parts})"
-
-
-def bench_jdbc(url: str, path: Path) -> tuple[float, float, int]:
+def bench_jdbc(url: str, path: Path) -> TreeRun:
     parts = urlsplit(url)
     jdbc_url = f"jdbc:postgresql://{parts.hostname}:{parts.port or 5432}{parts.path or '/postgres'}"
-    wall, rss, out = run_tree(
+    return run_tree(
         [sys.executable, "-c", JDBC_SCRIPT, str(path), jdbc_url, parts.username or "postgres", parts.password or "",
-         JDBC_PACKAGE, str(DATA_DIR / "ivy")]
+         JDBC_PACKAGE, str(DATA_DIR / "ivy")],
+        core_pattern=CORE_SECONDS,
     )  # fmt: skip
-    core = float(re.search(r"CORE_SECONDS=([0-9.]+)", out).group(1))
-    return wall, core, rss
 
 
-def bench_batch(url: str, path: Path, schema: str) -> tuple[float, float, int, str]:
-    wall, rss, out = run_tree(
+def bench_batch(url: str, path: Path, schema: str) -> TreeRun:
+    return run_tree(
         [str(Path(sys.executable).parent / "user-events"), "batch", "--keep-pg"],
         {
             "USER_EVENTS_RAW_CSV": str(path),
@@ -240,10 +254,12 @@ def bench_batch(url: str, path: Path, schema: str) -> tuple[float, float, int, s
             "USER_EVENTS_BATCH_DIR": str(BENCH_DIR / "batch"),
             "USER_EVENTS_SPARK_MASTER": env("USER_EVENTS_SPARK_MASTER") or "local[*]",
         },
+        r"batch_job finished in ([0-9.]+)s",
     )
-    core = float(re.search(r"batch_job finished in ([0-9.]+)s", out).group(1))
-    steps = "\n".join(line for line in out.splitlines() if re.match(r"^\d\d:\d\d:\d\d  ", line))
-    return wall, core, rss, steps
+
+
+def progress_lines(out: str) -> str:
+    return "\n".join(line for line in out.splitlines() if re.match(r"^\d\d:\d\d:\d\d  ", line))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -270,46 +286,46 @@ def main(argv: list[str] | None = None) -> int:
     print(f"(a) psql \\copy raw CSV -> 9 text columns      {a:8.1f}s  {rows / a:>12,.0f} rows/s   CPU: server {a_cpu:.1f}s")
     if not args.skip_jdbc:
         s0 = server.total()
-        b_wall, b_core, b_rss = bench_jdbc(url, path)
-        b_cpu = (run_tree.cpu, server.total() - s0)
-        results.update(b_wall_seconds=b_wall, b_core_seconds=b_core, b_peak_rss=b_rss, b_cpu=b_cpu)
+        b = bench_jdbc(url, path)
+        b_cpu = (b.cpu, server.total() - s0)
+        results.update(b_wall_seconds=b.wall, b_core_seconds=b.core, b_peak_rss=b.peak_rss, b_cpu=b_cpu)
         print(
-            f"(b) Spark read.csv + write.jdbc (process)      {b_wall:8.1f}s  {rows / b_wall:>12,.0f} rows/s"
-            f"   core {b_core:.1f}s, {rss_text(b_rss, run_tree.peaks)}, CPU: client {b_cpu[0]:.1f}s + server {b_cpu[1]:.1f}s"
+            f"(b) Spark read.csv + write.jdbc (process)      {b.wall:8.1f}s  {rows / b.wall:>12,.0f} rows/s"
+            f"   core {b.core:.1f}s, {b.rss_text()}, CPU: client {b_cpu[0]:.1f}s + server {b_cpu[1]:.1f}s"
         )
     s0 = server.total()
-    c_wall, c_core, c_rss, steps = bench_batch(url, path, "bench_batch")
-    c_cpu = (run_tree.cpu, server.total() - s0)
-    results.update(c_wall_seconds=c_wall, c_core_seconds=c_core, c_peak_rss=c_rss, c_cpu=c_cpu)
+    c = bench_batch(url, path, "bench_batch")
+    c_cpu = (c.cpu, server.total() - s0)
+    results.update(c_wall_seconds=c.wall, c_core_seconds=c.core, c_peak_rss=c.peak_rss, c_cpu=c_cpu)
     print(
-        f"(c) batch_job end to end (process)            {c_wall:8.1f}s  {rows / c_wall:>12,.0f} rows/s"
-        f"   core {c_core:.1f}s, {rss_text(c_rss, run_tree.peaks)}, CPU: client {c_cpu[0]:.1f}s + server {c_cpu[1]:.1f}s"
+        f"(c) batch_job end to end (process)            {c.wall:8.1f}s  {rows / c.wall:>12,.0f} rows/s"
+        f"   core {c.core:.1f}s, {c.rss_text()}, CPU: client {c_cpu[0]:.1f}s + server {c_cpu[1]:.1f}s"
     )
-    results["c_peak_rss_by_process"] = dict(run_tree.peaks)
+    results["c_peak_rss_by_process"] = dict(c.peaks)
     if not args.skip_floor:
-        f_wall, f_core = bench_floor(path)
-        results.update(f_wall_seconds=f_wall, f_core_seconds=f_core, f_cpu=run_tree.cpu)
+        f = bench_floor(path)
+        results.update(f_wall_seconds=f.wall, f_core_seconds=f.core, f_cpu=f.cpu)
         print(
-            f"(f) floor of (c): start + parse + validate only {f_wall:8.1f}s  {rows / f_wall:>12,.0f} rows/s"
-            f"   core {f_core:.1f}s, CPU {run_tree.cpu:.1f}s (nothing stored: a lower bound of (c))"
+            f"(f) floor of (c): start + parse + validate only {f.wall:8.1f}s  {rows / f.wall:>12,.0f} rows/s"
+            f"   core {f.core:.1f}s, CPU {f.cpu:.1f}s (nothing stored: a lower bound of (c))"
         )
     if args.steps:
-        print(textwrap.indent(steps, "      "))
-    print(f"c/a = {c_wall / a:.2f} (process), {c_core / a:.2f} (core)")
+        print(textwrap.indent(progress_lines(c.out), "      "))
+    print(f"c/a = {c.wall / a:.2f} (process), {c.core / a:.2f} (core)")
     if not args.skip_jdbc:
         print(
-            f"c/b = {c_wall / b_wall:.2f} (process), {c_core / b_core:.2f} (core), "
+            f"c/b = {c.wall / b.wall:.2f} (process), {c.core / b.core:.2f} (core), "
             f"{sum(c_cpu) / sum(b_cpu):.2f} (CPU seconds)   goal <= 0.75"
         )
         if not args.skip_floor:
-            print(f"f/b = {f_wall / b_wall:.2f} (process): the share of (b) that (c) spends before doing any of its own work")
+            print(f"f/b = {f.wall / b.wall:.2f} (process): the share of (b) that (c) spends before doing any of its own work")
     print(f"load average during the run: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores (other work skews wall times)")
     for extra in [int(x) for x in args.rss_rows.split(",") if x.strip()]:
         if extra == rows:
             continue
-        w, core, rss, _ = bench_batch(url, dataset(extra), "bench_batch")
-        results[f"c_{extra}"] = {"wall": w, "core": core, "peak_rss": rss, "peak_rss_by_process": dict(run_tree.peaks)}
-        print(f"(c) at {extra:,} rows: {w:.1f}s process, {core:.1f}s core, {rss_text(rss, run_tree.peaks)}")
+        e = bench_batch(url, dataset(extra), "bench_batch")
+        results[f"c_{extra}"] = {"wall": e.wall, "core": e.core, "peak_rss": e.peak_rss, "peak_rss_by_process": dict(e.peaks)}
+        print(f"(c) at {extra:,} rows: {e.wall:.1f}s process, {e.core:.1f}s core, {e.rss_text()}")
     (BENCH_DIR / f"batch_{rows}.json").write_text(json.dumps(results, indent=2))
     return 0
 

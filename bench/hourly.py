@@ -20,9 +20,9 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 
+from bench.batch import psql_binary
 from user_events.config import PROJECT_ROOT, load_env_file
-
-FLUSH_RECORDS = 1000
+from user_events.streaming.s3_sink import FLUSH_RECORDS
 
 
 def put_hour(s3, bucket: str, topic: str, hour: datetime, n: int, seed: int) -> int:
@@ -31,11 +31,11 @@ def put_hour(s3, bucket: str, topic: str, hour: datetime, n: int, seed: int) -> 
     from user_events.schema import RAW_FIELDS
     from user_events.streaming.s3_sink import object_key
 
-    lines = [
-        json.dumps(dict(zip(RAW_FIELDS, raw_row(ev))), separators=(",", ":"))
-        for ev in generate_events(seed=seed, start=hour, duration=timedelta(hours=1), n_events=n, diurnal=False)
-    ]
-    lines = [ln for ln in lines if json.loads(ln)["event_time"].startswith(hour.strftime("%Y-%m-%d %H"))]
+    in_hour = hour.strftime("%Y-%m-%d %H")
+    rows = (dict(zip(RAW_FIELDS, raw_row(ev))) for ev in generate_events(
+        seed=seed, start=hour, duration=timedelta(hours=1), n_events=n, diurnal=False
+    ))  # fmt: skip
+    lines = [json.dumps(r, separators=(",", ":")) for r in rows if r["event_time"].startswith(in_hour)]
     chunks = [(i // FLUSH_RECORDS, lines[i : i + FLUSH_RECORDS]) for i in range(0, len(lines), FLUSH_RECORDS)]
 
     def put(chunk):
@@ -67,10 +67,10 @@ def raw_floor(s3, bucket: str, topic: str, hour: datetime, pg_url: str, schema: 
         sql = (
             f'DROP TABLE IF EXISTS "{schema}".raw_floor; CREATE TABLE "{schema}".raw_floor (line text);'
         )
-        subprocess.run(["psql", pg_url, "-q", "-c", sql], check=True)
+        subprocess.run([psql_binary(), pg_url, "-q", "-c", sql], check=True)
         # text format with no delimiter/escape in JSON lines: CSV mode with a quote/delimiter that never occurs
         subprocess.run(
-            ["psql", pg_url, "-q", "-c",
+            [psql_binary(), pg_url, "-q", "-c",
              f"\\copy \"{schema}\".raw_floor (line) FROM '{fh.name}' WITH (FORMAT csv, QUOTE E'\\x01', DELIMITER E'\\x02')"],
             check=True,
         )  # fmt: skip
@@ -111,7 +111,7 @@ def main() -> None:
 
     s3, bucket, topic = S3Storage().get_client(), os.environ["USER_EVENTS_S3_BUCKET"], os.environ["USER_EVENTS_TOPIC"]
     pg_url, schema = os.environ["USER_EVENTS_PG_URL"], os.environ["USER_EVENTS_PG_SCHEMA"]
-    subprocess.run(["psql", pg_url, "-q", "-c", f'CREATE SCHEMA IF NOT EXISTS "{schema}"'], check=True)
+    subprocess.run([psql_binary(), pg_url, "-q", "-c", f'CREATE SCHEMA IF NOT EXISTS "{schema}"'], check=True)
     job = defs.resolve_job_def("hourly_load_job")
     get_spark()  # warm: the figures below are the loads, not the JVM start
 
