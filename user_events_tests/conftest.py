@@ -23,6 +23,16 @@ def spark():
     yield session
 
 
+@pytest.fixture
+def pipeline(tmp_path, request):
+    """An isolated Kafka topic, Mongo database and S3 prefix for one test, removed afterwards."""
+    from user_events_tests.stream_support import cleanup_pipeline, make_pipeline
+
+    p = make_pipeline(tmp_path, request.node.name[5:20].strip("_[]"))
+    yield p
+    cleanup_pipeline(p)
+
+
 @pytest.fixture(scope="session")
 def rees46_sample() -> Path:
     if not SHARED_SAMPLE.exists():

@@ -35,8 +35,11 @@ GOOD_RECORD = {
 }  # fmt: skip
 
 
-def require_services() -> None:
-    missing = [v for v in ("USER_EVENTS_KAFKA_BOOTSTRAP", "USER_EVENTS_MONGO_URI", "USER_EVENTS_S3_ENDPOINT") if not os.environ.get(v)]
+def require_services(
+    *variables: str, default=("USER_EVENTS_KAFKA_BOOTSTRAP", "USER_EVENTS_MONGO_URI", "USER_EVENTS_S3_ENDPOINT")
+) -> None:
+    """Fail (not skip) the test when the services it needs are not configured."""
+    missing = [v for v in variables or default if not os.environ.get(v)]
     if missing:
         pytest.fail(f"services not configured ({', '.join(missing)} unset): run `make services-up` first")
 
@@ -287,6 +290,11 @@ def wait_until(predicate: Callable[[], bool], timeout: float, what: str, interva
             return
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def wait_assigned(log: Path, timeout: float, what: str, partitions: str = "") -> None:
+    """Wait until a sink's log says it was assigned partitions (with `partitions`, e.g. "0, 1, 2": those)."""
+    wait_until(lambda: f"assigned partitions [{partitions}" in log.read_text(), timeout, what)
 
 
 # ---- a TCP proxy that can take a store "down" -------------------------------------------------

@@ -16,16 +16,16 @@ import uuid
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-import psycopg
 import pytest
 
 from user_events.config import PROJECT_ROOT
+from user_events.warehouse.resources import connect
+from user_events_tests.stream_support import require_services
 from user_events_tests.batch import reference
 
-pytestmark = pytest.mark.skipif(
-    not os.environ.get("USER_EVENTS_KAFKA_BOOTSTRAP") or not os.environ.get("USER_EVENTS_S3_ENDPOINT"),
-    reason="needs `make services-up` (Kafka, S3, PostgreSQL)",
-)
+@pytest.fixture(autouse=True)
+def _services():
+    require_services("USER_EVENTS_KAFKA_BOOTSTRAP", "USER_EVENTS_S3_ENDPOINT", "USER_EVENTS_PG_URL")
 
 HOURS = ["2019-11-01-00:00", "2019-11-01-01:00", "2019-11-01-02:00"]
 HOUR_STARTS = [datetime(2019, 11, 1, h, tzinfo=timezone.utc) for h in range(3)]
@@ -82,8 +82,7 @@ def publish_and_sink(csv_path: Path) -> None:
 
 
 def pg(sql: str, params=None) -> list[tuple]:
-    with psycopg.connect(os.environ["USER_EVENTS_PG_URL"], autocommit=True) as conn:
-        conn.execute("SET TIME ZONE 'UTC'")
+    with connect(os.environ["USER_EVENTS_PG_URL"], autocommit=True) as conn:  # a UTC session
         return conn.execute(sql, params).fetchall()
 
 
@@ -98,8 +97,7 @@ def table_snapshot(schema: str) -> dict[str, list]:
 
 
 def kpi_rows(schema: str) -> dict:
-    with psycopg.connect(os.environ["USER_EVENTS_PG_URL"], autocommit=True) as conn:
-        conn.execute("SET TIME ZONE 'UTC'")
+    with connect(os.environ["USER_EVENTS_PG_URL"], autocommit=True) as conn:
         cur = conn.execute(f'SELECT * FROM "{schema}"."kpi_hourly" ORDER BY hour')
         names = [d.name for d in cur.description]
         return {r[0]: dict(zip(names, r)) for r in cur.fetchall()}

@@ -18,16 +18,16 @@ from pathlib import Path
 import pytest
 
 from user_events.config import PROJECT_ROOT, env
+from user_events.devservices.core import SERVICES_DIR
 from user_events.lake.resources import S3Storage
 from user_events.streaming.resources import KafkaResource, MongoResource
+from user_events_tests.stream_support import require_services
 
-SERVICES_DIR = PROJECT_ROOT / ".data" / "services"
 SERVICE_NAMES = ("postgres", "kafka", "mongo", "s3")
 
-pytestmark = pytest.mark.skipif(
-    not os.environ.get("USER_EVENTS_PG_URL") or not os.environ.get("USER_EVENTS_S3_ENDPOINT"),
-    reason="local services not configured: run `make services-up` (or `make test`, which does)",
-)
+@pytest.fixture(autouse=True)
+def _services():
+    require_services("USER_EVENTS_PG_URL", "USER_EVENTS_KAFKA_BOOTSTRAP", "USER_EVENTS_MONGO_URI", "USER_EVENTS_S3_ENDPOINT")
 
 
 def devservices(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:

@@ -16,30 +16,28 @@ from user_events.config import PROJECT_ROOT
 from user_events.streaming.watermark import read_watermark
 from user_events_tests.stream_support import (
     GOOD_RECORD,
-    cleanup_pipeline,
     committed_offsets,
     consume_all,
     encode,
     end_offsets,
     expected_event_ids,
-    make_pipeline,
     mongo_db,
     produce,
     records_frame,
     s3,
     s3_lines,
+    wait_assigned,
     wait_until,
 )
 
 
 @pytest.fixture
-def pipeline(tmp_path, monkeypatch):
-    p = make_pipeline(tmp_path, "dg")
-    for k, v in p.env().items():
+def pipeline(pipeline, monkeypatch):
+    """conftest's pipeline, with its settings in this process's environment (for in-process Dagster runs)."""
+    for k, v in pipeline.env().items():
         if k.startswith("USER_EVENTS_"):
             monkeypatch.setenv(k, v)
-    yield p
-    cleanup_pipeline(p)
+    return pipeline
 
 
 @pytest.fixture(scope="module")
@@ -129,7 +127,7 @@ def test_run_termination_flushes_and_commits(pipeline, tmp_path):
         start_new_session=True,
     )
     try:
-        wait_until(lambda: "assigned partitions [" in log.read_text(), 120, "the sink to start")
+        wait_assigned(log, 120, "the sink to start")
 
         def pending() -> int:
             client, bucket = s3()

@@ -9,19 +9,11 @@ from collections import Counter, defaultdict
 from datetime import datetime, timezone
 
 import pandas as pd
-import pytest
 
 from user_events.schema import RAW_FIELDS
-from user_events_tests.stream_support import cleanup_pipeline, consume_all, kafka, make_pipeline, start_cli
+from user_events_tests.stream_support import consume_all, kafka, start_cli
 
 RAW_TIME = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC\Z")
-
-
-@pytest.fixture
-def pipeline(tmp_path, request):
-    p = make_pipeline(tmp_path, "sim")
-    yield p
-    cleanup_pipeline(p)
 
 
 def run_simulate(p, tmp_path, *args: str) -> tuple[int, dict]:

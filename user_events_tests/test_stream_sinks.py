@@ -16,14 +16,12 @@ from datetime import datetime, timedelta, timezone
 from urllib.parse import urlsplit, urlunsplit
 
 import pandas as pd
-import pytest
 
 from user_events.schema import RAW_FIELDS
 from user_events.streaming.watermark import hours_complete_before, read_watermark
 from user_events_tests.stream_support import (
     GOOD_RECORD,
     ToggleProxy,
-    cleanup_pipeline,
     committed_offsets,
     consume_all,
     encode,
@@ -31,7 +29,6 @@ from user_events_tests.stream_support import (
     expected_event_ids,
     expected_minute_counts,
     hour_folder,
-    make_pipeline,
     mongo_db,
     mongo_minute_counts,
     produce,
@@ -40,6 +37,7 @@ from user_events_tests.stream_support import (
     s3_lines,
     start_cli,
     stop,
+    wait_assigned,
     wait_until,
 )
 
@@ -53,13 +51,6 @@ POISON = [
     (json.dumps({**GOOD, "event_type": "click"}).encode(), "event_type_invalid"),
     (json.dumps({k: v for k, v in GOOD.items() if k != "user_id"}).encode(), "wrong_field_count"),
 ]
-
-
-@pytest.fixture
-def pipeline(tmp_path, request):
-    p = make_pipeline(tmp_path, request.node.name[5:20].strip("_[]"))
-    yield p
-    cleanup_pipeline(p)
 
 
 def simulate_args(count: int, rate: float, start: str = "2019-11-01T00:59:57Z", seed: int = 11) -> list[str]:
@@ -156,7 +147,7 @@ def test_sinks_exactly_once_across_sigkills(pipeline, tmp_path):
     sinks = {s: start(s) for s in SINK_ARGS}
     for _round in range(3):
         for s in SINK_ARGS:
-            wait_until(lambda: "assigned partitions [" in logs[s][-1].read_text(), 60, f"{s} assignment")
+            wait_assigned(logs[s][-1], 60, f"{s} assignment")
         time.sleep(rng.uniform(0.5, 3.5))
         for s in SINK_ARGS:
             sinks[s].send_signal(signal.SIGKILL)
@@ -180,13 +171,13 @@ def test_sinks_rebalance_between_two_processes(pipeline, tmp_path):
     log = {(s, n): tmp_path / f"{s}-{n}.log" for s in SINK_ARGS for n in "ab"}
     first = {s: start_cli(SINK_ARGS[s], p.env(), log[s, "a"]) for s in SINK_ARGS}
     for s in SINK_ARGS:
-        wait_until(lambda: "assigned partitions [0, 1, 2]" in log[s, "a"].read_text(), 60, f"{s} a assignment")
+        wait_assigned(log[s, "a"], 60, f"{s} a assignment", "0, 1, 2")
     sim = start_cli(simulate_args(6000, 300), p.env(), tmp_path / "simulate.log")
     db = mongo_db(p.mongo_db)
     wait_until(lambda: db.events.estimated_document_count() > 300, 60, "a first share of events")
     second = {s: start_cli(SINK_ARGS[s] + ["--until-idle", "5"], p.env(), log[s, "b"]) for s in SINK_ARGS}
     for s in SINK_ARGS:  # the group split the partitions between the two processes
-        wait_until(lambda: "assigned partitions [" in log[s, "b"].read_text(), 60, f"{s} b assignment")
+        wait_assigned(log[s, "b"], 60, f"{s} b assignment")
         assert "revoked" in log[s, "a"].read_text()
     time.sleep(1.0)
     assert sim.poll() is None  # still streaming while the first processes leave
@@ -227,7 +218,7 @@ def test_sinks_survive_store_outage(pipeline, tmp_path):
     try:
         sinks = {s: start_cli(SINK_ARGS[s], env, logs[s]) for s in SINK_ARGS}
         for s in SINK_ARGS:
-            wait_until(lambda: "assigned partitions [" in logs[s].read_text(), 60, f"{s} assignment")
+            wait_assigned(logs[s], 60, f"{s} assignment")
         sim = start_cli(simulate_args(4000, 400), p.env(), tmp_path / "simulate.log")
         db = mongo_db(p.mongo_db)
         wait_until(lambda: db.events.estimated_document_count() > 200, 60, "first events stored")
@@ -303,7 +294,7 @@ def test_sink_sigterm_flushes_and_commits(pipeline, tmp_path):
     p = pipeline
     produce(p.topic, (encode({**GOOD, "user_session": f"s{i}", "user_id": str(i + 1)}) for i in range(300)))
     proc = start_cli(["sink", "s3", "--rotate-seconds", "3600"], p.env(), tmp_path / "s3.log")
-    wait_until(lambda: "assigned partitions [" in (tmp_path / "s3.log").read_text(), 60, "assignment")
+    wait_assigned(tmp_path / "s3.log", 60, "assignment")
     time.sleep(2.0)
     assert s3_lines(p.topic) == []  # everything is still buffered (300 < 1000 records, no rotation)
     assert stop(proc, signal.SIGTERM) == 0

@@ -2,38 +2,26 @@
 
 from __future__ import annotations
 
-import os
 import uuid
 
 import pytest
 
 from user_events.ingest import transforms as T
 from user_events.ingest.inputs import InputError, resolve_inputs
+from user_events.lake.resources import S3Storage
 from user_events.schema import RAW_HEADER
-
-pytestmark = pytest.mark.skipif(
-    not os.environ.get("USER_EVENTS_S3_ENDPOINT"), reason="needs the local S3 store (make services-up)"
-)
-
+from user_events_tests.stream_support import list_keys, require_services
 
 @pytest.fixture()
 def s3_prefix():
-    import boto3
-
-    client = boto3.client(
-        "s3",
-        endpoint_url=os.environ["USER_EVENTS_S3_ENDPOINT"],
-        region_name=os.environ.get("AWS_REGION", "us-east-1"),
-    )
-    bucket = os.environ.get("USER_EVENTS_S3_BUCKET", "ecom-user-events")
-    try:
-        client.head_bucket(Bucket=bucket)
-    except Exception:
-        client.create_bucket(Bucket=bucket)
+    """A fresh prefix in the services' bucket (created by `make services-up`), emptied afterwards."""
+    require_services("USER_EVENTS_S3_ENDPOINT")
+    storage = S3Storage()
+    client, bucket = storage.get_client(), storage.bucket_name()
     prefix = f"batch-tests/{uuid.uuid4().hex[:8]}"
     yield client, bucket, prefix
-    for obj in client.list_objects_v2(Bucket=bucket, Prefix=prefix).get("Contents", []):
-        client.delete_object(Bucket=bucket, Key=obj["Key"])
+    for key in list_keys(client, bucket, prefix):
+        client.delete_object(Bucket=bucket, Key=key)
 
 
 def test_s3a_glob_is_listed_vetted_and_read(spark, s3_prefix, rees46_sample):
