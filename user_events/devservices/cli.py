@@ -9,7 +9,6 @@ processes recorded in .data/services/*.pid, after checking each pid is still the
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -17,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from user_events.config import PROJECT_ROOT
 
 from .base import Service
-from .core import SERVICES_DIR, ServiceError, State, say, services_lock, wait_healthy
+from .core import SERVICES_DIR, ServiceError, State, say, services_lock, wait_healthy, write_private
 from .kafka import Kafka
 from .mongo import Mongo
 from .postgres import Postgres
@@ -45,9 +44,7 @@ def write_env_file(svcs: list[Service]) -> None:
     keys = [k for k in ENV_ORDER if k in values] + sorted(k for k in values if k not in ENV_ORDER)
     body = "# Written by `make services-up` (user_events/devservices); local services on loopback.\n"
     body += "".join(f"{k}={values[k]}\n" for k in keys)
-    fd = os.open(ENV_FILE, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(body)
+    write_private(ENV_FILE, body)
 
 
 def up(only: list[str] | None = None) -> int:

@@ -29,6 +29,14 @@ class ServiceError(RuntimeError):
     """A service failed to install, start or pass its health check; the message names it and its log."""
 
 
+def write_private(path: Path, text: str) -> None:
+    """Write a file only its owner can read (it holds passwords), created with that mode: never readable by
+    others, not even for a moment."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+
+
 def say(message: str) -> None:
     print(f"services: {message}", flush=True)
 
@@ -46,15 +54,13 @@ class State:
     def save(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_suffix(".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as f:
-            json.dump(self.data, f, indent=2, sort_keys=True)
+        write_private(tmp, json.dumps(self.data, indent=2, sort_keys=True))
         os.replace(tmp, self.path)
 
-    def secret(self, name: str, nbytes: int = 24, alphabet_safe: bool = True) -> str:
+    def secret(self, name: str, nbytes: int = 24) -> str:
         value = self.data["secrets"].get(name)
         if not value:
-            value = secrets.token_hex(nbytes // 2) if alphabet_safe else secrets.token_urlsafe(nbytes)
+            value = secrets.token_hex(nbytes // 2)  # hex: safe in URLs and config files unquoted
             self.data["secrets"][name] = value
             self.save()
         return value
@@ -260,14 +266,14 @@ def wait_healthy(name: str, check: Callable[[], None], timeout: float, log: Path
     raise ServiceError(f"{name} failed its health check within {timeout:.0f}s ({type(last).__name__}: {last}); see {log}")
 
 
-def run_logged(argv: list[str], log: Path, what: str, cwd: Path | None = None, env: dict | None = None, timeout: float = 1800) -> None:
+def run_logged(argv: list[str], log: Path, what: str, timeout: float = 1800) -> None:
     """Run an install step with its output appended to `log`; a failure names the step and the log."""
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "ab") as out:
         out.write(f"\n--- {time.strftime('%Y-%m-%d %H:%M:%S')} {what}: {' '.join(argv)}\n".encode())
         out.flush()
         try:
-            rc = subprocess.run(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, timeout=timeout).returncode
+            rc = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, timeout=timeout).returncode
         except FileNotFoundError as exc:
             raise ServiceError(f"{what}: {exc.filename} not found (see docs/services.md for what the machine needs)") from exc
         except subprocess.TimeoutExpired as exc:

@@ -47,8 +47,6 @@ logger.apache.level = {level}
 
 class Kafka(Service):
     name = "kafka"
-    stop_timeout = 30.0
-    health_timeout = 90.0
 
     def __init__(self, state):
         super().__init__(state)

@@ -30,7 +30,6 @@ def _uv() -> str | None:
 
 class Mongo(Service):
     name = "mongo"
-    stop_timeout = 30.0
     health_timeout = 60.0
 
     def __init__(self, state):

@@ -17,7 +17,7 @@ import subprocess
 from pathlib import Path
 
 from .base import Service
-from .core import LOOPBACK, ServiceError, run_logged, say
+from .core import LOOPBACK, ServiceError, run_logged, say, write_private
 
 ROLE = "user_events"
 DATABASES = ("user_events", "dagster")
@@ -55,7 +55,6 @@ def find_bindir() -> Path:
 class Postgres(Service):
     name = "postgres"
     stop_signal = signal.SIGINT  # "fast" shutdown: does not wait for clients to disconnect
-    stop_timeout = 30.0
     health_timeout = 60.0
 
     def __init__(self, state):
@@ -117,9 +116,7 @@ class Postgres(Service):
         say(f"postgres: initdb with {bindir}")
         self._prepare_data_dir()
         pwfile = self.dir / "pwfile"
-        fd = os.open(pwfile, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(self.superuser_password + "\n")
+        write_private(pwfile, self.superuser_password + "\n")
         os.chown(pwfile, *self._owner())
         try:
             run_logged(

@@ -15,7 +15,7 @@ import uuid
 from pathlib import Path
 
 from .base import Service
-from .core import LOOPBACK, ServiceError
+from .core import LOOPBACK, ServiceError, write_private
 from user_events.config import DEFAULTS
 
 REGION = "us-east-1"
@@ -32,7 +32,6 @@ def weed_binary() -> str:
 
 class SeaweedS3(Service):
     name = "s3"
-    stop_timeout = 30.0
     health_timeout = 60.0
 
     def __init__(self, state):
@@ -55,9 +54,7 @@ class SeaweedS3(Service):
             ]
         }
         path = self.dir / "s3-identities.json"
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as f:
-            json.dump(identities, f)
+        write_private(path, json.dumps(identities))
 
     def start(self) -> None:
         self.data.mkdir(parents=True, exist_ok=True)
