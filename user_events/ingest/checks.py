@@ -4,12 +4,11 @@ All blocking: they run before anything is written to the warehouse, and a failur
 """
 
 
-import os
-
 import dagster as dg
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from user_events.config import env
 from user_events.ingest.assets import BrandDetailsData, TypedEvents, brand_details, typed_events
 from user_events.ingest.resources import SparkResource
 from user_events.schema import BRAND_DETAILS, USER_EVENTS, TableSpec, pandera_spark_schema
@@ -19,9 +18,10 @@ DEFAULT_MAX_REJECT_RATE = 0.05
 
 
 def max_reject_rate() -> float:
-    raw = os.environ.get(MAX_REJECT_RATE_VAR, "").strip()
-    if not raw:
+    raw = env(MAX_REJECT_RATE_VAR)
+    if raw is None:
         return DEFAULT_MAX_REJECT_RATE
+    raw = raw.strip()
     try:
         value = float(raw)
     except ValueError:
