@@ -127,6 +127,15 @@ def _process_name(p) -> str:
     return "java" if name == "java" else "python" if name.startswith("python") else name
 
 
+def _name_or_none(p) -> str | None:
+    import psutil
+
+    try:
+        return _process_name(p)
+    except psutil.Error:
+        return None
+
+
 def run_tree(cmd: list[str], env_vars: dict | None = None, core_pattern: str | None = None) -> TreeRun:
     """Run a command, sampling its process tree; `core_pattern` (a regex with one number) reads `core` from
     the output."""
@@ -146,11 +155,15 @@ def run_tree(cmd: list[str], env_vars: dict | None = None, core_pattern: str | N
     while proc.poll() is None:
         try:
             total = 0
-            for p in [root] + root.children(recursive=True):
+            tree = [root] + root.children(recursive=True)
+            java = {p.pid for p in tree if _name_or_none(p) == "java"}
+            for p in tree:
                 try:
+                    name = _process_name(p)
+                    if p.ppid() in java and name != "python":
+                        continue  # a helper the JVM forks to run a command: shares the JVM's pages until exec
                     rss = p.memory_info().rss
                     times = p.cpu_times()
-                    name = _process_name(p)
                 except psutil.Error:
                     continue
                 total += rss
