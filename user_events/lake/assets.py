@@ -17,6 +17,7 @@ from pathlib import Path
 import dagster as dg
 from pyspark.sql import functions as F
 
+from user_events.asset_keys import LAKE_EVENTS_HOURLY
 from user_events.config import DATA_DIR, env
 from user_events.ingest import transforms as T
 from user_events.ingest.assets import MAX_ROWS_PER_FILE, progress, replace_dir
@@ -31,7 +32,7 @@ from user_events.warehouse.assets import kpi_metadata
 from user_events.warehouse.resources import PostgresResource
 
 GROUP = "lake"
-LAKE_EVENTS = dg.AssetKey("lake_events_hourly")
+LAKE_EVENTS = LAKE_EVENTS_HOURLY
 _HOUR_COL = "_hour"
 
 

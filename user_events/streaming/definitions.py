@@ -11,13 +11,14 @@ from typing import Optional
 
 import dagster as dg
 
+from user_events.asset_keys import LAKE_EVENTS_HOURLY
 from user_events.lake.resources import S3Storage
 from user_events.streaming.kafka_io import DEFAULT_PARTITIONS
 from user_events.streaming.resources import KafkaResource, MongoResource
 from user_events.streaming.sensors import SINK_TAG, keep_running_sensor
 from user_events.streaming.stopping import StopFlag, stop_on_signals
 
-LAKE_HOURLY_ASSET = "lake_events_hourly"
+LAKE_HOURLY_ASSET = LAKE_EVENTS_HOURLY
 MONGO_EVENTS_ASSET = "mongo_events"
 # One run per sink (instance run-queue limit on SINK_TAG, see docs/streaming.md), retried when it fails.
 SINK_RETRY_TAGS = {"dagster/max_retries": "3", "dagster/retry_strategy": "FROM_FAILURE"}
@@ -125,7 +126,7 @@ def mongo_sink(context: dg.OpExecutionContext, config: SinkConfig, kafka: KafkaR
 
 @dg.op(
     description="Kafka -> S3 hourly NDJSON (Confluent S3 sink layout), long-running; logs a "
-    f"{LAKE_HOURLY_ASSET} materialization for every hour it writes.",
+    f"{LAKE_HOURLY_ASSET.to_user_string()} materialization for every hour it writes.",
 )
 def s3_sink(context: dg.OpExecutionContext, config: S3SinkConfig, kafka: KafkaResource, s3: S3Storage) -> dict:
     from user_events.streaming.s3_sink import S3Sink

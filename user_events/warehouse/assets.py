@@ -12,6 +12,7 @@ from datetime import datetime
 
 import dagster as dg
 
+from user_events.asset_keys import WAREHOUSE_PREFIX
 from user_events.ingest.assets import BrandDetailsData, TypedEvents, progress
 from user_events.schema import (
     BRAND_DETAILS,
@@ -24,7 +25,7 @@ from user_events.schema import (
 from user_events.warehouse import kpis, load
 from user_events.warehouse.resources import PostgresResource
 
-PREFIX = "warehouse"
+PREFIX = WAREHOUSE_PREFIX
 GROUP = "warehouse"
 
 
