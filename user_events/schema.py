@@ -155,7 +155,14 @@ KPI_HOURLY = TableSpec(
     "kpi_hourly", (ColumnSpec("hour", "timestamp", nullable=False),) + KPI_COLUMNS, primary_key=("hour",)
 )
 
-WAREHOUSE_TABLES: tuple[TableSpec, ...] = (USER_EVENTS, REJECTED_EVENTS, BRAND_DETAILS, KPI_DAILY, KPI_HOURLY)
+# Which load owns a row of user_events: a load replaces only the rows it owns (see docs/batch.md, "Who owns
+# which rows"). Not an event field: typed events (Spark, pandera, Parquet) carry USER_EVENTS' columns, the
+# table adds the owner when it loads them.
+LOAD_PATHS = ("batch", "lake")
+LOADED_BY = ColumnSpec("loaded_by", "text", nullable=False, allowed=LOAD_PATHS)
+USER_EVENTS_TABLE = TableSpec(USER_EVENTS.name, USER_EVENTS.columns + (LOADED_BY,), USER_EVENTS.primary_key)
+
+WAREHOUSE_TABLES: tuple[TableSpec, ...] = (USER_EVENTS_TABLE, REJECTED_EVENTS, BRAND_DETAILS, KPI_DAILY, KPI_HOURLY)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -200,6 +207,11 @@ def raw_spark_schema() -> "StructType":
 
 def quote_ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
+
+
+def qualified(schema: str, table: str) -> str:
+    """schema.table, both quoted."""
+    return f"{quote_ident(schema)}.{quote_ident(table)}"
 
 
 def pg_create_table_sql(table: TableSpec, schema: str) -> str:

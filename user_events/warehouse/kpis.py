@@ -18,8 +18,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Sequence
 
-from user_events.schema import KPI_DAILY, KPI_HOURLY, KPI_METRIC_NAMES, USER_EVENTS, TableSpec, quote_ident
-from user_events.warehouse.load import qualified
+from user_events.schema import KPI_DAILY, KPI_HOURLY, KPI_METRIC_NAMES, USER_EVENTS, TableSpec, qualified, quote_ident
 
 _PERIOD_COLUMN = {KPI_HOURLY.name: "event_hour", KPI_DAILY.name: "event_date"}
 # rows of the periods, selected through the event_hour index in both cases
@@ -134,4 +133,22 @@ def read_kpis(conn, schema: str, table: TableSpec, periods: Sequence | None = No
         return [dict(zip(names, row)) for row in cur]
 
 
-__all__ = ["kpi_select_sql", "kpi_periods", "recompute_kpi_table", "recompute_kpis", "read_kpis", "KPI_METRIC_NAMES"]
+def kpi_metadata(rows: list[dict], period: str) -> dict:
+    """Numeric metadata (plotted by the UI) for a single period; counts per table otherwise."""
+    meta: dict = {"periods": len(rows)}
+    if not rows:
+        meta["events"] = 0  # an empty period plots as zero events
+    if len(rows) == 1:
+        for name in KPI_METRIC_NAMES:
+            value = rows[0][name]
+            if value is not None:
+                meta[name] = int(value) if isinstance(value, int) else float(value)
+    elif rows:
+        meta["events"] = int(sum(r["events"] for r in rows))
+        meta["revenue"] = float(sum(r["revenue"] for r in rows))
+        meta[f"first_{period}"] = str(rows[0][list(rows[0])[0]])
+        meta[f"last_{period}"] = str(rows[-1][list(rows[-1])[0]])
+    return meta
+
+
+__all__ = ["kpi_select_sql", "kpi_periods", "recompute_kpi_table", "recompute_kpis", "read_kpis", "kpi_metadata", "KPI_METRIC_NAMES"]

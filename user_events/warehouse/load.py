@@ -1,9 +1,9 @@
 """Loading Parquet into PostgreSQL: COPY (never row-by-row), atomic, idempotent.
 
 The batch and the hourly S3 loads both use `load_user_events`, `load_rejected_events` and `ensure_tables`.
+Each row of user_events is owned by the load that stored it (`loaded_by`: batch | lake); a load replaces only
+its own rows, so no load deletes rows that it does not replace.
 Pieces for other loads:
-- `replace_hours(conn, schema, staging_table, hours)`: for a load that stages first, user_events rows of the
-  given UTC hours replaced by the staging table's rows, in the caller's transaction;
 - `copy_batches(...)`: Arrow record batches streamed into a table with binary COPY (encoded by pgpq, bounded
   memory: one batch at a time);
 - `ensure_tables(conn, schema)`: the five tables (DDL from user_events.schema) and their indexes.
@@ -19,27 +19,27 @@ from pathlib import Path
 from typing import Iterable, Iterator, Sequence
 
 from user_events.schema import (
+    LOAD_PATHS,
+    LOADED_BY,
     REJECTED_EVENTS,
-    USER_EVENTS,
+    USER_EVENTS_TABLE,
     WAREHOUSE_TABLES,
     TableSpec,
     arrow_schema,
     pg_create_table_sql,
+    qualified,
     quote_ident,
 )
+from user_events.warehouse import kpis
 
 log = logging.getLogger("user_events.progress")
 BATCH_ROWS = 100_000
 
 # (table, index name suffix, columns): lookups the loads and the KPI queries filter on
 INDEXES: tuple[tuple[TableSpec, str, str], ...] = (
-    (USER_EVENTS, "event_hour_idx", "event_hour"),
+    (USER_EVENTS_TABLE, "event_hour_idx", "event_hour"),
     (REJECTED_EVENTS, "source_idx", "source"),
 )
-
-
-def qualified(schema: str, table: str) -> str:
-    return f"{quote_ident(schema)}.{quote_ident(table)}"
 
 
 def ensure_tables(conn, schema: str) -> None:
@@ -47,11 +47,25 @@ def ensure_tables(conn, schema: str) -> None:
     conn.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_ident(schema)}")
     for spec in WAREHOUSE_TABLES:
         conn.execute(pg_create_table_sql(spec, schema))
+    _add_owner_column(conn, schema)
     for spec, suffix, column in INDEXES:
         conn.execute(
             f"CREATE INDEX IF NOT EXISTS {quote_ident(spec.name + '_' + suffix)} "
             f"ON {qualified(schema, spec.name)} ({quote_ident(column)})"
         )
+
+
+def _add_owner_column(conn, schema: str) -> None:
+    """Tables created before rows had an owner get `loaded_by`; their rows came from the batch path."""
+    missing = conn.execute(
+        "SELECT NOT EXISTS (SELECT 1 FROM information_schema.columns "
+        "WHERE table_schema = %s AND table_name = %s AND column_name = %s)",
+        (schema, USER_EVENTS_TABLE.name, LOADED_BY.name),
+    ).fetchone()[0]
+    if missing:
+        target = qualified(schema, USER_EVENTS_TABLE.name)
+        conn.execute(f"ALTER TABLE {target} ADD COLUMN {quote_ident(LOADED_BY.name)} text NOT NULL DEFAULT 'batch'")
+        conn.execute(f"ALTER TABLE {target} ALTER COLUMN {quote_ident(LOADED_BY.name)} DROP DEFAULT")
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -129,53 +143,80 @@ def _tune_session(conn) -> None:
 
 
 # ---------------------------------------------------------------------------------------------------------
-# user_events: replace the UTC hours present in the input
+# user_events: a load replaces the rows it owns in the hours it loaded, and the KPIs of those hours
 # ---------------------------------------------------------------------------------------------------------
 
 
-def replace_hours(conn, schema: str, staging_table: str, hours: Sequence[datetime]) -> tuple[int, int]:
-    """Delete user_events rows of `hours`, insert all rows of `staging_table` (same columns); in the caller's
-    transaction. Returns (rows deleted, rows inserted). For loads that stage first (the hourly S3 path)."""
-    target = qualified(schema, USER_EVENTS.name)
-    cols = ", ".join(quote_ident(c) for c in USER_EVENTS.column_names)
-    deleted = conn.execute(f"DELETE FROM {target} WHERE event_hour = ANY(%s)", (list(hours),)).rowcount
-    inserted = conn.execute(f"INSERT INTO {target} ({cols}) SELECT {cols} FROM {staging_table}").rowcount
-    return deleted, inserted
+def with_owner(batches: Iterable, loaded_by: str) -> Iterator:
+    """The batches with the table's `loaded_by` column added (every row owned by `loaded_by`)."""
+    import pyarrow as pa
+
+    for batch in batches:
+        yield batch.append_column(LOADED_BY.name, pa.array([loaded_by] * batch.num_rows, pa.string()))
 
 
-def load_user_events(conn, schema: str, batches: Iterable, hours: Sequence[datetime]) -> dict:
-    """Replace the rows of `hours` in user_events by the batches, atomically (one transaction).
+def load_user_events(conn, schema: str, batches: Iterable, hours: Sequence[datetime], loaded_by: str) -> dict:
+    """Replace the rows `loaded_by` ("batch" | "lake") owns in `hours` by the batches, and recompute
+    kpi_hourly of those hours and kpi_daily of their days, in one transaction.
 
-    Streams straight into the table (no staging copy): the DELETE and the COPY commit together or not at
-    all. When no other hour is in the table (a first load or a reload of the same input) the table is
-    truncated instead, which PostgreSQL also rolls back, and which avoids dead rows and, with
-    wal_level=minimal, WAL for the COPY.
+    Rows the other load owns are never deleted; an event already stored by it is stored once and keeps its
+    owner (the batches' copy is skipped). So each load replaces exactly what it loaded before, and the KPI
+    tables always describe exactly the rows of user_events, whatever failed or ran alone.
+
+    Fast path: when the table holds nothing but the rows being replaced (a first load or a reload of the
+    same input) it is truncated and COPYed into with FREEZE, building the indexes once afterwards.
     """
-    target = qualified(schema, USER_EVENTS.name)
+    if loaded_by not in LOAD_PATHS:
+        raise ValueError(f"loaded_by must be one of {LOAD_PATHS}, not {loaded_by!r}")
+    target = qualified(schema, USER_EVENTS_TABLE.name)
+    owned = with_owner(batches, loaded_by)
+    hour_list = list(hours)
     with conn.transaction():
         _tune_session(conn)
         # writers of other hours wait for us; readers keep reading the old state until commit
         conn.execute(f"LOCK TABLE {target} IN SHARE ROW EXCLUSIVE MODE")
-        other = conn.execute(
-            f"SELECT EXISTS (SELECT 1 FROM {target} WHERE NOT (event_hour = ANY(%s)))", (list(hours),)
+        others = conn.execute(
+            f"SELECT EXISTS (SELECT 1 FROM {target} WHERE NOT (event_hour = ANY(%s) AND loaded_by = %s))",
+            (hour_list, loaded_by),
         ).fetchone()[0]
-        if other:
-            deleted = conn.execute(f"DELETE FROM {target} WHERE event_hour = ANY(%s)", (list(hours),)).rowcount
-            inserted = copy_batches(conn, target, USER_EVENTS, batches)
-            mode = "delete-hours"
-        else:
+        skipped = 0
+        if not others:
             deleted = conn.execute(f"SELECT count(*) FROM {target}").fetchone()[0]
             conn.execute(f"TRUNCATE {target}")
             # into an empty table, building the indexes once afterwards (a sort) beats maintaining them
             # row by row; a duplicate id makes the primary key fail and the whole transaction roll back
-            rebuild = _drop_indexes(conn, schema, USER_EVENTS)
-            inserted = copy_batches(conn, target, USER_EVENTS, batches, freeze=True)
+            rebuild = _drop_indexes(conn, schema, USER_EVENTS_TABLE)
+            inserted = copy_batches(conn, target, USER_EVENTS_TABLE, owned, freeze=True)
             for statement in rebuild:
                 conn.execute(statement)
             mode = "truncate"
-        # fresh statistics: the KPI queries right after the load are planned on them
+        else:
+            deleted = conn.execute(
+                f"DELETE FROM {target} WHERE event_hour = ANY(%s) AND loaded_by = %s", (hour_list, loaded_by)
+            ).rowcount
+            shared = conn.execute(f"SELECT EXISTS (SELECT 1 FROM {target} WHERE event_hour = ANY(%s))", (hour_list,))
+            if shared.fetchone()[0]:  # the other load owns rows of these hours: skip the events it stored
+                inserted, skipped = _insert_missing(conn, target, owned)
+                mode = "delete-owned-hours, merge"
+            else:
+                inserted = copy_batches(conn, target, USER_EVENTS_TABLE, owned)
+                mode = "delete-owned-hours"
+        # fresh statistics: the KPI queries below (and later readers) are planned on them
         conn.execute(f"ANALYZE {target}")
-    return {"deleted": deleted, "inserted": inserted, "mode": mode}
+        kpi_rows = kpis.recompute_kpis(conn, schema, hour_list)
+    return {"deleted": deleted, "inserted": inserted, "skipped_owned_by_other_load": skipped, "mode": mode, "kpis": kpi_rows}
+
+
+def _insert_missing(conn, target: str, batches: Iterable) -> tuple[int, int]:
+    """Stage the batches, insert the events the table does not hold yet; returns (inserted, skipped)."""
+    conn.execute(f"CREATE TEMP TABLE _user_events_stage (LIKE {target} INCLUDING DEFAULTS) ON COMMIT DROP")
+    staged = copy_batches(conn, "_user_events_stage", USER_EVENTS_TABLE, batches)
+    cols = ", ".join(quote_ident(c) for c in USER_EVENTS_TABLE.column_names)
+    inserted = conn.execute(
+        f"INSERT INTO {target} ({cols}) SELECT {cols} FROM _user_events_stage ON CONFLICT (event_id) DO NOTHING"
+    ).rowcount
+    conn.execute("DROP TABLE _user_events_stage")
+    return inserted, staged - inserted
 
 
 def _drop_indexes(conn, schema: str, spec: TableSpec) -> list[str]:
@@ -272,7 +313,6 @@ __all__ = [
     "ensure_tables",
     "parquet_batches",
     "copy_batches",
-    "replace_hours",
     "load_user_events",
     "load_rejected_events",
     "replace_table",

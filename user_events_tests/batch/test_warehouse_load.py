@@ -63,7 +63,7 @@ def test_copy_round_trips_awkward_text_verbatim(db):
     awkward = ['o"brien, "the" best', "multi\nline\r\nbrand", "x'); DROP TABLE user_events;--", "löwe 日本製 🙂",
                "\\N", "", " padded ", "tab\there", "NULL"]  # fmt: skip
     rows = [ev(0, i, "view", 1, f"s{i}", brand=b) for i, b in enumerate(awkward)] + [ev(1, 0, "view", 1, None, brand=None)]
-    stats = load.load_user_events(conn, schema, [batch(rows)], [datetime(2019, 11, 1, h, tzinfo=UTC) for h in (0, 1)])
+    stats = load.load_user_events(conn, schema, [batch(rows)], [datetime(2019, 11, 1, h, tzinfo=UTC) for h in (0, 1)], loaded_by="batch")
     assert stats["inserted"] == len(rows)
     got = fetch(conn, schema, "user_events", "event_time")
     assert [r["brand"] for r in got] == awkward + [None]  # "" stays "", NULL stays NULL
@@ -76,31 +76,62 @@ def test_load_replaces_only_the_hours_of_the_input(db):
     conn, schema = db
     h = lambda n: datetime(2019, 11, 1, n, tzinfo=UTC)  # noqa: E731
     first = [ev(0, 1, "view", 1, "a"), ev(1, 1, "view", 1, "a"), ev(2, 1, "view", 2, "b")]
-    assert load.load_user_events(conn, schema, [batch(first)], [h(0), h(1), h(2)])["mode"] == "truncate"
+    assert load.load_user_events(conn, schema, [batch(first)], [h(0), h(1), h(2)], loaded_by="batch")["mode"] == "truncate"
     # a later load of hour 1 only: hour 1 replaced, hours 0 and 2 untouched
     second = [ev(1, 5, "cart", 3, "c"), ev(1, 6, "purchase", 3, "c")]
-    stats = load.load_user_events(conn, schema, [batch(second)], [h(1)])
-    assert stats == {"deleted": 1, "inserted": 2, "mode": "delete-hours"}
+    stats = load.load_user_events(conn, schema, [batch(second)], [h(1)], loaded_by="batch")
+    assert stats == {
+        "deleted": 1, "inserted": 2, "skipped_owned_by_other_load": 0, "mode": "delete-owned-hours",
+        "kpis": {"kpi_hourly": 1, "kpi_daily": 1},
+    }  # fmt: skip
     got = fetch(conn, schema, "user_events", "event_time")
     assert [(r["event_hour"].hour, r["event_type"]) for r in got] == [(0, "view"), (1, "cart"), (1, "purchase"), (2, "view")]
 
 
-def test_replace_hours_from_a_staging_table(db):
+def owners(conn, schema) -> list[tuple]:
+    return [(r["event_hour"].hour, r["user_id"], r["loaded_by"]) for r in fetch(conn, schema, "user_events", "event_time")]
+
+
+def test_each_load_replaces_only_the_rows_it_owns(db):
+    """Batch and lake rows of the same hour coexist; an event both loaded is stored once, by its first owner."""
     conn, schema = db
-    h1 = datetime(2019, 11, 1, 1, tzinfo=UTC)
-    load.load_user_events(conn, schema, [batch([ev(0, 0, "view", 1, "a"), ev(1, 0, "view", 1, "a")])], [h1.replace(hour=0), h1])
-    with conn.transaction():
-        conn.execute(f'CREATE TEMP TABLE stage (LIKE "{schema}".user_events) ON COMMIT DROP')
-        load.copy_batches(conn, "stage", USER_EVENTS, [batch([ev(1, 30, "cart", 9, "z")])])
-        assert load.replace_hours(conn, schema, "stage", [h1]) == (1, 1)
-    got = fetch(conn, schema, "user_events", "event_time")
-    assert [(r["event_hour"].hour, r["user_id"]) for r in got] == [(0, 1), (1, 9)]
+    h = lambda n: datetime(2019, 11, 1, n, tzinfo=UTC)  # noqa: E731
+    shared = ev(1, 10, "purchase", 5, "s", price="4.00")
+    load.load_user_events(conn, schema, [batch([ev(0, 0, "view", 1, "a"), ev(1, 0, "view", 2, "b"), shared])],
+                          [h(0), h(1)], loaded_by="batch")  # fmt: skip
+    lake = load.load_user_events(conn, schema, [batch([shared, ev(1, 30, "cart", 9, "z")])], [h(1)], loaded_by="lake")
+    assert (lake["deleted"], lake["inserted"], lake["skipped_owned_by_other_load"]) == (0, 1, 1)
+    assert owners(conn, schema) == [(0, 1, "batch"), (1, 2, "batch"), (1, 5, "batch"), (1, 9, "lake")]
+    # an hour the lake loads again with nothing in it loses the lake's rows only
+    again = load.load_user_events(conn, schema, [], [h(1)], loaded_by="lake")
+    assert (again["deleted"], again["inserted"]) == (1, 0)
+    assert owners(conn, schema) == [(0, 1, "batch"), (1, 2, "batch"), (1, 5, "batch")]
+    load.load_user_events(conn, schema, [batch([ev(1, 30, "cart", 9, "z")])], [h(1)], loaded_by="lake")
+    # the batch reloaded without hour 1's view: its own row goes, the lake's row stays
+    load.load_user_events(conn, schema, [batch([ev(0, 0, "view", 1, "a"), shared])], [h(0), h(1)], loaded_by="batch")
+    assert owners(conn, schema) == [(0, 1, "batch"), (1, 5, "batch"), (1, 9, "lake")]
+    # the KPIs were recomputed in each load's transaction: hour 1 = the shared purchase + the lake's cart
+    (h1,) = [r for r in fetch(conn, schema, KPI_HOURLY.name) if r["hour"] == h(1)]
+    assert (h1["events"], h1["users"], h1["sessions"], h1["orders"], h1["revenue"]) == (2, 2, 2, 1, Decimal("4.00"))
+    with pytest.raises(ValueError, match="loaded_by"):
+        load.load_user_events(conn, schema, [], [h(1)], loaded_by="elsewhere")
+
+
+def test_tables_from_before_row_owners_get_the_column(pg_conn, pg_schema):
+    """A user_events table created before `loaded_by` existed is migrated; its rows count as the batch's."""
+    conn, schema = pg_conn, pg_schema
+    conn.execute(f'CREATE SCHEMA "{schema}"')
+    conn.execute(f'CREATE TABLE "{schema}".user_events (event_id text PRIMARY KEY, event_hour timestamptz NOT NULL)')
+    conn.execute(f"""INSERT INTO "{schema}".user_events VALUES ('x', '2019-11-01 00:00+00')""")
+    load.ensure_tables(conn, schema)
+    load.ensure_tables(conn, schema)  # idempotent
+    assert conn.execute(f'SELECT event_id, loaded_by FROM "{schema}".user_events').fetchall() == [("x", "batch")]
 
 
 def test_failed_copy_leaves_table_unchanged(db, monkeypatch):
     conn, schema = db
     hours = [datetime(2019, 11, 1, 0, tzinfo=UTC)]
-    load.load_user_events(conn, schema, [batch([ev(0, 0, "view", 1, "a")])], hours)
+    load.load_user_events(conn, schema, [batch([ev(0, 0, "view", 1, "a")])], hours, loaded_by="batch")
     before = fetch(conn, schema, "user_events")
 
     def batches():
@@ -108,7 +139,7 @@ def test_failed_copy_leaves_table_unchanged(db, monkeypatch):
         raise OSError("disk vanished while reading Parquet")
 
     with pytest.raises(OSError):
-        load.load_user_events(conn, schema, batches(), hours)
+        load.load_user_events(conn, schema, batches(), hours, loaded_by="batch")
     assert fetch(conn, schema, "user_events") == before
 
 
@@ -158,7 +189,7 @@ def test_kpis_hand_computed_with_null_rules(db):
         ev(2, 0, "view", 4, None),
     ]  # fmt: skip
     hours = [datetime(2019, 11, 1, h, tzinfo=UTC) for h in (0, 1, 2)]
-    load.load_user_events(conn, schema, [batch(rows)], hours)
+    load.load_user_events(conn, schema, [batch(rows)], hours, loaded_by="batch")
     assert kpis.recompute_kpis(conn, schema, hours) == {"kpi_hourly": 3, "kpi_daily": 1}
     hourly = fetch(conn, schema, KPI_HOURLY.name)
     h0, h1, h2 = hourly
@@ -198,11 +229,11 @@ def test_brand_details_full_replace(db):
 def test_duplicate_ids_fail_the_load_and_roll_back(db):
     conn, schema = db
     hours = [datetime(2019, 11, 1, 0, tzinfo=UTC)]
-    load.load_user_events(conn, schema, [batch([ev(0, 0, "view", 1, "a")])], hours)
+    load.load_user_events(conn, schema, [batch([ev(0, 0, "view", 1, "a")])], hours, loaded_by="batch")
     before = fetch(conn, schema, "user_events")
     twice = ev(0, 5, "view", 2, "b")
     with pytest.raises(Exception, match="duplicate|unique"):
-        load.load_user_events(conn, schema, [batch([twice, twice])], hours)
+        load.load_user_events(conn, schema, [batch([twice, twice])], hours, loaded_by="batch")
     assert fetch(conn, schema, "user_events") == before
     # the primary key is back after the rebuild path
     pk = conn.execute(
