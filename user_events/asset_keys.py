@@ -27,3 +27,7 @@ def kafka_topic(name: str = "events") -> dg.AssetKey:
 
 
 LAKE_EVENTS_HOURLY = dg.AssetKey("lake_events_hourly")
+# the hourly loads into the warehouse tables: the tables' assets name them as upstreams, so the lineage shows
+# both paths (batch and lake) feeding each table
+HOURLY_USER_EVENTS = dg.AssetKey("hourly_user_events")
+HOURLY_KPIS = dg.AssetKey("hourly_kpis")

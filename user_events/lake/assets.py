@@ -8,6 +8,7 @@ Intermediate Parquet lives under USER_EVENTS_LAKE_DIR (default .data/lake), one 
 
 
 import itertools
+import json
 import shutil
 import time
 import uuid
@@ -17,7 +18,7 @@ from pathlib import Path
 import dagster as dg
 from pyspark.sql import functions as F
 
-from user_events.asset_keys import LAKE_EVENTS_HOURLY
+from user_events.asset_keys import HOURLY_KPIS, HOURLY_USER_EVENTS, LAKE_EVENTS_HOURLY, kafka_topic, warehouse_table
 from user_events.config import DATA_DIR, env
 from user_events.ingest import transforms as T
 from user_events.ingest.assets import MAX_ROWS_PER_FILE, progress, replace_dir
@@ -28,7 +29,6 @@ from user_events.lake.sensors import list_hour_objects
 from user_events.lake.transforms import read_lake_json
 from user_events.schema import KPI_HOURLY, REJECTED_EVENTS, USER_EVENTS
 from user_events.warehouse import kpis, load
-from user_events.warehouse.assets import kpi_metadata
 from user_events.warehouse.resources import PostgresResource
 
 GROUP = "lake"
@@ -62,13 +62,18 @@ def window_hours(context) -> list[datetime]:
     return hours_in_window(start, end)
 
 
+def scratch_dir(kind: str) -> Path:
+    """A fresh working directory of one run (no leading dot or underscore: Spark ignores such paths)."""
+    return lake_dir() / "scratch" / f"{kind}-{uuid.uuid4().hex[:8]}"
+
+
 def write_hour_dirs(df, kind: str, hours: list[datetime]) -> None:
     """Write `df` (with _HOUR_COL) as one Parquet directory per hour, replacing each hour of the window.
 
     One Spark job writes every hour into a scratch directory; then each hour's directory is swapped in (an
     hour without rows loses its old directory).
     """
-    scratch = lake_dir() / f".{kind}-{uuid.uuid4().hex[:8]}"
+    scratch = scratch_dir(kind)
     df.write.mode("overwrite").option("maxRecordsPerFile", MAX_ROWS_PER_FILE).partitionBy(_HOUR_COL).parquet(
         str(scratch)
     )
@@ -83,19 +88,41 @@ def read_hours(spark, kind: str, hours: list[datetime]):
     return spark.read.parquet(*paths) if paths else None
 
 
-def _s3a_paths(s3: S3Storage, hours: list[datetime]) -> tuple[list[str], int]:
-    """s3a:// URIs of the window's objects (one LIST per UTC day), and their total size."""
-    bucket, topic = s3.bucket_name(), env("USER_EVENTS_TOPIC")
-    objects = list_hour_objects(s3.get_client(), bucket, topic, hours[0], hours[-1] + timedelta(hours=1))
-    found = [o for objs in objects.values() for o in objs]
-    return [f"s3a://{bucket}/{o['Key']}" for o in sorted(found, key=lambda o: o["Key"])], sum(
-        int(o.get("Size", 0)) for o in found
-    )
+def hour_objects(s3: S3Storage, hours: list[datetime]) -> dict[datetime, list[dict]]:
+    """The window's S3 objects by hour (one LIST per UTC day); an hour without objects is absent."""
+    by_key = list_hour_objects(s3.get_client(), s3.bucket_name(), env("USER_EVENTS_TOPIC"), hours[0], hours[-1] + timedelta(hours=1))
+    return {h: sorted(by_key[key_of_hour(h)], key=lambda o: o["Key"]) for h in hours if by_key.get(key_of_hour(h))}
+
+
+def manifest_path(hour: datetime) -> Path:
+    """What hourly_typed_events read and wrote for an hour; absent = the hour was never read from the lake."""
+    return lake_dir() / "manifest" / f"hour={hour:{HOUR_DIR_FORMAT}}.json"
+
+
+def write_manifest(hour: datetime, objects: list[dict]) -> None:
+    path = manifest_path(hour)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    manifest = {"hour": key_of_hour(hour), "objects": len(objects), "bytes": sum(int(o.get("Size", 0)) for o in objects),
+                "read_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}  # fmt: skip
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(manifest))
+    tmp.replace(path)
+
+
+def split_by_presence(hours: list[datetime], present) -> tuple[list[datetime], list[datetime]]:
+    return [h for h in hours if present(h)], [h for h in hours if not present(h)]
+
+
+def hour_range_text(hours: list[datetime]) -> str:
+    if len(hours) <= 3:
+        return ", ".join(key_of_hour(h) for h in hours)
+    return f"{len(hours)} hours {key_of_hour(hours[0])}..{key_of_hour(hours[-1])}"
 
 
 lake_events_hourly = dg.AssetSpec(
     LAKE_EVENTS,
     group_name=GROUP,
+    deps=[kafka_topic()],
     partitions_def=HOURLY_PARTITIONS,
     description="The S3 sink's NDJSON objects of one UTC hour under topics/<topic>/year=/month=/day=/hour=/. "
     "Written outside Dagster's assets by the S3 sink, which reports each hour it writes (a rewritten hour, "
@@ -106,17 +133,30 @@ lake_events_hourly = dg.AssetSpec(
 @hourly_asset(
     deps=[LAKE_EVENTS],
     description="One hour (or a range, in one Spark job) of lake events read through s3a://, validated with "
-    "the batch rules (rejects kept with source lake:<hour>), de-duplicated; Parquet per hour.",
+    "the batch rules (rejects kept with source lake:<hour>), de-duplicated; Parquet per hour. An hour without "
+    "lake objects is left as it was (a range skips it; a run with no such hour at all fails).",
 )
 def hourly_typed_events(context: dg.AssetExecutionContext, spark: SparkResource, s3: S3Storage) -> dg.MaterializeResult:
     started = time.monotonic()
-    hours = window_hours(context)
+    window = window_hours(context)
+    objects = hour_objects(s3, window)
+    hours, empty = split_by_presence(window, lambda h: h in objects)
+    where = f"s3://{s3.bucket_name()}/topics/{env('USER_EVENTS_TOPIC')}/"
+    if not hours:
+        raise dg.Failure(
+            description=f"no lake objects for {hour_range_text(window)} under {where}: nothing read, nothing "
+            "replaced (a missing hour is not an empty hour: is the S3 sink running for this topic?)"
+        )
+    if empty:
+        context.log.warning(f"no lake objects for {hour_range_text(empty)} under {where}: those hours are left as they were")
+    found = [o for h in hours for o in objects[h]]
+    size = sum(int(o.get("Size", 0)) for o in found)
+    paths = [f"s3a://{s3.bucket_name()}/{o['Key']}" for o in found]
     session = spark.session()
-    paths, size = _s3a_paths(s3, hours)
-    progress(context, f"{len(hours)} hour(s) {key_of_hour(hours[0])}..{key_of_hour(hours[-1])}: {len(paths)} object(s), {size / 1e6:.1f} MB")
+    progress(context, f"{hour_range_text(hours)}: {len(paths)} object(s), {size / 1e6:.1f} MB")
     rejected_at = datetime.now(timezone.utc).replace(microsecond=0)
     # S3 is read and validated once; the accepted and rejected rows are then split from local Parquet
-    scratch = lake_dir() / f".validated-{uuid.uuid4().hex[:8]}"
+    scratch = scratch_dir("validated")
     validated = T.validate_raw(read_lake_json(session, paths), rejected_at=rejected_at)
     T.compact_validated(validated).write.parquet(str(scratch))
     try:
@@ -127,6 +167,8 @@ def hourly_typed_events(context: dg.AssetExecutionContext, spark: SparkResource,
         write_hour_dirs(rejected.withColumn(_HOUR_COL, hour_text(source_hour)), "rejected", hours)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+    for hour in hours:
+        write_manifest(hour, objects[hour])
     stats = hour_stats(session, hours)
     progress(context, f"typed {stats['rows_out']:,} / rejected {stats['rejected']:,} in {time.monotonic() - started:.1f}s")
     return dg.MaterializeResult(
@@ -134,10 +176,11 @@ def hourly_typed_events(context: dg.AssetExecutionContext, spark: SparkResource,
             "objects": len(paths),
             "bytes": size,
             "hours": len(hours),
+            "hours_without_objects": len(empty),
             "rows_out": stats["rows_out"],
             "rejected": stats["rejected"],
             "rejected_by_reason": dg.MetadataValue.json(stats["rejected_by_reason"]),
-            "path": str(lake_dir()),
+            "path": dg.MetadataValue.path(str(lake_dir())),
         }
     )
 
@@ -159,17 +202,44 @@ def _batches_of_hours(kind: str, columns: list[str], hours: list[datetime]):
     )
 
 
-@hourly_asset(
-    deps=["hourly_typed_events"],
-    description="PostgreSQL user_events rows of the hour(s) replaced by the lake's typed events, and the "
-    "hour's rejected_events rows replaced (delete + COPY in one transaction each); an empty hour loads empty.",
+@dg.multi_asset(
+    specs=[
+        dg.AssetSpec(
+            HOURLY_USER_EVENTS,
+            group_name=GROUP,
+            partitions_def=HOURLY_PARTITIONS,
+            deps=["hourly_typed_events"],
+            description="PostgreSQL user_events: the rows the lake path owns in the hour(s) replaced by the "
+            "lake's typed events (batch rows kept; an event both paths stored is stored once), and the hour's "
+            "rejected_events rows replaced. An hour hourly_typed_events never read is left as it was.",
+        ),
+        dg.AssetSpec(
+            HOURLY_KPIS,
+            group_name=GROUP,
+            partitions_def=HOURLY_PARTITIONS,
+            deps=[HOURLY_USER_EVENTS],
+            description="kpi_hourly of the hour(s) and kpi_daily of their day(s), recomputed in SQL from "
+            "user_events in the load's transaction; the hour's KPIs as numeric metadata (plotted per partition).",
+        ),
+    ],
+    name="hourly_warehouse_load",
+    backfill_policy=dg.BackfillPolicy.single_run(),
 )
-def hourly_user_events(context: dg.AssetExecutionContext, warehouse: PostgresResource) -> dg.MaterializeResult:
-    hours = window_hours(context)
+def hourly_warehouse_load(context: dg.AssetExecutionContext, warehouse: PostgresResource):
+    window = window_hours(context)
+    hours, unread = split_by_presence(window, lambda h: manifest_path(h).exists())
+    if not hours:
+        raise dg.Failure(
+            description=f"hourly_typed_events has not been materialised for {hour_range_text(window)} "
+            "(or the lake had no objects for it): nothing loaded, nothing deleted. Materialise "
+            "hourly_typed_events for these hours first, or run hourly_load_job."
+        )
+    if unread:
+        context.log.warning(f"hourly_typed_events has not read {hour_range_text(unread)}: those hours are left as they were")
     with warehouse.connect(autocommit=True) as conn:
         load.ensure_tables(conn, warehouse.pg_schema)
         stats = load.load_user_events(
-            conn, warehouse.pg_schema, _batches_of_hours("typed", USER_EVENTS.column_names, hours), hours
+            conn, warehouse.pg_schema, _batches_of_hours("typed", USER_EVENTS.column_names, hours), hours, loaded_by="lake"
         )
         rejected = load.load_rejected_events(
             conn,
@@ -177,43 +247,51 @@ def hourly_user_events(context: dg.AssetExecutionContext, warehouse: PostgresRes
             _batches_of_hours("rejected", REJECTED_EVENTS.column_names, hours),
             [lake_source(h) for h in hours],
         )
-    progress(context, f"user_events: {stats['inserted']:,} rows in {len(hours)} hour(s) (replaced {stats['deleted']:,})")
-    return dg.MaterializeResult(
+        rows = {r["hour"]: r for r in kpis.read_kpis(conn, warehouse.pg_schema, KPI_HOURLY, hours)}
+    progress(context, f"user_events: {stats['inserted']:,} rows in {len(hours)} hour(s) (replaced {stats['deleted']:,}, "
+             f"{stats['skipped_owned_by_other_load']:,} already stored by the batch path)")  # fmt: skip
+    log_warehouse_tables_written(context, hours, stats, rejected["inserted"])
+    yield dg.MaterializeResult(
+        asset_key=HOURLY_USER_EVENTS,
         metadata={
             "table": f"{warehouse.pg_schema}.{USER_EVENTS.name}",
             "rows_inserted": stats["inserted"],
             "rows_replaced": stats["deleted"],
+            "rows_kept_owned_by_batch": stats["skipped_owned_by_other_load"],
             "rejected_rows": rejected["inserted"],
             "hours": len(hours),
-        }
+            "hours_not_read": len(unread),
+        },
     )
-
-
-@hourly_asset(
-    deps=["hourly_user_events"],
-    description="kpi_hourly of the hour(s) and kpi_daily of their day(s), recomputed in SQL from user_events; "
-    "the hour's KPIs as numeric metadata (plotted per partition).",
-)
-def hourly_kpis(context: dg.AssetExecutionContext, warehouse: PostgresResource) -> dg.MaterializeResult:
-    hours = window_hours(context)
-    with warehouse.connect(autocommit=True) as conn:
-        load.ensure_tables(conn, warehouse.pg_schema)
-        written = kpis.recompute_kpis(conn, warehouse.pg_schema, hours)
-        rows = {r["hour"]: r for r in kpis.read_kpis(conn, warehouse.pg_schema, KPI_HOURLY, hours)}
     table = {"table": f"{warehouse.pg_schema}.{KPI_HOURLY.name}"}
-    if len(hours) == 1:
-        return dg.MaterializeResult(metadata={**table, **hour_kpi_metadata(rows.get(hours[0]))})
+    if len(window) == 1:
+        yield dg.MaterializeResult(asset_key=HOURLY_KPIS, metadata={**table, **hour_kpi_metadata(rows.get(hours[0]))})
+        return
     # a range run materialises every hour at once: each hour's own KPIs go on an observation of it
     for hour in hours:
         context.log_event(
-            dg.AssetObservation(asset_key=context.asset_key, partition=key_of_hour(hour), metadata=hour_kpi_metadata(rows.get(hour)))
+            dg.AssetObservation(asset_key=HOURLY_KPIS, partition=key_of_hour(hour), metadata=hour_kpi_metadata(rows.get(hour)))
         )
-    return dg.MaterializeResult(metadata={**table, "hours": len(hours), **{k: int(v) for k, v in written.items()}})
+    yield dg.MaterializeResult(
+        asset_key=HOURLY_KPIS, metadata={**table, "hours": len(hours), **{k: int(v) for k, v in stats["kpis"].items()}}
+    )
+
+
+def log_warehouse_tables_written(context, hours: list[datetime], stats: dict, rejected_rows: int) -> None:
+    """The warehouse tables' own assets record that the lake path wrote them (beside the batch path's runs)."""
+    common = {"loaded_by": "lake", "hours": hour_range_text(hours), "partitions": len(hours)}
+    written = {
+        USER_EVENTS.name: {"rows_inserted": stats["inserted"], "rows_replaced": stats["deleted"]},
+        REJECTED_EVENTS.name: {"rows_inserted": rejected_rows},
+        **{table: {"rows_written": int(n)} for table, n in stats["kpis"].items()},
+    }
+    for table, metadata in written.items():
+        context.log_event(dg.AssetMaterialization(asset_key=warehouse_table(table), metadata={**common, **metadata}))
 
 
 def hour_kpi_metadata(row: dict | None) -> dict:
     """One hour's KPIs as int/float metadata (the UI plots only numbers)."""
-    return kpi_metadata([row] if row else [], "hour")
+    return kpis.kpi_metadata([row] if row else [], "hour")
 
 
-LAKE_ASSETS = [lake_events_hourly, hourly_typed_events, hourly_user_events, hourly_kpis]
+LAKE_ASSETS = [lake_events_hourly, hourly_typed_events, hourly_warehouse_load]

@@ -6,14 +6,14 @@ hour once the S3 sink's watermark shows it complete, and again when late events 
 
 import dagster as dg
 
-from user_events.lake.assets import HOURLY_PARTITIONS, LAKE_ASSETS, hourly_kpis, hourly_typed_events, hourly_user_events
+from user_events.lake.assets import HOURLY_PARTITIONS, LAKE_ASSETS, hourly_typed_events, hourly_warehouse_load
 from user_events.lake.checks import LAKE_CHECKS
 from user_events.lake.resources import S3Storage
 from user_events.lake.sensors import build_hourly_load_sensor
 
 hourly_load_job = dg.define_asset_job(
     "hourly_load_job",
-    selection=dg.AssetSelection.assets(hourly_typed_events, hourly_user_events, hourly_kpis),
+    selection=dg.AssetSelection.assets(hourly_typed_events, hourly_warehouse_load),
     partitions_def=HOURLY_PARTITIONS,
     executor_def=dg.in_process_executor,  # one SparkSession for the run's steps
     tags={"user_events/pipeline": "hourly_load"},

@@ -23,8 +23,13 @@ def test_code_location_has_batch_job_and_graph():
     graph = defs.resolve_asset_graph()
     parents = lambda k: {p.to_user_string() for p in graph.get(dg.AssetKey.from_user_string(k)).parent_keys}  # noqa: E731
     assert parents("typed_events") == {"raw_events_csv"}
-    assert parents("warehouse/user_events") == {"typed_events"}
-    assert parents("warehouse/kpi_daily") == {"warehouse/user_events"}
+    # one asset per warehouse table, fed by both the batch path and the hourly lake loads (issue 9)
+    assert parents("warehouse/user_events") == {"typed_events", "hourly_user_events"}
+    assert parents("warehouse/rejected_events") == {"typed_events", "hourly_user_events"}
+    assert parents("warehouse/kpi_daily") == parents("warehouse/kpi_hourly") == {"warehouse/user_events", "hourly_kpis"}
+    assert parents("hourly_user_events") == {"hourly_typed_events"}
+    assert parents("hourly_typed_events") == {"lake_events_hourly"}
+    assert parents("lake_events_hourly") == {"kafka/events"}
     checks = {(c.asset_key.to_user_string(), c.name) for c in graph.asset_check_keys}
     assert {("typed_events", "typed_events_schema"), ("typed_events", "typed_events_unique_event_id"),
             ("typed_events", "typed_events_reject_rate"), ("brand_details", "brand_details_sane"),
