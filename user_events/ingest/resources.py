@@ -5,8 +5,10 @@ from __future__ import annotations
 import os
 import threading
 from pathlib import Path
+from typing import Optional
 
 import dagster as dg
+from dagster._core.storage.fs_io_manager import PickledObjectFilesystemIOManager
 
 from user_events.config import DATA_DIR, env
 
@@ -41,6 +43,24 @@ class SparkResource(dg.ConfigurableResource):
             or resolved_s3a_classpath() is not None
         )
         return get_spark(master=self.master, with_s3=with_s3)
+
+
+class _DataHandlePickles(PickledObjectFilesystemIOManager):
+    def get_metadata(self, context: dg.OutputContext, obj) -> dict:
+        data_path = getattr(obj, "path", None)
+        return {"path": dg.MetadataValue.path(str(data_path))} if data_path else {}
+
+
+class DataHandleIOManager(dg.ConfigurableIOManagerFactory):
+    """Keeps the small handles the batch assets pass on (paths and counts, pickled under the instance's
+    storage, like Dagster's default IO manager), but shows the data's own location as the output's `path`
+    (the Parquet under USER_EVENTS_BATCH_DIR), never the pickle's."""
+
+    base_dir: Optional[str] = None
+
+    def create_io_manager(self, context: dg.InitResourceContext) -> _DataHandlePickles:
+        base = self.base_dir or (context.instance.storage_directory() if context.instance else str(DATA_DIR / "storage"))
+        return _DataHandlePickles(base_dir=base)
 
 
 def spark_resource() -> SparkResource:

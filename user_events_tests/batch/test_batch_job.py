@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import os
 from decimal import Decimal
 
 import pytest
@@ -52,6 +53,10 @@ def test_batch_job_on_rees46_sample(run_batch, rees46_sample, pg_conn, pg_schema
     typed_meta = materialization(result, "typed_events")
     assert typed_meta["duplicates_dropped"].value == duplicates
     assert typed_meta["rows_in"].value == len(events) + rejected + duplicates
+    # `path` is where the data is (USER_EVENTS_BATCH_DIR), not the IO manager's pickle of the handle
+    batch_dir = os.environ["USER_EVENTS_BATCH_DIR"]
+    assert typed_meta["path"].value == os.path.join(batch_dir, "typed_events")
+    assert materialization(result, "brand_details")["path"].value == os.path.join(batch_dir, "brand_details")
 
     ids = {r[0] for r in pg_conn.execute(f'SELECT event_id FROM "{pg_schema}".user_events')}
     assert ids == set(events["event_id"])
