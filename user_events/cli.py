@@ -10,6 +10,7 @@ import sys
 DOMAIN_CLIS = (
     "user_events.warehouse.cli",  # batch, generate
     "user_events.streaming.cli",  # simulate, sink
+    "user_events.lake.backfill",  # backfill
 )
 
 

@@ -182,6 +182,38 @@ def sensor_tick(instance, cursor: str | None):
     return data.run_requests or [], data.cursor
 
 
+def test_sensor_reports_every_hours_totals_whoever_wrote_them(lake_env, replayed):
+    """The hours a plain `user-events sink s3` process wrote show as lake_events_hourly materialisations with
+    the hour's totals as S3 lists them (an independent LIST here), once per change of the hour."""
+    import boto3
+    import dagster as dg
+
+    from user_events.definitions import defs
+
+    topic, bucket = lake_env["USER_EVENTS_TOPIC"], os.environ["USER_EVENTS_S3_BUCKET"]
+    s3 = boto3.client("s3", endpoint_url=os.environ["USER_EVENTS_S3_ENDPOINT"])
+    want = {}
+    for hour in HOUR_STARTS:
+        prefix = f"topics/{topic}/year=2019/month=11/day=01/hour={hour:%H}/"
+        objects = s3.list_objects_v2(Bucket=bucket, Prefix=prefix).get("Contents", [])
+        want[f"{hour:%Y-%m-%d-%H}:00"] = (len(objects), sum(o["Size"] for o in objects))
+    assert all(n for n, _ in want.values())
+    sensor = defs.resolve_sensor_def("hourly_load_sensor")
+    with dg.instance_for_test() as instance:
+        context = dg.build_sensor_context(instance=instance, definitions=defs, resources={"s3": defs.resources["s3"]})
+        first = sensor.evaluate_tick(context)
+        reported = {
+            e.partition: (e.metadata["objects"].value, e.metadata["bytes"].value)
+            for e in first.asset_events
+            if e.asset_key == dg.AssetKey("lake_events_hourly")
+        }
+        assert reported == want
+        context = dg.build_sensor_context(
+            instance=instance, cursor=first.cursor, definitions=defs, resources={"s3": defs.resources["s3"]}
+        )
+        assert sensor.evaluate_tick(context).asset_events == [], "unchanged hours are not reported again"
+
+
 def test_late_event_makes_its_hour_reload_by_itself(lake_env, replayed, tmp_path):
     """The hourly sensor requests hour 1 again after a late event lands in it; running that request loads it."""
     import dagster as dg
@@ -241,3 +273,63 @@ def test_failing_blocking_check_keeps_previous_rows(lake_env, replayed, monkeypa
         assert after == before
     finally:
         s3.delete_object(Bucket=bucket, Key=key)
+
+
+def test_backfill_through_the_webserver_has_a_working_page_and_true_duration(lake_env, replayed, tmp_path):
+    """`user-events backfill` with a real webserver and daemon (`dagster dev`): one run for the range, a
+    backfill page whose GraphQL answers (the CLI `dagster job backfill` page fails with a KeyError on
+    Dagster 1.13), a duration that covers the run, and the hours reloaded without a change."""
+    import shutil
+    import signal
+    import time
+
+    import requests
+
+    from user_events.devservices.core import free_port
+    from user_events.lake.backfill import DagsterWebserver, status
+
+    schema = lake_env["USER_EVENTS_PG_SCHEMA"]
+    before = table_snapshot(schema)
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    shutil.copy(PROJECT_ROOT / "dagster.yaml", home / "dagster.yaml")
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    exe = Path(sys.executable).parent
+    env = {**os.environ, "DAGSTER_HOME": str(home)}
+    dev = subprocess.Popen(
+        [str(exe / "dagster"), "dev", "-m", "user_events_tests.backfill_location", "-h", "127.0.0.1", "-p", str(port)],
+        cwd=PROJECT_ROOT, env=env, stdout=open(tmp_path / "dev.log", "w"), stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 240
+        while True:
+            try:
+                if requests.get(f"{url}/server_info", timeout=5).ok:
+                    break
+            except requests.ConnectionError:
+                pass
+            assert dev.poll() is None and time.monotonic() < deadline, (tmp_path / "dev.log").read_text()[-3000:]
+            time.sleep(2)
+        proc = run_cli("user-events", "backfill", "--from", HOURS[0], "--to", HOURS[-1], "--url", url, "--wait",
+                       "--timeout", "800", timeout=900)  # fmt: skip
+        backfill_id = proc.stdout.split("backfill ", 1)[1].split()[0]
+        state = status(DagsterWebserver(url), backfill_id)
+        assert state["status"] == "COMPLETED_SUCCESS" and state["isAssetBackfill"] and state["numPartitions"] == 3
+        counts = {s["assetKey"]["path"][0]: s["numPartitionsMaterialized"] for s in state["assetBackfillData"]["assetBackfillStatuses"]}
+        assert counts == {"hourly_typed_events": 3, "hourly_user_events": 3, "hourly_kpis": 3}
+        runs = DagsterWebserver(url).graphql(
+            'query R($id: String!) { runsOrError(filter: {tags: [{key: "dagster/backfill", value: $id}]}) '
+            "{ ... on Runs { results { runId status startTime endTime } } } }",
+            {"id": backfill_id},
+        )["runsOrError"]["results"]
+        assert [r["status"] for r in runs] == ["SUCCESS"], "one run for the whole range"
+        assert state["endTimestamp"] - state["timestamp"] >= runs[0]["endTime"] - runs[0]["startTime"]
+    finally:
+        os.killpg(dev.pid, signal.SIGTERM)
+        try:
+            dev.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(dev.pid, signal.SIGKILL)
+    assert table_snapshot(schema) == before

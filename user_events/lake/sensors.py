@@ -14,6 +14,7 @@ from typing import Iterable, Mapping
 
 import dagster as dg
 
+from user_events.asset_keys import LAKE_EVENTS_HOURLY
 from user_events.config import env
 from user_events.lake.partitions import HOURLY_PARTITIONS, key_of_hour
 from user_events.lake.resources import S3Storage
@@ -85,25 +86,66 @@ def hours_to_request(
     return out
 
 
-def evaluate(s3_client, bucket: str, topic: str, cursor: str | None) -> tuple[list[dg.RunRequest], str, str]:
-    """(run requests, new cursor, why-nothing message) — the sensor without Dagster's context."""
-    requested: dict[str, str] = json.loads(cursor) if cursor else {}
+def parse_cursor(cursor: str | None) -> tuple[dict[str, str], dict[str, str]]:
+    """(hour -> fingerprint last requested, hour -> fingerprint last reported as lake_events_hourly)."""
+    state = json.loads(cursor) if cursor else {}
+    if state and "requested" not in state:  # the cursor of earlier versions: requested hours only
+        return state, {}
+    return state.get("requested", {}), state.get("reported", {})
+
+
+def hour_totals(objects: list[Mapping]) -> dict:
+    """What an hour of the lake holds, whoever wrote it: objects and bytes (from the listing)."""
+    return {"objects": len(objects), "bytes": sum(int(o.get("Size", 0)) for o in objects)}
+
+
+def hour_reports(objects_by_hour: Mapping[str, list[Mapping]], reported: Mapping[str, str], complete_before: datetime):
+    """(hour key, fingerprint, materialisation) of every hour whose objects changed since last reported."""
+    out = []
+    for key in sorted(objects_by_hour):
+        fp = fingerprint(objects_by_hour[key])
+        if reported.get(key) != fp:
+            complete = HOURLY_PARTITIONS.time_window_for_partition_key(key).end <= complete_before
+            metadata = {**hour_totals(objects_by_hour[key]), "complete": complete, "fingerprint": fp}
+            out.append((key, fp, dg.AssetMaterialization(asset_key=LAKE_EVENTS_HOURLY, partition=key, metadata=metadata)))
+    return out
+
+
+def evaluate(
+    s3_client, bucket: str, topic: str, cursor: str | None, now: datetime | None = None
+) -> tuple[list[dg.RunRequest], list[dg.AssetMaterialization], str, str]:
+    """(run requests, lake_events_hourly materialisations, new cursor, why-nothing message) — the sensor
+    without Dagster's context. Every hour of the look-back window whose objects changed is reported with its
+    totals (so hours written by any S3 sink process show as materialised); complete hours are requested."""
+    requested, reported = parse_cursor(cursor)
+    now = now or datetime.now(timezone.utc)
     complete_before = hours_complete_before(read_watermark(s3_client, bucket, topic), grace())
     first_partition = HOURLY_PARTITIONS.start
-    start = max(complete_before - lookback(), first_partition)
-    if complete_before <= start:
-        return [], json.dumps(requested), f"no complete hour yet (watermark {complete_before.isoformat()})"
-    objects = list_hour_objects(s3_client, bucket, topic, start, complete_before)
-    todo = hours_to_request(objects, requested)
+    start = max(min(complete_before, now) - lookback(), first_partition)
+    # hours not complete yet are reported too: up to the current hour, or a look-back past the watermark
+    end = min(now.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1), complete_before + lookback())
+    objects = list_hour_objects(s3_client, bucket, topic, start, max(end, complete_before))
+    reports = hour_reports(objects, reported, complete_before)
+    complete = {k: v for k, v in objects.items() if HOURLY_PARTITIONS.time_window_for_partition_key(k).end <= complete_before}
+    todo = hours_to_request(complete, requested)
     runs = [
         dg.RunRequest(run_key=f"{key}@{fp}", partition_key=key, tags={"user_events/trigger": "lake_watermark"})
         for key, fp in todo
     ]
     requested.update(dict(todo))
+    reported.update({key: fp for key, fp, _ in reports})
     window_first = key_of_hour(start)
-    kept = {k: v for k, v in requested.items() if k >= window_first}
-    reason = "" if runs else f"hours complete before {complete_before.isoformat()} are loaded and unchanged"
-    return runs, json.dumps(kept, sort_keys=True), reason
+    state = {
+        "requested": {k: v for k, v in requested.items() if k >= window_first},
+        "reported": {k: v for k, v in reported.items() if k >= window_first},
+    }
+    if runs:
+        reason = ""
+    elif complete_before <= start:
+        reason = f"no complete hour yet (watermark {complete_before.isoformat()})"
+    else:
+        reason = f"hours complete before {complete_before.isoformat()} are loaded and unchanged"
+    return runs, [m for _, _, m in reports], json.dumps(state, sort_keys=True), reason
 
 
 def build_hourly_load_sensor(job) -> dg.SensorDefinition:
@@ -113,14 +155,17 @@ def build_hourly_load_sensor(job) -> dg.SensorDefinition:
         minimum_interval_seconds=30,
         default_status=dg.DefaultSensorStatus.RUNNING,
         description="Loads each lake hour once the S3 sink's watermark shows it complete, and reloads "
-        "hours whose objects changed (late events).",
+        "hours whose objects changed (late events); reports every changed hour's totals as a "
+        "lake_events_hourly materialisation, whoever wrote it.",
     )
     def hourly_load_sensor(context: dg.SensorEvaluationContext, s3: S3Storage):
-        runs, cursor, reason = evaluate(s3.get_client(), s3.bucket_name(), env("USER_EVENTS_TOPIC"), context.cursor)
-        if not runs:
-            return dg.SkipReason(reason) if cursor == (context.cursor or "{}") else dg.SensorResult(
-                skip_reason=reason, cursor=cursor
-            )
-        return dg.SensorResult(run_requests=runs, cursor=cursor)
+        runs, reports, cursor, reason = evaluate(
+            s3.get_client(), s3.bucket_name(), env("USER_EVENTS_TOPIC"), context.cursor
+        )
+        if not runs and not reports and cursor == context.cursor:
+            return dg.SkipReason(reason)
+        return dg.SensorResult(
+            run_requests=runs, asset_events=reports, cursor=cursor, skip_reason=None if runs else reason
+        )
 
     return hourly_load_sensor
