@@ -302,10 +302,11 @@ def b2_kpi_sql(period: str) -> str:
         ),
         per_user AS (
             SELECT period, count(*) FILTER (WHERE user_sessions >= 2) AS returning_users,
-                   count(*) FILTER (WHERE purchase_sessions >= 1) AS buyers,
+                   count(*) FILTER (WHERE user_purchases >= 1) AS buyers,
                    count(*) FILTER (WHERE purchase_sessions >= 2) AS repeat_buyers
             FROM (
                 SELECT period, user_id, count(DISTINCT user_session) AS user_sessions,
+                       count(*) FILTER (WHERE event_type = 'purchase') AS user_purchases,
                        count(DISTINCT user_session) FILTER (WHERE event_type = 'purchase') AS purchase_sessions
                 FROM ev GROUP BY period, user_id
             ) u GROUP BY period
