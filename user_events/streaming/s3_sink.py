@@ -26,7 +26,6 @@ from typing import Callable
 
 from confluent_kafka import Message, TopicPartition
 
-from user_events.streaming.kafka_io import S3_SINK_GROUP
 from user_events.streaming.sink_base import KafkaSink
 from user_events.streaming.validate import TypedEvent, ValidationError, parse_message
 from user_events.streaming.watermark import (
@@ -130,7 +129,6 @@ class HourReport:
 
 
 class S3Sink(KafkaSink):
-    group = S3_SINK_GROUP
     name = "s3"
 
     def __init__(
