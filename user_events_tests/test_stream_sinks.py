@@ -175,7 +175,9 @@ def test_sinks_rebalance_between_two_processes(pipeline, tmp_path):
     first = {s: start_cli(SINK_ARGS[s], env, log[s, "a"]) for s in SINK_ARGS}
     for s in SINK_ARGS:
         wait_assigned(log[s, "a"], 60, f"{s} a assignment", "0, 1, 2")
-    sim = start_cli(simulate_args(6000, 300), p.env(), tmp_path / "simulate.log")
+    # 75 s of stream: the second processes must join while it still runs (a loaded machine took up to a minute
+    # to start one)
+    sim = start_cli(simulate_args(15000, 200), p.env(), tmp_path / "simulate.log")
     db = mongo_db(p.mongo_db)
     wait_until(lambda: db.events.estimated_document_count() > 300, 60, "a first share of events")
     second = {s: start_cli(SINK_ARGS[s] + ["--until-idle", "5"], env, log[s, "b"]) for s in SINK_ARGS}
@@ -186,7 +188,7 @@ def test_sinks_rebalance_between_two_processes(pipeline, tmp_path):
     assert sim.poll() is None  # still streaming while the first processes leave
     for s, proc in first.items():
         assert stop(proc, signal.SIGTERM) == 0, log[s, "a"].read_text()[-3000:]
-    assert sim.wait(60) == 0
+    assert sim.wait(120) == 0
     for s, proc in second.items():
         assert proc.wait(120) == 0, log[s, "b"].read_text()[-3000:]
     assert_exactly_once(p)

@@ -372,7 +372,6 @@ class MongoSink(KafkaSink):
                 poison.append((m, str(exc)))
                 continue
             parsed.append((m, event))
-        self.send_to_dlq(poison)
         deltas: dict = {}
         meta: dict = {}
         if parsed:
@@ -382,6 +381,9 @@ class MongoSink(KafkaSink):
         for m in messages:
             written[m.partition()] = max(written.get(m.partition(), 0), m.offset() + 1)
         self.dashboard.add(deltas, meta, written)
+        if poison:  # rare: wait until the batch is counted, then DLQ + offsets past it in one transaction
+            self.flush_due(0.0, force=True)
+            self.send_to_dlq(poison)
 
     def _insert(self, parsed: list[tuple[Message, TypedEvent]]) -> tuple[dict, dict]:
         """Insert the batch; returns the dashboard deltas of the events whose first storing message is ours."""

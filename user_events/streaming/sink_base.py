@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Callable
 
-from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
-from user_events.config import redact_text
+from user_events.config import env, redact_text
 from user_events.streaming.collections import SINK_STATUS, status_id
 from user_events.streaming.kafka_io import (
     DEFAULT_PARTITIONS,
@@ -49,6 +49,13 @@ class TransientError(Exception):
 
 class StopDuringOutage(Exception):
     """Asked to stop while a store was unreachable: exit without committing what was not stored."""
+
+
+def fault_point(name: str) -> None:
+    """Test hook: USER_EVENTS_FAULT=<name> makes the process die here at once (exit 137, no cleanup), like a
+    SIGKILL at exactly this point. Unset in production."""
+    if env("USER_EVENTS_FAULT") == name:
+        os._exit(137)
 
 
 class NoAssignment(RuntimeError):
@@ -159,8 +166,9 @@ class KafkaSink:
     # ---- to implement -------------------------------------------------------------------------
 
     def process(self, messages: list[Message]) -> None:
-        """Store (or buffer) a batch of data messages, wrapping each store call in `self.retry`; poison goes
-        through `self.send_to_dlq`. Must leave `committable()` unchanged until the batch is stored."""
+        """Store (or buffer) a batch of data messages, wrapping each store call in `self.retry`. Poison goes
+        through `self.send_to_dlq` once `committable()` is past it (the DLQ write commits those offsets). Must
+        leave `committable()` unchanged until the batch is stored."""
         raise NotImplementedError
 
     def committable(self) -> dict[int, int]:
@@ -509,37 +517,66 @@ class KafkaSink:
 
     @property
     def dlq_producer(self) -> Producer:
+        """A transactional producer, `transactional.id` = `<group>|<instance id>.dlq`: stable per sink instance, so
+        a restarted instance fences its dead predecessor and aborts the transaction it left open."""
         if self._dlq_producer is None:
-            self._dlq_producer = self.kafka.producer(**{"linger.ms": 0, "message.timeout.ms": 30000})
+            tid = f"{self.group}|{self.instance_id or default_instance_id(self.name) + f'.pid{os.getpid()}'}.dlq"
+            producer = self.kafka.producer(
+                **{"transactional.id": tid, "linger.ms": 0, "message.timeout.ms": 30000, "transaction.timeout.ms": 60000}
+            )
+            self.retry("DLQ init_transactions", lambda: self._kafka_call(lambda: producer.init_transactions(30)))
+            self._dlq_producer = producer
         return self._dlq_producer
 
+    @staticmethod
+    def _kafka_call(fn: Callable[[], object]):
+        try:
+            return fn()
+        except KafkaException as exc:
+            if exc.args[0].fatal():
+                raise
+            raise TransientError(str(exc)) from exc
+
     def send_to_dlq(self, poison: list[tuple[Message, str]]) -> None:
-        """Produce each (message, error) to the DLQ and wait until every one is acknowledged; records
-        that failed are produced again after a backoff (the DLQ is at-least-once: its headers
-        source_partition/source_offset/sink identify a record)."""
+        """Produce each (message, error) to the DLQ **and** commit the consumer offsets in one Kafka transaction
+        (`send_offsets_to_transaction`), so a poison message is in the DLQ exactly once for read_committed
+        readers, whatever crash happens between the two.
+
+        The caller has stored everything before these messages first (`committable()` covers each poison
+        message's partition up to past it), and the offsets committed are `committable()`. A failed attempt is
+        aborted and retried whole with backoff; a crash leaves an open transaction that the restarted instance
+        (same transactional.id) aborts, or the broker after transaction.timeout.ms."""
         if not poison:
             return
-        pending = list(poison)
+        offsets = {p: o for p, o in self.committable().items() if p in self.owned}
+        late = [(m.partition(), m.offset()) for m, _ in poison if offsets.get(m.partition(), -1) <= m.offset()]
+        if late:
+            raise RuntimeError(f"DLQ transaction before its messages were stored: {late[:3]} not below {offsets}")
 
         def attempt() -> None:
             producer = self.dlq_producer
-            failed: list[tuple[Message, str]] = []
-            for item in pending:
-                m, error = item
-                producer.produce(
-                    self.dlq_topic,
-                    value=m.value(),
-                    key=m.key(),
-                    headers=dlq_headers(m, error, self.group),
-                    on_delivery=lambda err, _msg, item=item: failed.append(item) if err is not None else None,
-                )
-            producer.flush(40)  # message.timeout.ms (30 s) < 40 s: every message has its report by now
-            pending[:] = failed
-            if failed:
-                raise TransientError(f"DLQ produce failed for {len(failed)} message(s)")
+            try:
+                producer.begin_transaction()
+                for m, error in poison:
+                    producer.produce(self.dlq_topic, value=m.value(), key=m.key(), headers=dlq_headers(m, error, self.group))
+                producer.flush(40)
+                fault_point("after_dlq_write")
+                tps = [TopicPartition(self.topic, p, o) for p, o in sorted(offsets.items())]
+                producer.send_offsets_to_transaction(tps, self.consumer.consumer_group_metadata(), 30)
+                producer.commit_transaction(30)
+            except KafkaException as exc:
+                if exc.args[0].fatal():
+                    raise
+                try:
+                    producer.abort_transaction(30)
+                except KafkaException:
+                    pass
+                raise TransientError(f"DLQ transaction failed: {exc}") from exc
 
-        self.retry("DLQ produce", attempt)
+        self.retry("DLQ transaction", attempt)
+        self._committed.update(offsets)
         self.stats.dlq += len(poison)
+        self.stats.commits += 1
         for m, error in poison[:5]:
             self.log.warning(
                 "%s sink: poison message %s[%d]@%d -> %s: %s", self.name, m.topic(), m.partition(), m.offset(), self.dlq_topic, error
