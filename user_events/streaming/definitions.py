@@ -11,6 +11,7 @@ clients of the resources, and report through Dagster. The S3 sink uses the lake 
 """
 
 
+import time
 from datetime import timedelta
 from typing import Optional
 
@@ -182,8 +183,6 @@ class _CollectionReporter:
         self._written = -1
 
     def __call__(self, report: dict) -> None:
-        import time
-
         now = time.monotonic()
         stored = report["written"] + report["duplicates"] + report["dlq"]
         if report["state"] != "running" or stored == self._written or now - self._last < self.interval:
