@@ -60,6 +60,10 @@ class Pipeline:
     def dlq(self) -> str:
         return f"{self.topic}.dlq"
 
+    def group(self, sink: str) -> str:
+        """The sink's consumer group on this (non-default) topic, as docs/streaming.md defines it."""
+        return f"user_events.{self.topic}.{sink}_sink"
+
     def env(self, **extra: str) -> dict:
         env = dict(os.environ)
         env.update(
@@ -176,18 +180,23 @@ def committed_offsets(topic: str, group: str) -> dict[int, int]:
 
 
 def consume_all(topic: str, timeout: float = 30) -> list:
-    """Every message of the topic (reads until the end offsets seen at the start)."""
-    from confluent_kafka import Consumer
+    """Every message of the topic (read_committed, librdkafka's default), up to the end offsets seen at the
+    start. Reads until every partition's position reached its end offset: transaction markers and aborted
+    records take offsets too, so counting messages would never reach the end of a transactional topic."""
+    from confluent_kafka import Consumer, TopicPartition
 
     ends = end_offsets(topic)
-    want = sum(ends.values())
     k = kafka()
     c = Consumer(k.client_config("consumer", **{"group.id": unique("reader"), "auto.offset.reset": "earliest", "enable.auto.commit": False}))
-    c.subscribe([topic])
+    c.assign([TopicPartition(topic, p, 0) for p in ends])
     out = []
     deadline = time.monotonic() + timeout
+
+    def at_end() -> bool:
+        return all(tp.offset >= ends[tp.partition] for tp in c.position([TopicPartition(topic, p) for p in ends]) if ends[tp.partition] > 0)
+
     try:
-        while len(out) < want and time.monotonic() < deadline:
+        while time.monotonic() < deadline and not at_end():
             for m in c.consume(500, 0.5):
                 if m.error() is None:
                     out.append(m)

@@ -6,12 +6,14 @@ import json
 import signal
 import subprocess
 import sys
+import threading
 from collections import Counter
 
 import dagster as dg
 import pandas as pd
 import pytest
 
+from user_events.asset_keys import kafka_topic, mongo_collection
 from user_events.config import PROJECT_ROOT
 from user_events.streaming.watermark import read_watermark
 from user_events_tests.stream_support import (
@@ -63,8 +65,13 @@ def test_simulate_and_sink_jobs_in_process(pipeline, defs):
         run_config={"ops": {"mongo_sink": {"config": {"until_idle_seconds": 3}}}}
     )
     assert mongo.success
-    assert mongo.output_for_node("mongo_sink")["consumed"] == 2500
+    # the sink is a multi-asset now: its summary is the metadata of the collections' materializations
+    final = {m.asset_key: m.metadata for m in mongo.asset_materializations_for_node("mongo_sink")}
+    assert final[mongo_collection("events")]["consumed"].value == 2500
+    assert set(final) == {mongo_collection(c) for c in ("events", "events_per_minute", "sink_delay_per_minute", "sink_status")}
+    assert final[mongo_collection("events")]["lag"].value == 0
     assert mongo_db(pipeline.mongo_db).events.count_documents({}) == len(expected_event_ids(df))
+    assert any(m.asset_key == kafka_topic("events") for m in sim.asset_materializations_for_node("simulate"))
 
     s3 = defs.resolve_job_def("s3_sink_job").execute_in_process(
         run_config={"ops": {"s3_sink": {"config": {"until_idle_seconds": 3, "rotate_seconds": 1}}}}
@@ -144,4 +151,114 @@ def test_run_termination_flushes_and_commits(pipeline, tmp_path):
     text = log.read_text()
     assert "stopped (SIGINT)" in text or "stopped (SIGTERM)" in text, text[-3000:]
     assert len(s3_lines(pipeline.topic)) == 300
-    assert committed_offsets(pipeline.topic, "user_events.s3_sink") == end_offsets(pipeline.topic)
+    assert committed_offsets(pipeline.topic, pipeline.group("s3")) == end_offsets(pipeline.topic)
+
+
+def _dagster_execute(job: str, env: dict, config: dict, log, home) -> subprocess.Popen:
+    """`dagster job execute` of `job` in its own process, on a persistent instance in `home`."""
+    home.mkdir(exist_ok=True)
+    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    cfg = home / f"{job}.yaml"
+    cfg.write_text(json.dumps(config))
+    return subprocess.Popen(
+        [sys.executable, "-m", "dagster", "job", "execute", "-m", "user_events.definitions", "-j", job, "-c", str(cfg)],
+        env={**env, "DAGSTER_HOME": str(home)},
+        cwd=PROJECT_ROOT,
+        stdout=open(log, "wb"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+
+
+def _run_events(home) -> tuple[dg.DagsterRunStatus, list]:
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        [record] = instance.get_run_records()
+        return record.dagster_run.status, instance.all_logs(record.dagster_run.run_id)
+
+
+def test_sigterm_to_a_sink_run_ends_as_a_stop_not_a_failure(pipeline, tmp_path):
+    """Run termination of mongo_sink_job: flushed and committed, a clear stop message, no STEP_FAILURE; the
+    collections were materialized (with the final lag)."""
+    produce(pipeline.topic, (encode({**GOOD_RECORD, "user_session": f"s{i}", "user_id": str(i + 1)}) for i in range(200)))
+    log, home = tmp_path / "dagster.log", tmp_path / "home"
+    proc = _dagster_execute("mongo_sink_job", pipeline.env(), {"ops": {"mongo_sink": {"config": {"progress_seconds": 1}}}}, log, home)
+    try:
+        wait_assigned(log, 120, "the sink to start")
+        group = pipeline.group("mongo")
+        wait_until(lambda: committed_offsets(pipeline.topic, group) == end_offsets(pipeline.topic), 60, "the sink to commit", interval=1)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(90) == 0, log.read_text()[-3000:]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    status, events = _run_events(home)
+    types = [e.dagster_event.event_type_value for e in events if e.dagster_event is not None]
+    assert "STEP_FAILURE" not in types and "RUN_FAILURE" not in types, types
+    assert status == dg.DagsterRunStatus.SUCCESS
+    assert any("stop requested (SIGTERM): flushed and committed" in (e.user_message or "") for e in events)
+    materialized = {
+        e.dagster_event.event_specific_data.materialization.asset_key
+        for e in events
+        if e.dagster_event is not None and e.dagster_event.event_type_value == "ASSET_MATERIALIZATION"
+    }
+    assert mongo_collection("events") in materialized and mongo_collection("sink_status") in materialized
+    assert mongo_db(pipeline.mongo_db).events.count_documents({}) == 200
+
+
+def test_sigterm_to_a_simulate_run_ends_as_a_stop(pipeline, tmp_path):
+    log, home = tmp_path / "dagster.log", tmp_path / "home"
+    config = {"ops": {"simulate": {"config": {"count": 1_000_000, "rate": 200, "time_mode": "live"}}}}
+    proc = _dagster_execute("simulate_job", pipeline.env(), config, log, home)
+    try:
+        wait_until(lambda: "published" in log.read_text() or sum(end_offsets_or_zero(pipeline.topic).values()) > 100, 120, "publishing")
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(90) == 0, log.read_text()[-3000:]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    status, events = _run_events(home)
+    types = [e.dagster_event.event_type_value for e in events if e.dagster_event is not None]
+    assert "STEP_FAILURE" not in types and status == dg.DagsterRunStatus.SUCCESS, types
+    assert any("stop requested (SIGTERM)" in (e.user_message or "") for e in events)
+    delivered = sum(end_offsets(pipeline.topic).values())
+    assert 0 < delivered < 1_000_000
+
+
+def end_offsets_or_zero(topic: str) -> dict:
+    try:
+        return end_offsets(topic)
+    except Exception:  # noqa: BLE001 - the topic may not exist yet
+        return {}
+
+
+def test_a_real_failure_still_fails_the_sink_run(pipeline, defs):
+    """--until-idle without any assignment (a one-partition topic held by another member of the group) is a
+    failure, not a stop: the step fails with the group's name."""
+    produce(pipeline.topic, [encode(GOOD_RECORD)], partitions=1)
+    from confluent_kafka import Consumer
+
+    from user_events_tests.stream_support import kafka
+
+    assigned, done = threading.Event(), threading.Event()
+
+    def hold() -> None:  # a member that keeps polling (and so takes part in the sink's rebalance)
+        holder = Consumer(kafka().client_config("consumer", **{"group.id": pipeline.group("mongo"), "group.instance.id": "holder"}))
+        holder.subscribe([pipeline.topic], on_assign=lambda c, parts: assigned.set() if parts else None)
+        while not done.is_set():
+            holder.poll(0.2)
+        holder.close()
+
+    thread = threading.Thread(target=hold, daemon=True)
+    thread.start()
+    try:
+        assert assigned.wait(60), "the holder got no assignment"
+        result = defs.resolve_job_def("mongo_sink_job").execute_in_process(
+            run_config={"ops": {"mongo_sink": {"config": {"until_idle_seconds": 2, "assignment_timeout_seconds": 6}}}},
+            raise_on_error=False,
+        )
+    finally:
+        done.set()
+        thread.join(30)
+    assert not result.success
+    [failure] = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+    assert pipeline.group("mongo") in str(failure.step_failure_data.error) and "holder" in str(failure.step_failure_data.error)

@@ -41,7 +41,7 @@ from user_events_tests.stream_support import (
     wait_until,
 )
 
-MONGO_GROUP, S3_GROUP = "user_events.mongo_sink", "user_events.s3_sink"
+# The sinks' groups on a test's own topic: `user_events.<topic>.<sink>_sink` (docs/streaming.md).
 # Messages the sinks must reject, with the reason each one must carry.
 GOOD = GOOD_RECORD
 POISON = [
@@ -92,8 +92,8 @@ def assert_exactly_once(p, expect_poison: bool = True) -> dict:
     assert all(hour_folder(r["event_time"]) in key for key, r in lines)
     # both groups committed everything
     ends = end_offsets(p.topic)
-    assert committed_offsets(p.topic, MONGO_GROUP) == ends
-    assert committed_offsets(p.topic, S3_GROUP) == ends
+    assert committed_offsets(p.topic, p.group("mongo")) == ends
+    assert committed_offsets(p.topic, p.group("s3")) == ends
     if expect_poison:
         assert len(poison) == len(POISON)
         assert_dlq(p)
@@ -110,12 +110,12 @@ def assert_dlq(p) -> None:
         assert h["error"].split(":")[0] == reasons[m.value()], (h["error"], reasons[m.value()])
         assert h["source_topic"] == p.topic and int(h["source_offset"]) >= 0
         seen.add((h["sink"], m.value()))
-    assert seen == {(g, v) for g in (MONGO_GROUP, S3_GROUP) for v, _ in POISON}
+    assert seen == {(g, v) for g in (p.group("mongo"), p.group("s3")) for v, _ in POISON}
 
 
 def all_committed(p) -> bool:
     ends = end_offsets(p.topic)
-    return committed_offsets(p.topic, MONGO_GROUP) == ends and committed_offsets(p.topic, S3_GROUP) == ends
+    return committed_offsets(p.topic, p.group("mongo")) == ends and committed_offsets(p.topic, p.group("s3")) == ends
 
 
 def produce_poison(p) -> None:
@@ -169,13 +169,18 @@ def test_sinks_rebalance_between_two_processes(pipeline, tmp_path):
     p = pipeline
     produce_poison(p)
     log = {(s, n): tmp_path / f"{s}-{n}.log" for s in SINK_ARGS for n in "ab"}
-    first = {s: start_cli(SINK_ARGS[s], p.env(), log[s, "a"]) for s in SINK_ARGS}
+    # Dynamic membership: a process that stops leaves its group at once (a static member's partitions would
+    # wait for its session timeout, for it to come back); two processes on one host need distinct ids anyway.
+    env = p.env(USER_EVENTS_SINK_INSTANCE_ID="none")
+    first = {s: start_cli(SINK_ARGS[s], env, log[s, "a"]) for s in SINK_ARGS}
     for s in SINK_ARGS:
         wait_assigned(log[s, "a"], 60, f"{s} a assignment", "0, 1, 2")
-    sim = start_cli(simulate_args(6000, 300), p.env(), tmp_path / "simulate.log")
+    # 75 s of stream: the second processes must join while it still runs (a loaded machine took up to a minute
+    # to start one)
+    sim = start_cli(simulate_args(15000, 200), p.env(), tmp_path / "simulate.log")
     db = mongo_db(p.mongo_db)
     wait_until(lambda: db.events.estimated_document_count() > 300, 60, "a first share of events")
-    second = {s: start_cli(SINK_ARGS[s] + ["--until-idle", "5"], p.env(), log[s, "b"]) for s in SINK_ARGS}
+    second = {s: start_cli(SINK_ARGS[s] + ["--until-idle", "5"], env, log[s, "b"]) for s in SINK_ARGS}
     for s in SINK_ARGS:  # the group split the partitions between the two processes
         wait_assigned(log[s, "b"], 60, f"{s} b assignment")
         assert "revoked" in log[s, "a"].read_text()
@@ -183,7 +188,7 @@ def test_sinks_rebalance_between_two_processes(pipeline, tmp_path):
     assert sim.poll() is None  # still streaming while the first processes leave
     for s, proc in first.items():
         assert stop(proc, signal.SIGTERM) == 0, log[s, "a"].read_text()[-3000:]
-    assert sim.wait(60) == 0
+    assert sim.wait(120) == 0
     for s, proc in second.items():
         assert proc.wait(120) == 0, log[s, "b"].read_text()[-3000:]
     assert_exactly_once(p)
@@ -285,7 +290,7 @@ def test_rees46_sample_replay_to_s3_and_mongo(pipeline, tmp_path, rees46_sample)
     dlq = consume_all(p.dlq)
     errors = Counter((dict(m.headers())["sink"].decode(), dict(m.headers())["error"].decode().split(":")[0]) for m in dlq)
     assert errors == {
-        (group, code): 1 for group in (MONGO_GROUP, S3_GROUP) for code in ("price_negative", "event_type_invalid", "wrong_field_count")
+        (group, code): 1 for group in (p.group("mongo"), p.group("s3")) for code in ("price_negative", "event_type_invalid", "wrong_field_count")
     }
 
 
@@ -299,7 +304,7 @@ def test_sink_sigterm_flushes_and_commits(pipeline, tmp_path):
     assert s3_lines(p.topic) == []  # everything is still buffered (300 < 1000 records, no rotation)
     assert stop(proc, signal.SIGTERM) == 0
     assert len(s3_lines(p.topic)) == 300
-    assert committed_offsets(p.topic, S3_GROUP) == end_offsets(p.topic)
+    assert committed_offsets(p.topic, p.group("s3")) == end_offsets(p.topic)
 
 
 def test_minute_buckets_count_each_offset_once(pipeline):

@@ -42,8 +42,22 @@ def register(subparsers) -> None:
     )
     sink.add_argument("target", choices=("mongo", "s3"))
     sink.add_argument("--topic", default=None, help="topic (default $USER_EVENTS_TOPIC or user_activity)")
-    sink.add_argument("--until-idle", type=float, default=None, metavar="SECONDS", help="exit once no message came for this long")
+    sink.add_argument(
+        "--until-idle",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="exit 0 once drained: every assigned partition at its end and no message for this long",
+    )
+    sink.add_argument(
+        "--assignment-timeout",
+        type=float,
+        default=90.0,
+        metavar="SECONDS",
+        help="with --until-idle: exit 3 when no partition was assigned within this long (default 90)",
+    )
     sink.add_argument("--max-seconds", type=float, default=None, help="exit after this long (tests, benchmarks)")
+    sink.add_argument("--progress-seconds", type=float, default=10.0, help="progress line (lag, last store) and sink_status every so often")
     sink.add_argument("--batch-size", type=int, default=None, help="max messages per batch")
     sink.add_argument("--rotate-seconds", type=float, default=60.0, help="s3: write a (partition, hour) file at least this often")
     sink.add_argument("--flush-records", type=int, default=1000, help="s3: records per file")
@@ -97,6 +111,7 @@ def _simulate(args: argparse.Namespace, flag) -> int:
 
 
 def run_sink(args: argparse.Namespace) -> int:
+    from user_events.streaming.sink_base import NoAssignment
     from user_events.streaming.stopping import StopFlag, stop_on_signals
 
     _setup_logging(args.log_level)
@@ -110,10 +125,15 @@ def run_sink(args: argparse.Namespace) -> int:
             batch_size=args.batch_size,
             rotate_seconds=args.rotate_seconds,
             flush_records=args.flush_records,
+            progress_interval=args.progress_seconds,
         )
         sink.stop = flag
-        stats = sink.run(until_idle=args.until_idle, max_seconds=args.max_seconds)
-    print(json.dumps({"sink": args.target, "topic": topic, **stats.as_dict()}))
+        try:
+            stats = sink.run(until_idle=args.until_idle, max_seconds=args.max_seconds, assignment_timeout=args.assignment_timeout)
+        except NoAssignment as exc:
+            print(f"sink: {exc}", file=sys.stderr, flush=True)
+            return 3
+    print(json.dumps({"sink": args.target, "topic": topic, "group": sink.group, "instance_id": sink.instance_id, **stats.as_dict()}))
     return 0
 
 
@@ -133,4 +153,14 @@ def build_sink(target: str, topic: str, batch_size: int | None = None, rotate_se
     from user_events.streaming.s3_sink import S3Sink
 
     s3 = S3Storage()
-    return S3Sink(topic, s3.get_client(), s3.bucket_name(), rotate_seconds=rotate_seconds, flush_records=flush_records, **kwargs)
+    return S3Sink(
+        topic, s3.get_client(), s3.bucket_name(), rotate_seconds=rotate_seconds, flush_records=flush_records,
+        status_db=status_database(), **kwargs,
+    )  # fmt: skip
+
+
+def status_database():
+    """The MongoDB database for the S3 sink's `sink_status` document: quick to give up (2 s), never required."""
+    from user_events.streaming.resources import MongoResource
+
+    return MongoResource(server_selection_timeout_ms=2000).database()

@@ -1,25 +1,38 @@
 """Streaming domain: simulate_job, mongo_sink_job, s3_sink_job, their keep-alive sensors, resources kafka and mongo.
 
+Assets: the Kafka topic `kafka/events` (an AssetSpec; simulate_job reports a materialization of it) and the
+MongoDB collections `mongo/events`, `mongo/events_per_minute`, `mongo/sink_delay_per_minute`,
+`mongo/sink_status`, materialized by the `mongo_sink` multi-asset that `mongo_sink_job` runs (periodically
+while it runs, and once when it stops). The s3_sink stays an op: it feeds `lake_events_hourly` (lake domain).
+
 The ops are thin: they build the same objects `user-events simulate` / `user-events sink` build, with the
 clients of the resources, and report through Dagster. The S3 sink uses the lake domain's `s3` resource
 (S3Storage), defined in the lake's Definitions.
 """
 
 
+import time
 from datetime import timedelta
 from typing import Optional
 
 import dagster as dg
 
-from user_events.asset_keys import LAKE_EVENTS_HOURLY
+from user_events.asset_keys import LAKE_EVENTS_HOURLY, kafka_topic, mongo_collection
 from user_events.lake.resources import S3Storage
+from user_events.streaming.collections import COLLECTIONS, EVENTS, EVENTS_PER_MINUTE, SINK_DELAY_PER_MINUTE, SINK_STATUS
 from user_events.streaming.kafka_io import DEFAULT_PARTITIONS
 from user_events.streaming.resources import KafkaResource, MongoResource
 from user_events.streaming.sensors import SINK_TAG, keep_running_sensor
 from user_events.streaming.stopping import StopFlag, stop_on_signals
 
 LAKE_HOURLY_ASSET = LAKE_EVENTS_HOURLY
-MONGO_EVENTS_ASSET = "mongo_events"
+EVENTS_TOPIC = kafka_topic("events")
+COLLECTION_DESCRIPTIONS = {
+    EVENTS: "One document per distinct event (deterministic _id), with kafka_ts and ingested_at.",
+    EVENTS_PER_MINUTE: "Live counts and cents per (UTC minute, event_type); the live dashboard's source.",
+    SINK_DELAY_PER_MINUTE: "The MongoDB sink's delay (ingested_at - kafka_ts) per minute of ingested_at: count, p50, p95, max.",
+    SINK_STATUS: "One document per sink instance: lag per partition, last store, state.",
+}
 # One run per sink (instance run-queue limit on SINK_TAG, see docs/streaming.md), retried when it fails.
 SINK_RETRY_TAGS = {"dagster/max_retries": "3", "dagster/retry_strategy": "FROM_FAILURE"}
 
@@ -34,6 +47,14 @@ class SimulateConfig(dg.Config):
     start: Optional[str] = None  # ISO time of the first generated event in replay mode (default now)
     partitions: int = DEFAULT_PARTITIONS
     topic: Optional[str] = None
+
+
+events_topic_spec = dg.AssetSpec(
+    EVENTS_TOPIC,
+    description="The events topic (USER_EVENTS_TOPIC): one JSON message per event, key = user_session.",
+    group_name="streaming",
+    kinds={"kafka"},
+)
 
 
 @dg.op(description="Publish simulated (or replayed) events to the events topic.")
@@ -62,8 +83,9 @@ def simulate(context: dg.OpExecutionContext, config: SimulateConfig, kafka: Kafk
             metadata=summary,
         )
     context.add_output_metadata(summary)
+    context.log_event(dg.AssetMaterialization(asset_key=EVENTS_TOPIC, metadata={k: v for k, v in summary.items() if k != "partitions"}))
     if flag:
-        raise dg.DagsterExecutionInterruptedError()
+        context.log.info(f"stop requested ({flag.reason}): {result.delivered} of {result.produced} messages delivered, none pending")
     return summary
 
 
@@ -73,62 +95,129 @@ def simulate_job():
 
 
 class SinkConfig(dg.Config):
-    until_idle_seconds: Optional[float] = None  # None: run until the run is terminated
+    until_idle_seconds: Optional[float] = None  # None: run until the run is terminated; else stop once drained
+    assignment_timeout_seconds: float = 90.0  # with until_idle_seconds: fail when no partition came in this long
     max_seconds: Optional[float] = None
     batch_size: Optional[int] = None
     topic: Optional[str] = None
     partitions: int = DEFAULT_PARTITIONS  # when the sink has to create the topic
+    progress_seconds: float = 10.0  # progress lines (lag, last store) and the sink_status document
+    report_interval_seconds: float = 60.0  # asset materializations while running (mongo: collections; s3: hours)
 
 
 class S3SinkConfig(SinkConfig):
     rotate_seconds: float = 60.0
     flush_records: int = 1000
-    report_interval_seconds: float = 60.0
     grace_seconds: float = 300.0
 
 
 def _sink_kwargs(context: dg.OpExecutionContext, kafka: KafkaResource, config: SinkConfig) -> dict:
-    kwargs = dict(kafka=kafka, partitions=config.partitions, logger=context.log)
+    kwargs = dict(kafka=kafka, partitions=config.partitions, logger=context.log, progress_interval=config.progress_seconds)
     if config.batch_size:
         kwargs["batch_size"] = config.batch_size
     return kwargs
 
 
-def _run_sink(context: dg.OpExecutionContext, sink, config: SinkConfig) -> dict:
-    """Run a sink inside the op. Run termination (SIGTERM/SIGINT) stops it at a batch boundary: flush,
-    commit, then the run ends as interrupted (canceled)."""
+def progress_metadata(report: dict) -> dict:
+    """Dagster metadata of a sink progress report: counts and total lag as numbers (plotted over time)."""
+    return {
+        "topic": report["topic"],
+        "group": report["group"],
+        "instance_id": report["instance_id"],
+        **{k: report[k] for k in ("consumed", "written", "duplicates", "dlq", "lag")},
+        "lag_per_partition": dg.MetadataValue.json({str(d["partition"]): d for d in report["partitions"]}),
+        "last_store_at": report["last_store_at"].isoformat() if report["last_store_at"] else "never",
+        "state": report["state"],
+    }
+
+
+def _run_sink(context: dg.OpExecutionContext, sink, config: SinkConfig, output_metadata: bool = True) -> dict:
+    """Run a sink inside the op. A requested stop (run termination: SIGTERM/SIGINT) stops it at a batch
+    boundary, flushes and commits, and the op returns normally after saying so: a stop is not a failure.
+    `output_metadata`: put the summary on the op's (single) output."""
+    from user_events.streaming.sink_base import NoAssignment
+
     with stop_on_signals(sink.stop):
-        stats = sink.run(until_idle=config.until_idle_seconds, max_seconds=config.max_seconds)
+        try:
+            stats = sink.run(
+                until_idle=config.until_idle_seconds,
+                max_seconds=config.max_seconds,
+                assignment_timeout=config.assignment_timeout_seconds,
+            )
+        except NoAssignment as exc:
+            raise dg.Failure(description=str(exc)) from None
     summary = stats.as_dict()
-    context.add_output_metadata({k: v for k, v in summary.items() if v != ""})
+    final = sink.last_report
+    if final is not None:
+        summary["lag"] = final["lag"]
+    if output_metadata:
+        context.add_output_metadata({k: v for k, v in summary.items() if v != ""})
     if sink.stop.reason in ("SIGTERM", "SIGINT"):
-        raise dg.DagsterExecutionInterruptedError()
+        context.log.info(
+            f"stop requested ({sink.stop.reason}): flushed and committed; consumed {stats.consumed}, written "
+            f"{stats.written}, duplicates {stats.duplicates}, dlq {stats.dlq}, lag {summary.get('lag', 'unknown')}"
+        )
     return summary
 
 
-@dg.op(description="Kafka -> MongoDB `events` and `events_per_minute` (long-running).")
-def mongo_sink(context: dg.OpExecutionContext, config: SinkConfig, kafka: KafkaResource, mongo: MongoResource) -> dict:
+MONGO_COLLECTION_SPECS = [
+    dg.AssetSpec(
+        mongo_collection(name),
+        deps=[EVENTS_TOPIC],
+        description=COLLECTION_DESCRIPTIONS[name],
+        group_name="streaming",
+        kinds={"mongodb"},
+    )
+    for name in COLLECTIONS
+]
+
+
+class _CollectionReporter:
+    """Materializes the collections while the sink runs: at most every `interval` seconds, when it stored
+    something since the last time (progress lines and sink_status come every progress_seconds)."""
+
+    def __init__(self, context: dg.AssetExecutionContext, interval: float) -> None:
+        self.context = context
+        self.interval = interval
+        self._last = 0.0
+        self._written = -1
+
+    def __call__(self, report: dict) -> None:
+        now = time.monotonic()
+        stored = report["written"] + report["duplicates"] + report["dlq"]
+        if report["state"] != "running" or stored == self._written or now - self._last < self.interval:
+            return
+        self._last, self._written = now, stored
+        metadata = progress_metadata(report)
+        for spec in MONGO_COLLECTION_SPECS:
+            self.context.log_event(dg.AssetMaterialization(asset_key=spec.key, metadata=metadata))
+
+
+@dg.multi_asset(
+    name="mongo_sink",
+    specs=MONGO_COLLECTION_SPECS,
+    description="Kafka -> MongoDB `events`, `events_per_minute`, `sink_delay_per_minute`, `sink_status` (long-running).",
+)
+def mongo_sink(context: dg.AssetExecutionContext, config: SinkConfig, kafka: KafkaResource, mongo: MongoResource):
     from user_events.streaming.mongo_sink import MongoSink
 
     topic = config.topic or kafka.topic_name()
-    sink = MongoSink(topic, mongo.database(), **_sink_kwargs(context, kafka, config))
-    try:
-        return _run_sink(context, sink, config)
-    finally:
-        s = sink.stats
-        context.log_event(
-            dg.AssetMaterialization(
-                asset_key=MONGO_EVENTS_ASSET,
-                metadata={"written": s.written, "duplicates": s.duplicates, "dlq": s.dlq, "topic": topic},
-            )
-        )
+    reporter = _CollectionReporter(context, config.report_interval_seconds)
+    sink = MongoSink(topic, mongo.database(), on_progress=reporter, **_sink_kwargs(context, kafka, config))
+    summary = _run_sink(context, sink, config, output_metadata=False)
+    metadata = progress_metadata(sink.last_report) if sink.last_report else {}
+    metadata.update({k: v for k, v in summary.items() if k not in metadata and v != ""})
+    for spec in MONGO_COLLECTION_SPECS:
+        yield dg.MaterializeResult(asset_key=spec.key, metadata=metadata)
 
 
 @dg.op(
     description="Kafka -> S3 hourly NDJSON (Confluent S3 sink layout), long-running; logs a "
     f"{LAKE_HOURLY_ASSET.to_user_string()} materialization for every hour it writes.",
 )
-def s3_sink(context: dg.OpExecutionContext, config: S3SinkConfig, kafka: KafkaResource, s3: S3Storage) -> dict:
+def s3_sink(
+    context: dg.OpExecutionContext, config: S3SinkConfig, kafka: KafkaResource, s3: S3Storage, mongo: MongoResource
+) -> dict:
     from user_events.streaming.s3_sink import S3Sink
 
     def on_hour_written(partition_key: str, metadata: dict) -> None:
@@ -143,14 +232,18 @@ def s3_sink(context: dg.OpExecutionContext, config: S3SinkConfig, kafka: KafkaRe
         report_interval=config.report_interval_seconds,
         grace=timedelta(seconds=config.grace_seconds),
         on_hour_written=on_hour_written,
+        status_db=mongo.database(),  # its sink_status document; best effort, never required
         **_sink_kwargs(context, kafka, config),
     )
     return _run_sink(context, sink, config)
 
 
-@dg.job(tags={SINK_TAG: "mongo", **SINK_RETRY_TAGS}, description="Kafka -> MongoDB sink (long-running).")
-def mongo_sink_job():
-    mongo_sink()
+mongo_sink_job = dg.define_asset_job(
+    "mongo_sink_job",
+    selection=dg.AssetSelection.assets(*[spec.key for spec in MONGO_COLLECTION_SPECS]),
+    tags={SINK_TAG: "mongo", **SINK_RETRY_TAGS},
+    description="Kafka -> MongoDB sink (long-running): materializes the MongoDB collections.",
+)
 
 
 @dg.job(tags={SINK_TAG: "s3", **SINK_RETRY_TAGS}, description="Kafka -> S3 sink (long-running).")
@@ -159,6 +252,7 @@ def s3_sink_job():
 
 
 defs = dg.Definitions(
+    assets=[events_topic_spec, mongo_sink],
     jobs=[simulate_job, mongo_sink_job, s3_sink_job],
     sensors=[keep_running_sensor(mongo_sink_job, "mongo"), keep_running_sensor(s3_sink_job, "s3")],
     resources={"kafka": KafkaResource(), "mongo": MongoResource()},

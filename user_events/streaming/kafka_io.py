@@ -6,15 +6,65 @@ the contract variables)."""
 from __future__ import annotations
 
 import logging
+import re
+import socket
 from typing import Mapping
 
 from confluent_kafka import KafkaError, KafkaException, Message, TopicPartition
 
+from user_events.config import DEFAULTS, env
+
 log = logging.getLogger(__name__)
 
 DEFAULT_PARTITIONS = 3
-MONGO_SINK_GROUP = "user_events.mongo_sink"
+DEFAULT_TOPIC = DEFAULTS["USER_EVENTS_TOPIC"]
+MONGO_SINK_GROUP = "user_events.mongo_sink"  # the contract's groups, for the default topic
 S3_SINK_GROUP = "user_events.s3_sink"
+# USER_EVENTS_SINK_INSTANCE_ID set to one of these: no group.instance.id (dynamic membership)
+DYNAMIC_MEMBERSHIP = ("none", "dynamic")
+
+
+def sink_group(sink: str, topic: str) -> str:
+    """The consumer group of a sink (`mongo`, `s3`) on `topic`: USER_EVENTS_<SINK>_SINK_GROUP when set,
+    else `user_events.<sink>_sink` for the default topic (the contract) and `user_events.<topic>.<sink>_sink`
+    for any other, so pipelines on one cluster never share a group (and never rebalance each other)."""
+    configured = env(f"USER_EVENTS_{sink.upper()}_SINK_GROUP")
+    if configured:
+        return configured
+    if topic == DEFAULT_TOPIC:
+        return f"user_events.{sink}_sink"
+    return f"user_events.{topic}.{sink}_sink"
+
+
+def default_instance_id(sink: str) -> str:
+    """`<host name>.<sink>`: stable across restarts of the one sink of a kind a host runs."""
+    host = re.sub(r"[^A-Za-z0-9._-]", "_", socket.gethostname()) or "host"
+    return f"{host}.{sink}"
+
+
+def sink_instance_id(sink: str, from_config_file: str | None = None) -> str | None:
+    """group.instance.id of this sink process (static membership), None for dynamic membership.
+
+    USER_EVENTS_SINK_INSTANCE_ID wins (`none`/`dynamic` turn static membership off), then a
+    group.instance.id in the USER_EVENTS_KAFKA_CONFIG file, then `<host name>.<sink>`."""
+    configured = env("USER_EVENTS_SINK_INSTANCE_ID") or from_config_file
+    if configured and configured.strip().lower() in DYNAMIC_MEMBERSHIP:
+        return None
+    return configured or default_instance_id(sink)
+
+
+def describe_group(admin, group: str, timeout: float = 10.0) -> str:
+    """`member (instance id, host, partitions), ...` of a consumer group, for error messages."""
+    try:
+        desc = admin.describe_consumer_groups([group], request_timeout=timeout)[group].result(timeout)
+    except Exception as exc:  # noqa: BLE001 - only for a message
+        return f"(could not describe the group: {exc})"
+    members = []
+    for m in desc.members:
+        parts = sorted(tp.partition for tp in (m.assignment.topic_partitions if m.assignment else []))
+        members.append(f"{m.group_instance_id or m.member_id} on {m.host} holding partitions {parts}")
+    state = getattr(desc.state, "name", desc.state)
+    return f"state {state}, members: " + ("; ".join(members) if members else "none")
 
 
 def dlq_topic_of(topic: str) -> str:

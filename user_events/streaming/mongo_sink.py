@@ -18,22 +18,22 @@ from __future__ import annotations
 
 import threading
 from collections import defaultdict
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
+import numpy as np
 from confluent_kafka import Message
 from pymongo import ASCENDING, InsertOne, UpdateOne
 from pymongo.database import Database
 from pymongo.errors import BulkWriteError, ConnectionFailure, PyMongoError
 
-from user_events.streaming.kafka_io import MONGO_SINK_GROUP
+from user_events.streaming.collections import EVENTS, EVENTS_PER_MINUTE, SINK_DELAY_PER_MINUTE, minute_id
 from user_events.streaming.sink_base import KafkaSink, StopDuringOutage
 from user_events.streaming.validate import TypedEvent, ValidationError, minute_start, parse_message
 
-EVENTS = "events"
-EVENTS_PER_MINUTE = "events_per_minute"
 DUPLICATE_KEY = 11000
+DELAY_SINK = "mongo"
 
 
 def duplicate_key_indexes(exc: BulkWriteError) -> list[int]:
@@ -84,7 +84,22 @@ def event_document(event: TypedEvent, msg: Message, ingested_at: datetime) -> di
 
 
 def bucket_id(minute: datetime, event_type: str) -> str:
-    return f"{minute.strftime('%Y-%m-%dT%H:%MZ')}|{event_type}"
+    return minute_id(minute, event_type)
+
+
+def delay_document(minute: datetime, delays_ms, sink: str = DELAY_SINK) -> dict:
+    """The `sink_delay_per_minute` fields of one minute (of ingested_at) from its delays in ms."""
+    a = np.asarray(delays_ms, dtype=float)
+    p50, p95 = np.percentile(a, [50, 95])
+    return {
+        "minute": minute,
+        "sink": sink,
+        "count": int(a.size),
+        "p50_ms": float(p50),
+        "p95_ms": float(p95),
+        "max_ms": float(a.max()),
+        "updated_at": datetime.now(timezone.utc),
+    }
 
 
 def price_cents(price: Decimal) -> int:
@@ -179,9 +194,13 @@ class DashboardWriter(threading.Thread):
     `error` is set and the sink fails).
     """
 
-    def __init__(self, coll, interval: float, log) -> None:
+    def __init__(self, coll, interval: float, log, delay_coll=None) -> None:
         super().__init__(name="events_per_minute", daemon=True)
         self.coll = coll
+        self.delay_coll = delay_coll
+        self._delays: dict[datetime, list[float]] = {}  # minute of ingested_at -> delays (ms) of that minute
+        self._delays_changed: set[datetime] = set()
+        self._delay_error_logged = False
         self.interval = interval
         self.log = log
         self.error: BaseException | None = None
@@ -200,6 +219,39 @@ class DashboardWriter(threading.Thread):
             self._meta.update(meta)
             self._written.update(written)
             self._added += 1
+
+    def add_delays(self, ingested_at: datetime, delays_ms: list[float]) -> None:
+        """Delays (ms) of the documents one insert stored; summarised per minute in `sink_delay_per_minute`."""
+        if not delays_ms or self.delay_coll is None:
+            return
+        minute = ingested_at.replace(second=0, microsecond=0)
+        with self._cond:
+            self._delays.setdefault(minute, []).extend(delays_ms)
+            self._delays_changed.add(minute)
+
+    def _write_delays(self) -> None:
+        """Upsert the changed minutes' delay summaries; older minutes are dropped from memory (a restart
+        starts a minute's sample again). Best effort: never fails the sink."""
+        with self._cond:
+            changed, self._delays_changed = self._delays_changed, set()
+            samples = {m: list(self._delays[m]) for m in changed}
+            newest = max(self._delays, default=None)
+            for m in [m for m in self._delays if newest is not None and m < newest - timedelta(minutes=2)]:
+                del self._delays[m]
+        if not samples:
+            return
+        try:
+            self.delay_coll.bulk_write(
+                [UpdateOne({"_id": minute_id(m, DELAY_SINK)}, {"$set": delay_document(m, d)}, upsert=True) for m, d in samples.items()],
+                ordered=False,
+            )
+            self._delay_error_logged = False
+        except PyMongoError as exc:
+            with self._cond:
+                self._delays_changed |= set(samples)
+            if not self._delay_error_logged:
+                self.log.warning("mongo sink: %s update failed (%s); retried next time", SINK_DELAY_PER_MINUTE, exc)
+                self._delay_error_logged = True
 
     def applied(self) -> dict[int, int]:
         with self._cond:
@@ -255,6 +307,7 @@ class DashboardWriter(threading.Thread):
                     if bid not in self._pending:
                         del self._meta[bid]
                 self._cond.notify_all()
+            self._write_delays()
 
     def _apply_with_retry(self, deltas: dict, meta: dict) -> bool:
         delay, failures = 0.2, 0
@@ -275,7 +328,6 @@ class DashboardWriter(threading.Thread):
 
 
 class MongoSink(KafkaSink):
-    group = MONGO_SINK_GROUP
     name = "mongo"
     consumer_overrides = {"fetch.wait.max.ms": 10}
 
@@ -283,9 +335,10 @@ class MongoSink(KafkaSink):
         kwargs.setdefault("batch_size", 1000)
         kwargs.setdefault("batch_timeout", 0.1)
         kwargs.setdefault("commit_interval", 1.0)
+        kwargs.setdefault("status_db", db)
         super().__init__(topic, **kwargs)
         self.db = db
-        self.dashboard = DashboardWriter(db[EVENTS_PER_MINUTE], dashboard_interval, self.log)
+        self.dashboard = DashboardWriter(db[EVENTS_PER_MINUTE], dashboard_interval, self.log, db[SINK_DELAY_PER_MINUTE])
         self._failures = 0
 
     # ---- stores -------------------------------------------------------------------------------
@@ -319,7 +372,6 @@ class MongoSink(KafkaSink):
                 poison.append((m, str(exc)))
                 continue
             parsed.append((m, event))
-        self.send_to_dlq(poison)
         deltas: dict = {}
         meta: dict = {}
         if parsed:
@@ -329,6 +381,9 @@ class MongoSink(KafkaSink):
         for m in messages:
             written[m.partition()] = max(written.get(m.partition(), 0), m.offset() + 1)
         self.dashboard.add(deltas, meta, written)
+        if poison:  # rare: wait until the batch is counted, then DLQ + offsets past it in one transaction
+            self.flush_due(0.0, force=True)
+            self.send_to_dlq(poison)
 
     def _insert(self, parsed: list[tuple[Message, TypedEvent]]) -> tuple[dict, dict]:
         """Insert the batch; returns the dashboard deltas of the events whose first storing message is ours."""
@@ -345,6 +400,7 @@ class MongoSink(KafkaSink):
             for d in self.db[EVENTS].find({"_id": {"$in": ids}}, {"kafka_topic": 1, "kafka_partition": 1, "kafka_offset": 1}):
                 owners_of_dups[d["_id"]] = (d.get("kafka_topic"), d.get("kafka_partition"), d.get("kafka_offset"))
         dup_set = set(duplicate_idx)
+        self.dashboard.add_delays(now, [(now - d["kafka_ts"]).total_seconds() * 1000 for i, d in enumerate(docs) if i not in dup_set and d["kafka_ts"] is not None])
         deltas: dict[str, dict[int, dict[int, int]]] = defaultdict(lambda: defaultdict(dict))
         meta: dict[str, tuple[datetime, str]] = {}
         for i, (m, ev) in enumerate(parsed):

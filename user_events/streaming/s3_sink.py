@@ -26,7 +26,6 @@ from typing import Callable
 
 from confluent_kafka import Message, TopicPartition
 
-from user_events.streaming.kafka_io import S3_SINK_GROUP
 from user_events.streaming.sink_base import KafkaSink
 from user_events.streaming.validate import TypedEvent, ValidationError, parse_message
 from user_events.streaming.watermark import (
@@ -130,7 +129,6 @@ class HourReport:
 
 
 class S3Sink(KafkaSink):
-    group = S3_SINK_GROUP
     name = "s3"
 
     def __init__(
@@ -217,9 +215,6 @@ class S3Sink(KafkaSink):
                 poison.append((m, str(exc)))
                 continue
             valid.append((m, event, ndjson_line(m.value(), record)))
-        self.send_to_dlq(poison)
-        if self.generation != generation:
-            return
         unknown = {(m.partition(), ev.event_hour) for m, ev, _ in valid}
         unknown = {(p, h) for p, h in unknown if p in self.parts and h not in self.parts[p].stored_end}
         for p, h in sorted(unknown):
@@ -241,6 +236,19 @@ class S3Sink(KafkaSink):
             if item is not None:
                 self._add(st, m.offset(), item[0], item[1], now)
             st.next_offset = max(st.next_offset or 0, m.offset() + 1)
+        if poison and self.generation == generation:
+            self._dlq_after_storing(poison, generation)
+
+    def _dlq_after_storing(self, poison: list[tuple[Message, str]], generation: int) -> None:
+        """Write the buffers of the poison messages' partitions (so their committable offset passes the poison:
+        rare, so a few early objects are cheap), then DLQ + offsets in one transaction (`send_to_dlq`)."""
+        for p in sorted({m.partition() for m, _ in poison}):
+            st = self.parts.get(p)
+            for buf in list(st.buffers.values()) if st is not None else []:
+                self._write(st, buf)
+        if self.generation != generation:
+            return  # rebalanced while writing: the poison is redelivered to the partitions' next owner
+        self.send_to_dlq([(m, e) for m, e in poison if m.partition() in self.parts])
 
     def _add(self, st: PartitionState, offset: int, ev: TypedEvent, line: bytes, now: float) -> None:
         hour = ev.event_hour
