@@ -213,7 +213,8 @@ def mongo_sink(context: dg.AssetExecutionContext, config: SinkConfig, kafka: Kaf
 
 @dg.op(
     description="Kafka -> S3 hourly NDJSON (Confluent S3 sink layout), long-running; logs a "
-    f"{LAKE_HOURLY_ASSET.to_user_string()} materialization for every hour it writes.",
+    f"{LAKE_HOURLY_ASSET.to_user_string()} observation of what it wrote into each hour (the hour's totals, "
+    "whoever wrote them, are the hourly sensor's materialisations).",
 )
 def s3_sink(
     context: dg.OpExecutionContext, config: S3SinkConfig, kafka: KafkaResource, s3: S3Storage, mongo: MongoResource
@@ -221,7 +222,9 @@ def s3_sink(
     from user_events.streaming.s3_sink import S3Sink
 
     def on_hour_written(partition_key: str, metadata: dict) -> None:
-        context.log_event(dg.AssetMaterialization(asset_key=LAKE_HOURLY_ASSET, partition=partition_key, metadata=metadata))
+        # increments of this run, not the hour's totals: an observation, never a materialisation
+        written = {**metadata, "scope": "written by this run since its last report"}
+        context.log_event(dg.AssetObservation(asset_key=LAKE_HOURLY_ASSET, partition=partition_key, metadata=written))
 
     sink = S3Sink(
         config.topic or kafka.topic_name(),
