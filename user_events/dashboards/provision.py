@@ -133,9 +133,14 @@ class SupersetClient:
                 for d in found if d.get("slug") in DASHBOARD_SLUGS}
 
     def refresh_datasets(self) -> list[str]:
-        """Re-read every dataset's columns from its database (after a load added or changed columns)."""
+        """Re-read the physical datasets' columns from their tables (after a load added or changed columns).
+
+        Not the virtual (MongoDB) ones: their columns come from the documents `SELECT *` finds, so a refresh
+        while a collection is still empty would drop every declared column and break the live charts."""
         names = []
-        for ds in self.list_all("dataset", ("id", "table_name")):
+        for ds in self.list_all("dataset", ("id", "table_name", "kind")):
+            if ds.get("kind") != "physical":
+                continue
             self.put(f"/api/v1/dataset/{ds['id']}/refresh")
             names.append(ds["table_name"])
         return names
@@ -145,9 +150,10 @@ class SupersetClient:
         return self.post("/api/v1/chart/data", json=body)["result"][0]["data"]
 
 
-def provision(client: SupersetClient, placement: Placement, refresh: bool = True) -> dict[str, dict]:
+def provision(client: SupersetClient, placement: Placement, refresh: bool = True,
+              bundle_dir: Path = BUNDLE_DIR) -> dict[str, dict]:
     """Import the bundle (idempotent), optionally refresh dataset metadata; the dashboards found after."""
-    client.import_bundle(build_bundle(placement))
+    client.import_bundle(build_bundle(placement, bundle_dir))
     if refresh:
         client.refresh_datasets()
     dashboards = client.dashboards()
