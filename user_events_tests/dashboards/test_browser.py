@@ -7,61 +7,30 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import time
 
 import pytest
-import yaml
 
 from user_events.config import DATA_DIR
-from user_events.dashboards.provision import BUNDLE_DIR
+from user_events.dashboards.browser import CHART, CHROMIUM_ARGS, chromium_path, log_in, open_dashboard
 
 SCREENSHOTS = DATA_DIR / "screenshots"
-CHART = ".dashboard-component-chart-holder"
-# every chart holder has finished: no spinner, and something drawn (canvas/svg/table) or an empty-result message
-ALL_RENDERED = """([selector, expected]) => {
-  const holders = [...document.querySelectorAll(selector)];
-  return holders.length === expected && holders.every(h => !h.querySelector('.loading') &&
-    (h.querySelector('canvas, svg, table, .header-line, .big-number-total') || /No results/.test(h.innerText)));
-}"""
-
-
-def chart_count(slug: str) -> int:
-    position = yaml.safe_load((BUNDLE_DIR / "dashboards" / f"{slug}.yaml").read_text())["position"]
-    return sum(1 for node in position.values() if isinstance(node, dict) and node.get("type") == "CHART")
-
-
-def chromium() -> str:
-    path = os.environ.get("USER_EVENTS_CHROMIUM") or shutil.which("chromium")
-    if not path:
-        pytest.fail("Debian's chromium is missing: `make services-up` installs it with apt-get when run as root")
-    return path
 
 
 @pytest.fixture(scope="module")
 def browser_page():
     from playwright.sync_api import sync_playwright
 
+    executable = chromium_path()
+    if not executable:
+        pytest.fail("Debian's chromium is missing: `make services-up` installs it with apt-get when run as root")
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=chromium(), args=["--no-sandbox", "--disable-gpu"])
+        browser = pw.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1600, "height": 1400})
         url = os.environ["USER_EVENTS_SUPERSET_URL"].rstrip("/")
-        page.goto(f"{url}/login/")
-        page.fill("#username", os.environ["USER_EVENTS_SUPERSET_USER"])
-        page.fill("#password", os.environ["USER_EVENTS_SUPERSET_PASSWORD"])
-        page.keyboard.press("Enter")
-        page.wait_for_url(lambda u: "/login" not in u, timeout=60_000)
+        log_in(page, url, os.environ["USER_EVENTS_SUPERSET_USER"], os.environ["USER_EVENTS_SUPERSET_PASSWORD"])
         yield page, url
         browser.close()
-
-
-def open_dashboard(page, url: str, slug: str) -> tuple[float, list[str]]:
-    """Seconds from navigation until every chart has rendered, and each chart's text."""
-    started = time.monotonic()
-    page.goto(f"{url}/superset/dashboard/{slug}/?standalone=1")
-    page.wait_for_function(ALL_RENDERED, arg=[CHART, chart_count(slug)], timeout=120_000, polling=100)
-    took = time.monotonic() - started
-    return took, page.locator(CHART).all_inner_texts()
 
 
 def assert_no_chart_error(page) -> None:
