@@ -15,6 +15,7 @@ import shutil
 import urllib.request
 
 from user_events.config import PROJECT_ROOT
+from user_events.config import env as env_var
 
 from .base import Service
 from .core import LOOPBACK, ServiceError, run_logged, say
@@ -29,6 +30,7 @@ SUPERSET_REQUIREMENTS = [
 ]
 SERVER_FILES = PROJECT_ROOT / "user_events" / "dashboards" / "server"
 ADMIN_USER = "admin"
+PUBLIC_VAR = "USER_EVENTS_SUPERSET_PUBLIC"  # true: read-only public dashboards (see superset_config.py)
 INITIALISED_VERSION = "superset 6.1.0 / 1"
 
 
@@ -71,14 +73,15 @@ class Superset(Service):
             "USER_EVENTS_SUPERSET_READER_USER": READER_ROLE,
             "USER_EVENTS_SUPERSET_READER_PASSWORD": self.reader_password,
         }
-        if os.environ.get("USER_EVENTS_SUPERSET_PUBLIC"):
-            env["USER_EVENTS_SUPERSET_PUBLIC"] = os.environ["USER_EVENTS_SUPERSET_PUBLIC"]
+        if env_var(PUBLIC_VAR):
+            env[PUBLIC_VAR] = env_var(PUBLIC_VAR)
         if with_admin:
             env.update(USER_EVENTS_SUPERSET_USER=ADMIN_USER, USER_EVENTS_SUPERSET_PASSWORD=self.admin_password)
         return env
 
     def install(self) -> None:
         self.install_venv(self.venv, SUPERSET_REQUIREMENTS, "gunicorn")
+        self.dir.chmod(0o700)  # superset.db holds the admin's password hash and data encrypted with SECRET_KEY
         ensure_chromium(self.log)
         if self.metadata_db.exists() and self.initialised.exists() and self.initialised.read_text().strip() == INITIALISED_VERSION:
             return
