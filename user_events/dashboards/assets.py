@@ -6,6 +6,8 @@ after a warehouse load changed a table. It first makes sure the read-only role m
 warehouse schema (the grants of docs/dashboards.md; a no-op when they are in place).
 """
 
+import os
+
 import dagster as dg
 
 from user_events.asset_keys import mongo_collection, warehouse_table
@@ -49,8 +51,9 @@ def grant_reader(warehouse: PostgresResource, log) -> None:
 def superset_dashboards(context: dg.AssetExecutionContext, superset: SupersetResource, warehouse: PostgresResource):
     client = superset.client()  # fails saying "Superset is not configured" when it is not
     grant_reader(warehouse, context.log)
-    placement = Placement.from_env()
-    placement = Placement(**{**placement.__dict__, "pg_schema": warehouse.pg_schema})
+    # the warehouse the `warehouse` resource points at (host, port, database, schema; never its password)
+    placement = Placement.from_env({**os.environ, "USER_EVENTS_PG_URL": warehouse.resolved_url(),
+                                    "USER_EVENTS_PG_SCHEMA": warehouse.pg_schema})
     dashboards = provision(client, placement)
     counts = {r: len(client.list_all(r, ("id",))) for r in ("chart", "dataset", "database")}
     context.log.info(f"provisioned {sorted(dashboards)} on {superset.display_url()} ({counts})")
