@@ -33,7 +33,7 @@ def browser_page():
         browser = pw.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
         # tall enough for a whole dashboard: a full-page screenshot then needs no resize (a resize re-renders
         # every chart and the picture would catch them blank)
-        page = browser.new_page(viewport={"width": 1600, "height": 1800})
+        page = browser.new_page(viewport={"width": 1600, "height": 2200})
         url = os.environ["USER_EVENTS_SUPERSET_URL"].rstrip("/")
         log_in(page, url, os.environ["USER_EVENTS_SUPERSET_USER"], os.environ["USER_EVENTS_SUPERSET_PASSWORD"])
         yield page, url
