@@ -29,11 +29,14 @@ CONTRACT_VARS = {
     "USER_EVENTS_KAFKA_BOOTSTRAP", "USER_EVENTS_KAFKA_CONFIG", "USER_EVENTS_TOPIC", "USER_EVENTS_MONGO_URI",
     "USER_EVENTS_MONGO_DB", "USER_EVENTS_S3_ENDPOINT", "USER_EVENTS_S3_BUCKET",
     "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION",
+    "USER_EVENTS_SUPERSET_URL", "USER_EVENTS_SUPERSET_USER", "USER_EVENTS_SUPERSET_PASSWORD",
 }
 # what the containers of the stack must be given (USER_EVENTS_KAFKA_CONFIG is for managed Kafka only)
 REQUIRED_IN_APP = CONTRACT_VARS - {"USER_EVENTS_KAFKA_CONFIG"}
 APP_SERVICES = ("code", "webserver", "daemon")
-SECRETS = {"USER_EVENTS_PG_PASSWORD": "pg-secret-x1", "USER_EVENTS_S3_ACCESS_KEY": "AKIDX", "USER_EVENTS_S3_SECRET_KEY": "s3-secret-x2"}
+SECRETS = {"USER_EVENTS_PG_PASSWORD": "pg-secret-x1", "USER_EVENTS_S3_ACCESS_KEY": "AKIDX", "USER_EVENTS_S3_SECRET_KEY": "s3-secret-x2",
+           "USER_EVENTS_SUPERSET_PASSWORD": "ss-admin-x3", "USER_EVENTS_SUPERSET_SECRET_KEY": "ss-key-x4",
+           "USER_EVENTS_PG_READER_PASSWORD": "reader-x5"}
 
 
 def compose_command() -> tuple[list[str], dict[str, str]]:
@@ -70,11 +73,12 @@ def resolved() -> dict:
 
 def test_compose_has_the_stack_with_healthchecks(resolved):
     services = resolved["services"]
-    assert {"postgres", "kafka", "mongo", "s3", *APP_SERVICES} <= set(services)
+    assert {"postgres", "kafka", "mongo", "s3", "superset", *APP_SERVICES} <= set(services)
     assert services["postgres"]["image"].startswith("postgres:16")
     assert services["kafka"]["image"].startswith("apache/kafka:4.")
     assert services["kafka"]["environment"]["KAFKA_PROCESS_ROLES"] == "broker,controller"  # KRaft, no ZooKeeper
     assert services["mongo"]["image"].startswith("mongo:7")
+    assert (PROJECT_ROOT / "docker" / "superset" / "Dockerfile").read_text().count("FROM apache/superset:6.1.0") == 1
     for name, svc in services.items():
         assert svc.get("healthcheck", {}).get("test"), f"{name} has no healthcheck"
     for name in APP_SERVICES:

@@ -23,7 +23,7 @@ from user_events.lake.resources import S3Storage
 from user_events.streaming.resources import KafkaResource, MongoResource
 from user_events_tests.stream_support import require_services
 
-SERVICE_NAMES = ("postgres", "kafka", "mongo", "s3")
+SERVICE_NAMES = ("postgres", "kafka", "mongo", "s3", "superset")
 
 @pytest.fixture(autouse=True)
 def _services():

@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import shutil
 import signal
+import sys
 from pathlib import Path
 
-from .core import SERVICES_DIR, Process, State
+from .core import SERVICES_DIR, Process, ServiceError, State, run_logged, say
+
+
+def _uv() -> str | None:
+    here = Path(sys.executable).parent / "uv"
+    return str(here) if here.exists() else shutil.which("uv")
 
 
 class Service:
@@ -40,3 +47,32 @@ class Service:
 
     def port(self, key: str = "port", env_var: str | None = None) -> int:
         return self.state.port(f"{self.name}.{key}", env_var, running=self.running())
+
+    def install_venv(self, venv: Path, requirements: list[str], expected: str, prerelease: bool = False) -> None:
+        """Install pinned `requirements` into a virtualenv of the service's own (its dependencies never touch
+        the project's .venv); a no-op when the marker file says these exact pins are installed. `expected`
+        names a file under venv/bin that must exist afterwards."""
+        marker = venv / ".installed"
+        wanted = "\n".join(requirements) + "\n"
+        if marker.exists() and marker.read_text() == wanted:
+            return
+        say(f"{self.name}: installing {' '.join(requirements)} into {venv}")
+        self.dir.mkdir(parents=True, exist_ok=True)
+        uv = _uv()
+        python = venv / "bin" / "python"
+        what = f"{self.name}: create venv"
+        if not python.exists():
+            if uv:
+                run_logged([uv, "venv", "-q", "--python", sys.executable, str(venv)], self.log, what)
+            else:
+                run_logged([sys.executable, "-m", "venv", str(venv)], self.log, what)
+        what = f"{self.name}: install {requirements[0]}"
+        if uv:
+            run_logged([uv, "pip", "install", "-q", "--python", str(python), *(["--prerelease=allow"] if prerelease else []),
+                        *requirements], self.log, what)
+        else:
+            run_logged([str(python), "-m", "pip", "install", "-q", *(["--pre"] if prerelease else []), *requirements],
+                       self.log, what)
+        if not (venv / "bin" / expected).exists():
+            raise ServiceError(f"{self.name}: {requirements[0]} installed no `{expected}`; see {self.log}")
+        marker.write_text(wanted)

@@ -21,14 +21,16 @@ from .kafka import Kafka
 from .mongo import Mongo
 from .postgres import Postgres
 from .s3 import SeaweedS3
+from .superset import Superset
 from .sparkjars import ensure_s3a_jars
 
 ENV_FILE = PROJECT_ROOT / ".env.services"
-SERVICE_CLASSES = (Postgres, Kafka, Mongo, SeaweedS3)
+SERVICE_CLASSES = (Postgres, Kafka, Mongo, SeaweedS3, Superset)
 ENV_ORDER = (
     "USER_EVENTS_PG_URL", "USER_EVENTS_PG_SCHEMA", "USER_EVENTS_KAFKA_BOOTSTRAP", "USER_EVENTS_MONGO_URI",
     "USER_EVENTS_MONGO_DB", "USER_EVENTS_S3_ENDPOINT", "USER_EVENTS_S3_BUCKET", "AWS_ACCESS_KEY_ID",
-    "AWS_SECRET_ACCESS_KEY", "AWS_REGION", "USER_EVENTS_DAGSTER_PG_URL",
+    "AWS_SECRET_ACCESS_KEY", "AWS_REGION", "USER_EVENTS_DAGSTER_PG_URL", "USER_EVENTS_SUPERSET_URL",
+    "USER_EVENTS_SUPERSET_USER", "USER_EVENTS_SUPERSET_PASSWORD",
 )
 
 
@@ -123,7 +125,7 @@ def status() -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m user_events.devservices", description=__doc__.split("\n\n")[0])
     parser.add_argument("command", choices=["up", "down", "status"])
-    parser.add_argument("services", nargs="*", help="only these (postgres, kafka, mongo, s3); default all")
+    parser.add_argument("services", nargs="*", help="only these (postgres, kafka, mongo, s3, superset); default all")
     args = parser.parse_args(argv)
     try:
         if args.command == "up":

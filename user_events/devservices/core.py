@@ -266,14 +266,15 @@ def wait_healthy(name: str, check: Callable[[], None], timeout: float, log: Path
     raise ServiceError(f"{name} failed its health check within {timeout:.0f}s ({type(last).__name__}: {last}); see {log}")
 
 
-def run_logged(argv: list[str], log: Path, what: str, timeout: float = 1800) -> None:
+def run_logged(argv: list[str], log: Path, what: str, timeout: float = 1800, env: dict | None = None) -> None:
     """Run an install step with its output appended to `log`; a failure names the step and the log."""
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "ab") as out:
         out.write(f"\n--- {time.strftime('%Y-%m-%d %H:%M:%S')} {what}: {' '.join(argv)}\n".encode())
         out.flush()
         try:
-            rc = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, timeout=timeout).returncode
+            rc = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, timeout=timeout,
+                                env=env).returncode
         except FileNotFoundError as exc:
             raise ServiceError(f"{what}: {exc.filename} not found (see docs/services.md for what the machine needs)") from exc
         except subprocess.TimeoutExpired as exc:

@@ -11,21 +11,13 @@ The server runs from .data/services/mongo/venv (its dependencies never touch the
 from __future__ import annotations
 
 import os
-import shutil
-import sys
 import uuid
-from pathlib import Path
 
 from .base import Service
-from .core import LOOPBACK, ServiceError, run_logged, say
+from .core import LOOPBACK, ServiceError
 
 SECANTUS_REQUIREMENT = os.environ.get("USER_EVENTS_SECANTUS_REQUIREMENT", "secantusdb==0.7.0b3")
 HEALTH_DB = "_user_events_health"
-
-
-def _uv() -> str | None:
-    here = Path(sys.executable).parent / "uv"
-    return str(here) if here.exists() else shutil.which("uv")
 
 
 class Mongo(Service):
@@ -38,26 +30,7 @@ class Mongo(Service):
         self.data = self.dir / "data"
 
     def install(self) -> None:
-        marker = self.venv / ".installed"
-        if marker.exists() and marker.read_text().strip() == SECANTUS_REQUIREMENT:
-            return
-        say(f"mongo: installing {SECANTUS_REQUIREMENT} into {self.venv}")
-        self.dir.mkdir(parents=True, exist_ok=True)
-        uv = _uv()
-        python = self.venv / "bin" / "python"
-        if not python.exists():
-            if uv:
-                run_logged([uv, "venv", "-q", "--python", sys.executable, str(self.venv)], self.log, "mongo: create venv")
-            else:
-                run_logged([sys.executable, "-m", "venv", str(self.venv)], self.log, "mongo: create venv")
-        if uv:
-            run_logged([uv, "pip", "install", "-q", "--python", str(python), "--prerelease=allow", SECANTUS_REQUIREMENT],
-                       self.log, "mongo: install SecantusDB")
-        else:
-            run_logged([str(python), "-m", "pip", "install", "-q", "--pre", SECANTUS_REQUIREMENT], self.log, "mongo: install SecantusDB")
-        if not (self.venv / "bin" / "secantusd-py").exists():
-            raise ServiceError(f"mongo: {SECANTUS_REQUIREMENT} installed no `secantusd-py`; see {self.log}")
-        marker.write_text(SECANTUS_REQUIREMENT + "\n")
+        self.install_venv(self.venv, [SECANTUS_REQUIREMENT], "secantusd-py", prerelease=True)
 
     def start(self) -> None:
         port = self.port(env_var="USER_EVENTS_MONGO_PORT")

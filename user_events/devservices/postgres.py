@@ -2,7 +2,8 @@
 
 PostgreSQL refuses to run as root, so when we are root the cluster belongs to (and runs as) the
 `postgres` system user. Databases `user_events` (warehouse) and `dagster` (optional instance storage),
-both owned by role `user_events`, whose password is generated once and kept in the state file.
+both owned by role `user_events`, whose password is generated once and kept in the state file. Role
+`user_events_reader` (the dashboards' login) may only read the warehouse schema: see `reader_grants`.
 """
 
 from __future__ import annotations
@@ -21,6 +22,22 @@ from .core import LOOPBACK, ServiceError, run_logged, say, write_private
 
 ROLE = "user_events"
 DATABASES = ("user_events", "dagster")
+READER_ROLE = "user_events_reader"
+READER_PASSWORD_SECRET = "postgres.user_events_reader_password"
+
+
+def reader_grants(schema: str, reader: str = READER_ROLE, owner: str = ROLE) -> list:
+    """What the read-only role may do in one warehouse schema, as statements for the schema owner to run:
+    USAGE on the schema and SELECT on its tables, including the tables `owner` creates there later.
+    Nothing else is granted (no CREATE, no write, no other schema); docker/postgres-init does the same."""
+    from psycopg import sql
+
+    s, r, o = sql.Identifier(schema), sql.Identifier(reader), sql.Identifier(owner)
+    return [
+        sql.SQL("GRANT USAGE ON SCHEMA {} TO {}").format(s, r),
+        sql.SQL("GRANT SELECT ON ALL TABLES IN SCHEMA {} TO {}").format(s, r),
+        sql.SQL("ALTER DEFAULT PRIVILEGES FOR ROLE {} IN SCHEMA {} GRANT SELECT ON TABLES TO {}").format(o, s, r),
+    ]
 
 
 def find_bindir() -> Path:
@@ -62,6 +79,7 @@ class Postgres(Service):
         self.data_dir = self.dir / "data"
         self.password = state.secret("postgres.user_events_password")
         self.superuser_password = state.secret("postgres.superuser_password")
+        self.reader_password = state.secret(READER_PASSWORD_SECRET)
 
     # who runs the server --------------------------------------------------------------------------
     def _run_as(self) -> list[str]:
@@ -175,6 +193,20 @@ class Postgres(Service):
             for db in DATABASES:
                 if not conn.execute("select 1 from pg_database where datname = %s", (db,)).fetchone():
                     conn.execute(sql.SQL("create database {} owner {}").format(sql.Identifier(db), sql.Identifier(ROLE)))
+            self._ensure_reader(conn)
+        with self._connect(ROLE, self.password, "user_events") as conn:
+            for statement in reader_grants("public"):
+                conn.execute(statement)
+
+    def _ensure_reader(self, conn) -> None:
+        """The dashboards' read-only login; it may not even connect to the Dagster database."""
+        from psycopg import sql
+
+        exists = conn.execute("select 1 from pg_roles where rolname = %s", (READER_ROLE,)).fetchone()
+        verb = "alter" if exists else "create"
+        conn.execute(sql.SQL(verb + " role {} login nocreatedb nocreaterole password {}").format(
+            sql.Identifier(READER_ROLE), sql.Literal(self.reader_password)))
+        conn.execute(sql.SQL("revoke connect, temporary on database {} from public").format(sql.Identifier("dagster")))
 
     def url(self, db: str = "user_events") -> str:
         return f"postgresql://{ROLE}:{self.password}@{LOOPBACK}:{self.port()}/{db}"

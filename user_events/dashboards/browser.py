@@ -1,0 +1,49 @@
+"""Opening the dashboards in a real browser (Playwright driving Debian's Chromium), for the browser tests
+and `python -m bench.dashboards`. Playwright is a dev dependency: imported by the caller, not here."""
+
+from __future__ import annotations
+
+import shutil
+import time
+
+import yaml
+
+from user_events.config import env
+from user_events.dashboards.provision import BUNDLE_DIR
+
+CHART = ".dashboard-component-chart-holder"
+# every chart holder has finished: no spinner, and something drawn (canvas/svg/table/number) or "No results"
+ALL_RENDERED = """([selector, expected]) => {
+  const holders = [...document.querySelectorAll(selector)];
+  return holders.length === expected && holders.every(h => !h.querySelector('.loading') &&
+    (h.querySelector('canvas, svg, table, .header-line, .big-number-total') || /No results/.test(h.innerText)));
+}"""
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu"]
+
+
+def chromium_path() -> str | None:
+    """Debian's chromium (USER_EVENTS_CHROMIUM overrides): a downloaded browser build does not run here."""
+    return env("USER_EVENTS_CHROMIUM") or shutil.which("chromium")
+
+
+def chart_count(slug: str) -> int:
+    position = yaml.safe_load((BUNDLE_DIR / "dashboards" / f"{slug}.yaml").read_text())["position"]
+    return sum(1 for node in position.values() if isinstance(node, dict) and node.get("type") == "CHART")
+
+
+def log_in(page, url: str, username: str, password: str) -> None:
+    """Through Superset's login form, as a person would."""
+    page.goto(f"{url}/login/")
+    page.fill("#username", username)
+    page.fill("#password", password)
+    page.keyboard.press("Enter")
+    page.wait_for_url(lambda u: "/login" not in u, timeout=60_000)
+
+
+def open_dashboard(page, url: str, slug: str, timeout_ms: int = 120_000) -> tuple[float, list[str]]:
+    """Seconds from navigation until every chart of the dashboard has rendered, and each chart's text."""
+    started = time.monotonic()
+    page.goto(f"{url}/superset/dashboard/{slug}/?standalone=1")
+    page.wait_for_function(ALL_RENDERED, arg=[CHART, chart_count(slug)], timeout=timeout_ms, polling=100)
+    took = time.monotonic() - started
+    return took, page.locator(CHART).all_inner_texts()

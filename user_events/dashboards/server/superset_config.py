@@ -1,0 +1,41 @@
+"""Superset's configuration, for the local service (`make services-up`) and the Docker image alike.
+
+Loaded by Superset through SUPERSET_CONFIG_PATH inside Superset's own virtualenv: it imports nothing of
+user_events. It holds no secret: the SECRET_KEY, the metadata database and the warehouse reader's password
+come from the Superset process's environment, never from a file of the repository or Superset's metadata.
+"""
+
+import os
+
+SECRET_KEY = os.environ["SUPERSET_SECRET_KEY"]
+SQLALCHEMY_DATABASE_URI = os.environ["SUPERSET_METADATA_URI"]
+
+READER_USER = os.environ.get("USER_EVENTS_SUPERSET_READER_USER", "user_events_reader")
+
+
+def password_from_environment(url):
+    """The database connections' passwords: the warehouse reader's from the environment, nothing stored.
+
+    Superset asks this for every connection, so the imported database definitions carry URIs without a
+    password and the password never enters Superset's metadata database or its `logs` table.
+    """
+    if url.username == READER_USER:
+        return os.environ.get("USER_EVENTS_SUPERSET_READER_PASSWORD")
+    return None
+
+
+SQLALCHEMY_CUSTOM_PASSWORD_STORE = password_from_environment
+
+# Anonymous viewers see nothing unless USER_EVENTS_SUPERSET_PUBLIC=true opens read-only public dashboards.
+if os.environ.get("USER_EVENTS_SUPERSET_PUBLIC", "").lower() in ("1", "true", "yes"):
+    PUBLIC_ROLE_LIKE = "Gamma"
+
+# Loopback / behind a proxy of the operator's: no forced HTTPS, no examples, no telemetry.
+TALISMAN_ENABLED = False
+SUPERSET_LOAD_EXAMPLES = False
+SQLALCHEMY_EXAMPLES_URI = None
+SCARF_ANALYTICS = False
+FEATURE_FLAGS = {"DASHBOARD_NATIVE_FILTERS": True}
+# The live dashboard must show a new minute's documents on the next refresh: no result caching.
+DATA_CACHE_CONFIG = {"CACHE_TYPE": "NullCache"}
+CACHE_CONFIG = {"CACHE_TYPE": "NullCache"}

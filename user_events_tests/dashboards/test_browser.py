@@ -1,0 +1,98 @@
+"""Both dashboards in a real browser: Debian's headless Chromium driven by Playwright (executable_path: no
+browser download). Logs in through the form, opens each dashboard, waits until every chart has rendered,
+asserts that no chart shows an error and that the conversion-rate tile shows kpi_daily's value, and keeps
+a screenshot of each dashboard under .data/screenshots/ for people to look at."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from user_events.config import DATA_DIR
+from user_events.dashboards.provision import Placement, provision
+from user_events.dashboards.browser import (
+    ALL_RENDERED, CHART, CHROMIUM_ARGS, chart_count, chromium_path, log_in, open_dashboard,
+)
+from user_events_tests.stream_support import mongo_db
+
+SCREENSHOTS = DATA_DIR / "screenshots"
+
+
+@pytest.fixture(scope="module")
+def browser_page():
+    from playwright.sync_api import sync_playwright
+
+    executable = chromium_path()
+    if not executable:
+        pytest.fail("Debian's chromium is missing: `make services-up` installs it with apt-get when run as root")
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        # tall enough for a whole dashboard: a full-page screenshot then needs no resize (a resize re-renders
+        # every chart and the picture would catch them blank)
+        page = browser.new_page(viewport={"width": 1600, "height": 2200})
+        url = os.environ["USER_EVENTS_SUPERSET_URL"].rstrip("/")
+        log_in(page, url, os.environ["USER_EVENTS_SUPERSET_USER"], os.environ["USER_EVENTS_SUPERSET_PASSWORD"])
+        yield page, url
+        browser.close()
+
+
+def assert_no_chart_error(page) -> None:
+    errors = page.locator(f"{CHART} [role=alert], {CHART} .ant-alert-error").all_inner_texts()
+    assert not errors, errors
+    texts = " ".join(page.locator(CHART).all_inner_texts())
+    for marker in ("Unexpected error", "Error:", "Chart has no query context", "Data error"):
+        assert marker not in texts
+
+
+def keep_screenshot(page, slug: str, took: float) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    time.sleep(2)  # let the chart animations settle before the picture
+    page.wait_for_function(ALL_RENDERED, arg=[CHART, chart_count(slug)], timeout=60_000, polling=100)
+    page.screenshot(path=str(SCREENSHOTS / f"{slug}.png"), full_page=True)
+    times = SCREENSHOTS / "render_seconds.json"
+    data = json.loads(times.read_text()) if times.exists() else {}
+    data[slug] = round(took, 2)
+    times.write_text(json.dumps(data, indent=2))
+
+
+def test_kpi_dashboard_renders_every_chart_with_the_conversion_rate(kpi_warehouse, browser_page):
+    page, url = browser_page
+    expected = kpi_warehouse.sql("SELECT conversion_rate FROM kpi_daily ORDER BY day DESC LIMIT 1")[0][0]
+    took, texts = open_dashboard(page, url, "kpis")
+    assert_no_chart_error(page)
+    tile = next(t for t in texts if t.startswith("Conversion rate"))
+    assert f"{expected * 100:.2f}%" in tile, tile
+    keep_screenshot(page, "kpis", took)
+
+
+def _live_documents(db) -> float:
+    """Per-minute documents of the last minutes, in the sinks' layouts; returns purchases per view."""
+    now = datetime.now(timezone.utc).replace(second=0, microsecond=0)
+    counts = {"view": 400, "cart": 30, "purchase": 12}
+    for i in range(5):
+        minute = now - timedelta(minutes=i)
+        db.events_per_minute.insert_many([
+            {"_id": f"{minute:%Y-%m-%dT%H:%MZ}|{t}", "minute": minute, "event_type": t, "count": n + i,
+             "price_cents": (n + i) * 1999, "updated_at": now} for t, n in counts.items()])
+        db.sink_delay_per_minute.insert_one({"_id": f"{minute:%Y-%m-%dT%H:%MZ}|mongo", "minute": minute, "sink": "mongo",
+                                             "count": 442, "p50_ms": 20.0 + i, "p95_ms": 80.0 + i, "max_ms": 120.0, "updated_at": now})
+    return sum(counts["purchase"] + i for i in range(5)) / sum(counts["view"] + i for i in range(5))
+
+
+def test_live_dashboard_renders_every_chart(kpi_warehouse, browser_page, pipeline):
+    page, url = browser_page
+    ratio = _live_documents(mongo_db(pipeline.mongo_db))
+    placement = Placement(**{**Placement.from_env().__dict__, "pg_schema": kpi_warehouse.schema, "mongo_db": pipeline.mongo_db})
+    provision(kpi_warehouse.client, placement)
+    try:
+        took, texts = open_dashboard(page, url, "live")
+        assert_no_chart_error(page)
+        tile = next(t for t in texts if t.startswith("Purchases per view"))
+        assert f"{ratio * 100:.2f}%" in tile, tile
+        keep_screenshot(page, "live", took)
+    finally:
+        provision(kpi_warehouse.client, Placement(**{**placement.__dict__, "mongo_db": Placement.from_env().mongo_db}))
