@@ -68,7 +68,7 @@ def lake_env(tmp_path_factory):
             os.environ[k] = v
 
 
-def run_cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+def run_cli(*args: str, timeout: float = 900) -> subprocess.CompletedProcess:
     exe = Path(sys.executable).parent
     cmd = [str(exe / args[0]), *args[1:]]
     proc = subprocess.run(cmd, cwd=PROJECT_ROOT, env=os.environ.copy(), capture_output=True, text=True, timeout=timeout)

@@ -161,7 +161,7 @@ def test_batch_and_lake_rows_coexist_each_event_once(owned_env, batch_loaded, tm
     ok(cli("user-events", "sink", "s3", "--until-idle", "3"))
     lake_events, _r, _d = reference.accepted_events(lake_csv)
     assert len(lake_events) > len(extra)
-    union = pd.concat([batch_events, lake_events]).drop_duplicates("event_id")
+    union = pd.concat([batch_events, lake_events]).drop_duplicates("event_id").reset_index(drop=True)
     assert len(union) == len(batch_events) + len(extra)
 
     ok(cli(

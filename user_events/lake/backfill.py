@@ -59,6 +59,16 @@ query Backfill($id: String!) {
 """
 
 
+WORKSPACE = """
+query Workspace {
+  workspaceOrError {
+    __typename
+    ... on Workspace { locationEntries { name loadStatus locationOrLoadError { __typename ... on PythonError { message } } } }
+  }
+}
+"""
+
+
 class BackfillError(RuntimeError):
     """The webserver refused the backfill, or the backfill did not succeed."""
 
@@ -95,6 +105,22 @@ def hour_keys(first: str, last: str) -> list[str]:
     if first > last:
         raise ConfigError(f"--from {first} is after --to {last}")
     return keys[keys.index(first) : keys.index(last) + 1]
+
+
+def wait_for_code_locations(web: DagsterWebserver, timeout: float = 300.0, poll: float = 2.0) -> None:
+    """Until the webserver has loaded its code locations (it answers before they are); a clear error for a
+    location that failed to load."""
+    deadline = time.monotonic() + timeout
+    while True:
+        entries = web.graphql(WORKSPACE, {})["workspaceOrError"].get("locationEntries") or []
+        failed = [e for e in entries if (e.get("locationOrLoadError") or {}).get("__typename") == "PythonError"]
+        if failed:
+            raise BackfillError(f"code location {failed[0]['name']} failed to load: {failed[0]['locationOrLoadError']['message'][:500]}")
+        if entries and all(e["loadStatus"] == "LOADED" for e in entries):
+            return
+        if time.monotonic() > deadline:
+            raise BackfillError(f"the webserver at {web.url} did not load its code locations within {timeout:.0f}s")
+        time.sleep(poll)
 
 
 def launch(web: DagsterWebserver, first: str, last: str, title: str | None = None) -> str:
@@ -150,6 +176,7 @@ def register(subparsers) -> None:
 def run_backfill(args) -> int:
     web = DagsterWebserver.from_env(args.url)
     try:
+        wait_for_code_locations(web)
         backfill_id = launch(web, args.first, args.last)
         print(f"backfill {backfill_id} launched: {web.url}/runs/b/{backfill_id}")
         if not args.wait:
