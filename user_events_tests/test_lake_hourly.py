@@ -47,16 +47,16 @@ def restamped_sample(sample: Path, out: Path) -> None:
         w.writerows(body)
 
 
-@pytest.fixture(scope="module")
-def lake_env(tmp_path_factory):
-    """An isolated pipeline: own topic, PostgreSQL schema and lake directory on the shared services."""
+def isolated_pipeline(tmp_path_factory, prefix: str, **extra: str):
+    """Environment of an isolated pipeline on the shared services (own topic, PostgreSQL schema, lake
+    directory, Dagster home), set for the duration of the generator."""
     tag = uuid.uuid4().hex[:8]
     env = {
-        "USER_EVENTS_TOPIC": f"lake_test_{tag}",
-        "USER_EVENTS_PG_SCHEMA": f"lake_test_{tag}",
+        "USER_EVENTS_TOPIC": f"{prefix}_{tag}",
+        "USER_EVENTS_PG_SCHEMA": f"{prefix}_{tag}",
         "USER_EVENTS_LAKE_DIR": str(tmp_path_factory.mktemp("lake")),
-        "USER_EVENTS_HOURLY_GRACE_SECONDS": "60",
         "DAGSTER_HOME": str(tmp_path_factory.mktemp("dagster_home")),
+        **extra,
     }
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
@@ -68,11 +68,21 @@ def lake_env(tmp_path_factory):
             os.environ[k] = v
 
 
-def run_cli(*args: str, timeout: float = 900) -> subprocess.CompletedProcess:
+@pytest.fixture(scope="module")
+def lake_env(tmp_path_factory):
+    yield from isolated_pipeline(tmp_path_factory, "lake_test", USER_EVENTS_HOURLY_GRACE_SECONDS="60")
+
+
+def cli(*args: str, timeout: float = 900) -> subprocess.CompletedProcess:
+    """One of the installed console scripts (`dagster`, `user-events`) in the project root."""
     exe = Path(sys.executable).parent
     cmd = [str(exe / args[0]), *args[1:]]
-    proc = subprocess.run(cmd, cwd=PROJECT_ROOT, env=os.environ.copy(), capture_output=True, text=True, timeout=timeout)
-    assert proc.returncode == 0, f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    return subprocess.run(cmd, cwd=PROJECT_ROOT, env=os.environ.copy(), capture_output=True, text=True, timeout=timeout)
+
+
+def run_cli(*args: str, timeout: float = 900) -> subprocess.CompletedProcess:
+    proc = cli(*args, timeout=timeout)
+    assert proc.returncode == 0, f"{' '.join(proc.args)} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
     return proc
 
 

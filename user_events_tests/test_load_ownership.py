@@ -10,19 +10,16 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
-import uuid
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from user_events.config import PROJECT_ROOT
 from user_events.warehouse.resources import connect
 from user_events_tests.batch import reference
 from user_events_tests.stream_support import require_services
-from user_events_tests.test_lake_hourly import HOUR_STARTS, HOURS, restamped_sample
+from user_events_tests.test_lake_hourly import HOUR_STARTS, HOURS, cli, isolated_pipeline, restamped_sample
+from user_events_tests.test_lake_hourly import run_cli as ok_cli
 
 RAW_HEADER = "event_time,event_type,product_id,category_id,category_code,brand,price,user_id,user_session\n"
 
@@ -34,35 +31,7 @@ def _services():
 
 @pytest.fixture(scope="module")
 def owned_env(tmp_path_factory):
-    tag = uuid.uuid4().hex[:8]
-    env = {
-        "USER_EVENTS_TOPIC": f"owner_test_{tag}",
-        "USER_EVENTS_PG_SCHEMA": f"owner_test_{tag}",
-        "USER_EVENTS_LAKE_DIR": str(tmp_path_factory.mktemp("lake")),
-        "USER_EVENTS_BATCH_DIR": str(tmp_path_factory.mktemp("batch")),
-        "DAGSTER_HOME": str(tmp_path_factory.mktemp("dagster_home")),
-    }
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    yield env
-    for k, v in saved.items():
-        if v is None:
-            os.environ.pop(k, None)
-        else:
-            os.environ[k] = v
-
-
-def cli(*args: str, timeout: float = 900) -> subprocess.CompletedProcess:
-    exe = Path(sys.executable).parent
-    return subprocess.run(
-        [str(exe / args[0]), *args[1:]], cwd=PROJECT_ROOT, env=os.environ.copy(), capture_output=True, text=True,
-        timeout=timeout,
-    )  # fmt: skip
-
-
-def ok(proc: subprocess.CompletedProcess) -> subprocess.CompletedProcess:
-    assert proc.returncode == 0, f"{proc.args} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
-    return proc
+    yield from isolated_pipeline(tmp_path_factory, "owner_test", USER_EVENTS_BATCH_DIR=str(tmp_path_factory.mktemp("batch")))
 
 
 def pg(sql: str, params=None) -> list[tuple]:
@@ -83,7 +52,7 @@ def assert_kpis_describe_user_events(schema: str, events: pd.DataFrame) -> None:
     """kpi_hourly / kpi_daily equal the pandas KPIs of exactly `events`, which are exactly user_events' rows."""
     stored = {r[0] for r in pg(f'SELECT event_id FROM "{schema}".user_events')}
     assert stored == set(events["event_id"]), "user_events holds exactly the expected events, each once"
-    for table, period, key in (("kpi_hourly", "event_hour", "hour"), ("kpi_daily", "event_date", "day")):
+    for table, period in (("kpi_hourly", "event_hour"), ("kpi_daily", "event_date")):
         with connect(os.environ["USER_EVENTS_PG_URL"], autocommit=True) as conn:
             cur = conn.execute(f'SELECT * FROM "{schema}".{table} ORDER BY 1')
             names = [d.name for d in cur.description]
@@ -157,17 +126,17 @@ def test_batch_and_lake_rows_coexist_each_event_once(owned_env, batch_loaded, tm
     ]
     lake_csv = tmp_path / "lake.csv"
     lake_csv.write_text(RAW_HEADER + "\n".join(hour1_lines[: len(hour1_lines) // 2] + extra) + "\n")
-    ok(cli("user-events", "simulate", "--from-csv", str(lake_csv), "--time-mode", "replay", "--rate", "0"))
-    ok(cli("user-events", "sink", "s3", "--until-idle", "3"))
+    ok_cli("user-events", "simulate", "--from-csv", str(lake_csv), "--time-mode", "replay", "--rate", "0")
+    ok_cli("user-events", "sink", "s3", "--until-idle", "3")
     lake_events, _r, _d = reference.accepted_events(lake_csv)
     assert len(lake_events) > len(extra)
     union = pd.concat([batch_events, lake_events]).drop_duplicates("event_id").reset_index(drop=True)
     assert len(union) == len(batch_events) + len(extra)
 
-    ok(cli(
+    ok_cli(
         "dagster", "job", "execute", "-m", "user_events.definitions", "-j", "hourly_load_job",
         "--tags", json.dumps({"dagster/partition": HOURS[1]}),
-    ))  # fmt: skip
+    )  # fmt: skip
     assert_kpis_describe_user_events(schema, union)
     assert pg(f"SELECT count(*) FROM \"{schema}\".user_events WHERE brand = 'lake-only'") == [(2,)]
     assert len(hour1_events) + 2 == pg(
@@ -177,8 +146,8 @@ def test_batch_and_lake_rows_coexist_each_event_once(owned_env, batch_loaded, tm
     run_batch(csv_path)  # the batch again: its rows replaced, the lake's kept, nothing twice
     assert_kpis_describe_user_events(schema, union)
 
-    ok(cli(  # the hour again: unchanged
+    ok_cli(  # the hour again: unchanged
         "dagster", "job", "execute", "-m", "user_events.definitions", "-j", "hourly_load_job",
         "--tags", json.dumps({"dagster/partition": HOURS[1]}),
-    ))  # fmt: skip
+    )  # fmt: skip
     assert_kpis_describe_user_events(schema, union)

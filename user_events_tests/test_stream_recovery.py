@@ -24,7 +24,6 @@ from user_events_tests.stream_support import (
     produce,
     encode,
     GOOD_RECORD,
-    s3_lines,
     start_cli,
     wait_assigned,
     wait_until,

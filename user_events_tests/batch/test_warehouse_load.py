@@ -8,7 +8,7 @@ from decimal import Decimal
 import pyarrow as pa
 import pytest
 
-from user_events.schema import BRAND_DETAILS, KPI_DAILY, KPI_HOURLY, REJECTED_EVENTS, USER_EVENTS, event_id_of
+from user_events.schema import BRAND_DETAILS, KPI_DAILY, KPI_HOURLY, REJECTED_EVENTS, event_id_of
 from user_events.warehouse import kpis, load
 
 UTC = timezone.utc
