@@ -13,7 +13,7 @@ import dagster as dg
 from user_events.asset_keys import mongo_collection, warehouse_table
 from user_events.dashboards.provision import Placement, provision
 from user_events.dashboards.resources import SupersetResource
-from user_events.devservices.postgres import READER_ROLE, reader_grants
+from user_events.warehouse.access import READER_ROLE, reader_grants
 from user_events.warehouse.resources import PostgresResource
 
 GROUP = "dashboards"

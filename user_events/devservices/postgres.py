@@ -17,27 +17,14 @@ import signal
 import subprocess
 from pathlib import Path
 
+from user_events.warehouse.access import READER_ROLE, reader_grants
+
 from .base import Service
 from .core import LOOPBACK, ServiceError, run_logged, say, write_private
 
 ROLE = "user_events"
 DATABASES = ("user_events", "dagster")
-READER_ROLE = "user_events_reader"
 READER_PASSWORD_SECRET = "postgres.user_events_reader_password"
-
-
-def reader_grants(schema: str, reader: str = READER_ROLE, owner: str = ROLE) -> list:
-    """What the read-only role may do in one warehouse schema, as statements for the schema owner to run:
-    USAGE on the schema and SELECT on its tables, including the tables `owner` creates there later.
-    Nothing else is granted (no CREATE, no write, no other schema); docker/postgres-init does the same."""
-    from psycopg import sql
-
-    s, r, o = sql.Identifier(schema), sql.Identifier(reader), sql.Identifier(owner)
-    return [
-        sql.SQL("GRANT USAGE ON SCHEMA {} TO {}").format(s, r),
-        sql.SQL("GRANT SELECT ON ALL TABLES IN SCHEMA {} TO {}").format(s, r),
-        sql.SQL("ALTER DEFAULT PRIVILEGES FOR ROLE {} IN SCHEMA {} GRANT SELECT ON TABLES TO {}").format(o, s, r),
-    ]
 
 
 def find_bindir() -> Path:

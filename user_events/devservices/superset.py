@@ -19,7 +19,9 @@ from user_events.config import env as env_var
 
 from .base import Service
 from .core import LOOPBACK, ServiceError, run_logged, say
-from .postgres import READER_PASSWORD_SECRET, READER_ROLE
+from user_events.warehouse.access import READER_ROLE
+
+from .postgres import READER_PASSWORD_SECRET
 
 SUPERSET_REQUIREMENTS = [
     "apache-superset[postgres]==6.1.0",

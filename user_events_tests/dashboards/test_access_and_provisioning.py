@@ -14,7 +14,8 @@ import pytest
 from user_events.config import DATA_DIR, PROJECT_ROOT
 from user_events.dashboards.provision import BUNDLE_DIR, DASHBOARD_SLUGS, Placement, bundle_files, provision
 from user_events.devservices.core import State
-from user_events.devservices.postgres import READER_PASSWORD_SECRET, READER_ROLE
+from user_events.devservices.postgres import READER_PASSWORD_SECRET
+from user_events.warehouse.access import READER_ROLE
 from user_events_tests.dashboards.support import bundle_uuid
 
 SUPERSET_DIR = DATA_DIR / "services" / "superset"
