@@ -94,15 +94,29 @@ class SupersetClient:
     def __init__(self, url: str, username: str, password: str, timeout: float = 60.0):
         self.url = url.rstrip("/")
         self.timeout = timeout
+        self._credentials = (username, password)
         self.session = requests.Session()
-        resp = self.session.post(f"{self.url}/api/v1/security/login", timeout=timeout,
+        self._login()
+
+    def _login(self) -> None:
+        """A fresh access token (Superset's expire after 15 minutes) and the CSRF token that goes with it."""
+        username, password = self._credentials
+        self.session.headers.pop("Authorization", None)
+        resp = self.session.post(f"{self.url}/api/v1/security/login", timeout=self.timeout,
                                  json={"username": username, "password": password, "provider": "db", "refresh": False})
         if resp.status_code != 200:
             raise SupersetError(f"login to {self.url} as {username!r} failed: HTTP {resp.status_code}")
         self.session.headers["Authorization"] = f"Bearer {resp.json()['access_token']}"
-        csrf = self._check(self.session.get(f"{self.url}/api/v1/security/csrf_token/", timeout=timeout), "csrf_token")
+        csrf = self._check(self.session.get(f"{self.url}/api/v1/security/csrf_token/", timeout=self.timeout), "csrf_token")
         self.session.headers["X-CSRFToken"] = csrf["result"]
         self.session.headers["Referer"] = self.url
+
+    def _request(self, method: str, path: str, **kwargs) -> dict:
+        resp = self.session.request(method, f"{self.url}{path}", timeout=self.timeout, **kwargs)
+        if resp.status_code == 401:  # the token expired (a long-lived client): log in again, once
+            self._login()
+            resp = self.session.request(method, f"{self.url}{path}", timeout=self.timeout, **kwargs)
+        return self._check(resp, f"{method} {path}")
 
     @staticmethod
     def _check(resp: requests.Response, what: str) -> dict:
@@ -111,13 +125,13 @@ class SupersetClient:
         return resp.json()
 
     def get(self, path: str, **params) -> dict:
-        return self._check(self.session.get(f"{self.url}{path}", params=params, timeout=self.timeout), f"GET {path}")
+        return self._request("GET", path, params=params)
 
     def post(self, path: str, **kwargs) -> dict:
-        return self._check(self.session.post(f"{self.url}{path}", timeout=self.timeout, **kwargs), f"POST {path}")
+        return self._request("POST", path, **kwargs)
 
     def put(self, path: str, **kwargs) -> dict:
-        return self._check(self.session.put(f"{self.url}{path}", timeout=self.timeout, **kwargs), f"PUT {path}")
+        return self._request("PUT", path, **kwargs)
 
     def import_bundle(self, bundle: bytes) -> None:
         self.post("/api/v1/assets/import/", files={"bundle": ("user_events_dashboards.zip", bundle, "application/zip")},
