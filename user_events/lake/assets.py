@@ -125,8 +125,8 @@ lake_events_hourly = dg.AssetSpec(
     deps=[kafka_topic()],
     partitions_def=HOURLY_PARTITIONS,
     description="The S3 sink's NDJSON objects of one UTC hour under topics/<topic>/year=/month=/day=/hour=/. "
-    "Written outside Dagster's assets by the S3 sink, which reports each hour it writes (a rewritten hour, "
-    "e.g. late events, is reported again).",
+    "Written outside Dagster's assets by the S3 sink; hourly_load_sensor records every hour whose objects "
+    "changed, with the hour's totals, whichever sink process wrote it (late events: reported again).",
 )
 
 
@@ -158,8 +158,8 @@ def hourly_typed_events(context: dg.AssetExecutionContext, spark: SparkResource,
     # S3 is read and validated once; the accepted and rejected rows are then split from local Parquet
     scratch = scratch_dir("validated")
     validated = T.validate_raw(read_lake_json(session, paths), rejected_at=rejected_at)
-    T.compact_validated(validated).write.parquet(str(scratch))
     try:
+        T.compact_validated(validated).write.parquet(str(scratch))
         typed, rejected = T.split_validated(session.read.parquet(str(scratch)))
         hour_text = lambda c: F.date_format(c, "yyyy-MM-dd-HH")  # noqa: E731  (HOUR_DIR_FORMAT)
         write_hour_dirs(T.dedupe_typed_events(typed).withColumn(_HOUR_COL, hour_text(F.col("event_hour"))), "typed", hours)
