@@ -194,7 +194,8 @@ def sensor_tick(instance, cursor: str | None):
 
 def test_sensor_reports_every_hours_totals_whoever_wrote_them(lake_env, replayed):
     """The hours a plain `user-events sink s3` process wrote show as lake_events_hourly materialisations with
-    the hour's totals as S3 lists them (an independent LIST here), once per change of the hour."""
+    the hour's totals (objects and bytes from an independent LIST, records by counting the objects' lines),
+    once per change of the hour."""
     import boto3
     import dagster as dg
 
@@ -206,14 +207,17 @@ def test_sensor_reports_every_hours_totals_whoever_wrote_them(lake_env, replayed
     for hour in HOUR_STARTS:
         prefix = f"topics/{topic}/year=2019/month=11/day=01/hour={hour:%H}/"
         objects = s3.list_objects_v2(Bucket=bucket, Prefix=prefix).get("Contents", [])
-        want[f"{hour:%Y-%m-%d-%H}:00"] = (len(objects), sum(o["Size"] for o in objects))
-    assert all(n for n, _ in want.values())
+        lines = sum(
+            s3.get_object(Bucket=bucket, Key=o["Key"])["Body"].read().count(b"\n") for o in objects
+        )
+        want[f"{hour:%Y-%m-%d-%H}:00"] = (len(objects), lines, sum(o["Size"] for o in objects))
+    assert all(n and lines for n, lines, _ in want.values())
     sensor = defs.resolve_sensor_def("hourly_load_sensor")
     with dg.instance_for_test() as instance:
         context = dg.build_sensor_context(instance=instance, definitions=defs, resources={"s3": defs.resources["s3"]})
         first = sensor.evaluate_tick(context)
         reported = {
-            e.partition: (e.metadata["objects"].value, e.metadata["bytes"].value)
+            e.partition: (e.metadata["objects"].value, e.metadata["records"].value, e.metadata["bytes"].value)
             for e in first.asset_events
             if e.asset_key == dg.AssetKey("lake_events_hourly")
         }

@@ -10,7 +10,7 @@ The run_key carries the fingerprint, so the same content is never loaded twice b
 import hashlib
 import json
 from datetime import datetime, timedelta, timezone
-from typing import Iterable, Mapping
+from typing import Callable, Iterable, Mapping
 
 import dagster as dg
 
@@ -18,7 +18,7 @@ from user_events.asset_keys import LAKE_EVENTS_HOURLY
 from user_events.config import env
 from user_events.lake.partitions import HOURLY_PARTITIONS, key_of_hour
 from user_events.lake.resources import S3Storage
-from user_events.streaming.s3_sink import hour_prefix
+from user_events.streaming.s3_sink import RECORDS_META, hour_prefix
 from user_events.streaming.watermark import hours_complete_before, read_watermark
 
 
@@ -94,19 +94,58 @@ def parse_cursor(cursor: str | None) -> tuple[dict[str, str], dict[str, str]]:
     return state.get("requested", {}), state.get("reported", {})
 
 
-def hour_totals(objects: list[Mapping]) -> dict:
-    """What an hour of the lake holds, whoever wrote it: objects and bytes (from the listing)."""
-    return {"objects": len(objects), "bytes": sum(int(o.get("Size", 0)) for o in objects)}
+RecordsOf = Callable[[Mapping], "int | None"]
 
 
-def hour_reports(objects_by_hour: Mapping[str, list[Mapping]], reported: Mapping[str, str], complete_before: datetime):
+def hour_totals(objects: list[Mapping], records_of: RecordsOf | None = None) -> dict:
+    """What an hour of the lake holds, whoever wrote it: objects and bytes (from the listing), and records
+    when every object says how many it holds (the S3 sink's `records` object metadata)."""
+    totals = {"objects": len(objects), "bytes": sum(int(o.get("Size", 0)) for o in objects)}
+    if records_of is not None:
+        counts = [records_of(o) for o in objects]
+        if all(c is not None for c in counts):
+            totals["records"] = sum(counts)
+    return totals
+
+
+class ObjectRecords:
+    """Records per object from its `records` metadata (one HEAD per object), remembered by key and ETag:
+    an object is immutable under one ETag, and the code server keeps this between the sensor's ticks."""
+
+    def __init__(self, max_entries: int = 200_000):
+        self._known: dict[tuple[str, str], int | None] = {}
+        self._max = max_entries
+
+    def __call__(self, s3_client, bucket: str) -> RecordsOf:
+        def records_of(obj: Mapping) -> int | None:
+            ident = (obj["Key"], str(obj.get("ETag", "")))
+            if ident not in self._known:
+                if len(self._known) >= self._max:
+                    self._known.clear()
+                meta = s3_client.head_object(Bucket=bucket, Key=obj["Key"]).get("Metadata", {})
+                self._known[ident] = int(meta[RECORDS_META]) if meta.get(RECORDS_META, "").isdigit() else None
+            return self._known[ident]
+
+        return records_of
+
+
+object_records = ObjectRecords()
+
+
+def hour_reports(
+    objects_by_hour: Mapping[str, list[Mapping]],
+    reported: Mapping[str, str],
+    complete_before: datetime,
+    records_of: RecordsOf | None = None,
+):
     """(hour key, fingerprint, materialisation) of every hour whose objects changed since last reported."""
     out = []
     for key in sorted(objects_by_hour):
         fp = fingerprint(objects_by_hour[key])
         if reported.get(key) != fp:
             complete = HOURLY_PARTITIONS.time_window_for_partition_key(key).end <= complete_before
-            metadata = {**hour_totals(objects_by_hour[key]), "complete": complete, "fingerprint": fp}
+            totals = hour_totals(objects_by_hour[key], records_of)
+            metadata = {**totals, "complete": complete, "fingerprint": fp}
             out.append((key, fp, dg.AssetMaterialization(asset_key=LAKE_EVENTS_HOURLY, partition=key, metadata=metadata)))
     return out
 
@@ -125,7 +164,7 @@ def evaluate(
     # hours not complete yet are reported too: up to the current hour, or a look-back past the watermark
     end = min(now.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1), complete_before + lookback())
     objects = list_hour_objects(s3_client, bucket, topic, start, max(end, complete_before))
-    reports = hour_reports(objects, reported, complete_before)
+    reports = hour_reports(objects, reported, complete_before, object_records(s3_client, bucket))
     complete = {k: v for k, v in objects.items() if HOURLY_PARTITIONS.time_window_for_partition_key(k).end <= complete_before}
     todo = hours_to_request(complete, requested)
     runs = [

@@ -40,6 +40,7 @@ from user_events.streaming.watermark import (
 FLUSH_RECORDS = 1000
 PARTITION_KEY_FORMAT = "%Y-%m-%d-%H:%M"  # Dagster HourlyPartitionsDefinition keys, UTC
 END_OFFSET_META = "end-offset"
+RECORDS_META = "records"  # lines in the object
 
 
 def hour_prefix(topic: str, hour: datetime) -> str:
@@ -307,7 +308,7 @@ class S3Sink(KafkaSink):
         body = b"".join(buf.lines)
         metadata = {
             END_OFFSET_META: str(buf.end),
-            "records": str(len(buf.lines)),
+            RECORDS_META: str(len(buf.lines)),
             "min-event-time": buf.min_time.isoformat() if buf.min_time else "",
             "max-event-time": buf.max_time.isoformat() if buf.max_time else "",
         }
