@@ -6,7 +6,7 @@ hour once the S3 sink's watermark shows it complete, and again when late events 
 
 import dagster as dg
 
-from user_events.lake.assets import HOURLY_PARTITIONS, LAKE_ASSETS, hourly_typed_events, hourly_warehouse_load
+from user_events.lake.assets import LAKE_ASSETS, hourly_typed_events, hourly_warehouse_load
 from user_events.lake.checks import LAKE_CHECKS
 from user_events.lake.resources import S3Storage
 from user_events.lake.sensors import build_hourly_load_sensor
@@ -14,10 +14,10 @@ from user_events.lake.sensors import build_hourly_load_sensor
 hourly_load_job = dg.define_asset_job(
     "hourly_load_job",
     selection=dg.AssetSelection.assets(hourly_typed_events, hourly_warehouse_load),
-    partitions_def=HOURLY_PARTITIONS,
     executor_def=dg.in_process_executor,  # one SparkSession for the run's steps
     tags={"user_events/pipeline": "hourly_load"},
-    description="One hour of the S3 lake → PostgreSQL (user_events of that hour replaced, KPIs recomputed). "
+    description="One hour (or a range) of the S3 lake → PostgreSQL (the lake's rows of those hours replaced, "
+    "KPIs recomputed). "
     'CLI: dagster job execute -m user_events.definitions -j hourly_load_job --tags \'{"dagster/partition": "2019-11-01-00:00"}\'',
 )
 
