@@ -151,3 +151,32 @@ def test_batch_and_lake_rows_coexist_each_event_once(owned_env, batch_loaded, tm
         "--tags", json.dumps({"dagster/partition": HOURS[1]}),
     )  # fmt: skip
     assert_kpis_describe_user_events(schema, union)
+
+
+def test_range_over_hours_without_lake_objects_leaves_them_and_says_so(owned_env, batch_loaded):
+    """A range run of the whole hourly path over hours 0–2 while the lake holds hour 1 only (from the test
+    above): hours 0 and 2 keep the batch's rows, and each of their partitions carries an observation saying
+    it was left as it was (a single-run range materialises every hour of the range at once)."""
+    import dagster as dg
+
+    schema = owned_env["USER_EVENTS_PG_SCHEMA"]
+    csv_path, batch_events = batch_loaded
+    hour0_and_2 = (HOUR_STARTS[0], HOUR_STARTS[2])
+    sql = f'SELECT event_id FROM "{schema}".user_events WHERE event_hour IN (%s, %s) ORDER BY 1'
+    before = pg(sql, hour0_and_2)
+    assert len(before) == int(batch_events["event_hour"].isin(hour0_and_2).sum())
+    ok_cli(
+        "dagster", "asset", "materialize", "-m", "user_events.definitions",
+        "--select", "hourly_typed_events,hourly_user_events,hourly_kpis",
+        "--partition-range", f"{HOURS[0]}...{HOURS[-1]}",
+    )  # fmt: skip
+    assert pg(sql, hour0_and_2) == before
+    with dg.DagsterInstance.get() as instance:
+        for key in ("hourly_typed_events", "hourly_user_events", "hourly_kpis"):
+            records = instance.fetch_observations(dg.AssetKey(key), limit=50).records
+            left = {
+                r.partition_key
+                for r in records
+                if "left_as_it_was" in r.asset_observation.metadata
+            }
+            assert left == {HOURS[0], HOURS[2]}, key

@@ -113,6 +113,15 @@ def split_by_presence(hours: list[datetime], present) -> tuple[list[datetime], l
     return [h for h in hours if present(h)], [h for h in hours if not present(h)]
 
 
+def note_hours_left_as_they_were(context, hours: list[datetime], asset_key: dg.AssetKey, why: str) -> None:
+    """A range run materialises every hour of its range at once (Dagster's single-run backfill); each hour
+    it did not touch gets an observation saying so, on that partition's own page."""
+    for hour in hours:
+        context.log_event(
+            dg.AssetObservation(asset_key=asset_key, partition=key_of_hour(hour), metadata={"left_as_it_was": why})
+        )
+
+
 def hour_range_text(hours: list[datetime]) -> str:
     if len(hours) <= 3:
         return ", ".join(key_of_hour(h) for h in hours)
@@ -149,6 +158,7 @@ def hourly_typed_events(context: dg.AssetExecutionContext, spark: SparkResource,
         )
     if empty:
         context.log.warning(f"no lake objects for {hour_range_text(empty)} under {where}: those hours are left as they were")
+        note_hours_left_as_they_were(context, empty, context.asset_key, f"no lake objects under {where}")
     found = [o for h in hours for o in objects[h]]
     size = sum(int(o.get("Size", 0)) for o in found)
     paths = [f"s3a://{s3.bucket_name()}/{o['Key']}" for o in found]
@@ -236,6 +246,8 @@ def hourly_warehouse_load(context: dg.AssetExecutionContext, warehouse: Postgres
         )
     if unread:
         context.log.warning(f"hourly_typed_events has not read {hour_range_text(unread)}: those hours are left as they were")
+        for key in (HOURLY_USER_EVENTS, HOURLY_KPIS):
+            note_hours_left_as_they_were(context, unread, key, "hourly_typed_events has not read this hour")
     with warehouse.connect(autocommit=True) as conn:
         load.ensure_tables(conn, warehouse.pg_schema)
         stats = load.load_user_events(
