@@ -29,8 +29,9 @@ services-up: install
 services-down:
 	@test -x $(PY) && $(PY) -m user_events.devservices down || true
 
-test: install services-up
-	set -a; source ./.env.services; set +a; $(PY) -m pytest $(PYTEST_ARGS)
+# `make test PYTEST_ARGS="-m unit"`: the pure tests only, without starting any service
+test: install $(if $(findstring -m unit,$(PYTEST_ARGS)),,services-up)
+	set -a; test -f ./.env.services && source ./.env.services; set +a; $(PY) -m pytest $(PYTEST_ARGS)
 
 dev: install services-up
 	set -a; source ./.env.services; set +a; \

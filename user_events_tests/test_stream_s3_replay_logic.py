@@ -12,6 +12,8 @@ import pytest
 
 from user_events.streaming.s3_sink import S3Sink, hour_prefix, start_offset_of
 
+pytestmark = pytest.mark.unit
+
 UTC = timezone.utc
 TOPIC = "t_logic"
 

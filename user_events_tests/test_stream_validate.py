@@ -13,6 +13,8 @@ from user_events.streaming.s3_sink import hour_partition_key, ndjson_line, objec
 from user_events.streaming.validate import ValidationError, parse_message, validate_fields, validate_record
 from user_events.streaming.watermark import NOTHING_COMPLETE, hours_complete_before
 
+pytestmark = pytest.mark.unit
+
 UTC = timezone.utc
 GOOD = {
     "event_time": "2019-11-01 00:00:01 UTC",

@@ -14,6 +14,8 @@ from user_events.generator import generate_events, raw_row, write_csv
 from user_events.ingest.inputs import InputError, resolve_inputs
 from user_events.schema import RAW_FIELDS, RAW_HEADER
 
+pytestmark = pytest.mark.unit
+
 
 def test_generate_events_is_seeded_time_ordered_and_exact():
     a = list(generate_events(seed=3, n_events=5_000))

@@ -9,6 +9,9 @@ import zipfile
 import yaml
 
 from user_events.dashboards.provision import BUNDLE_ROOT, Placement, build_bundle, bundle_files
+import pytest
+
+pytestmark = pytest.mark.unit
 
 ENV = {"USER_EVENTS_PG_URL": "postgresql://user_events:owner-secret-1@db.internal:6543/warehouse",
        "USER_EVENTS_PG_SCHEMA": "analytics", "USER_EVENTS_MONGO_URI": "mongodb://live.internal:27018/",
