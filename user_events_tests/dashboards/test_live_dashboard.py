@@ -99,3 +99,19 @@ def test_live_delay_chart_reads_the_per_minute_delay_documents(superset, pipelin
         assert got == want
     finally:
         provision(client, _placement(Placement.from_env().mongo_db))
+
+
+LIVE_CHARTS = ("live_events_per_minute", "live_revenue_per_minute", "live_purchases_per_view", "live_sink_delay")
+
+
+def test_live_charts_on_empty_collections_show_no_rows(superset, pipeline):
+    """Before the sinks wrote anything (no per-minute document yet) every live chart answers with no value,
+    not with an error (the MongoDB engine made no table for an empty result: "no such table")."""
+    provision(superset, _placement(pipeline.mongo_db))
+    try:
+        for key in LIVE_CHARTS:
+            rows = chart_rows(superset, key)
+            assert all(v is None for row in rows for v in row.values()), (key, rows)
+    finally:
+        provision(superset, _placement(Placement.from_env().mongo_db))
+

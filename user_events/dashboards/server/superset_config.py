@@ -6,6 +6,7 @@ come from the Superset process's environment, never from a file of the repositor
 """
 
 import os
+import sys
 
 SECRET_KEY = os.environ["SUPERSET_SECRET_KEY"]
 SQLALCHEMY_DATABASE_URI = os.environ["SUPERSET_METADATA_URI"]
@@ -39,3 +40,12 @@ FEATURE_FLAGS = {"DASHBOARD_NATIVE_FILTERS": True}
 # The live dashboard must show a new minute's documents on the next refresh: no result caching.
 DATA_CACHE_CONFIG = {"CACHE_TYPE": "NullCache"}
 CACHE_CONFIG = {"CACHE_TYPE": "NullCache"}
+
+# The MongoDB engine answers an empty result with an empty table, not "no such table" (see mongo_engine.py).
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+try:
+    import mongo_engine
+except ImportError:  # pymongosql missing: no MongoDB connection can work, nothing to adjust
+    pass
+else:
+    mongo_engine.install()
