@@ -36,7 +36,9 @@ TALISMAN_ENABLED = False
 SUPERSET_LOAD_EXAMPLES = False
 SQLALCHEMY_EXAMPLES_URI = None
 SCARF_ANALYTICS = False
-FEATURE_FLAGS = {"DASHBOARD_NATIVE_FILTERS": True}
+# Template processing: the live datasets put their chart's time window into the query sent to MongoDB
+# ({{ from_dttm }} in datasets/live/*.yaml), so only that window's per-minute documents are fetched.
+FEATURE_FLAGS = {"DASHBOARD_NATIVE_FILTERS": True, "ENABLE_TEMPLATE_PROCESSING": True}
 # The live dashboard must show a new minute's documents on the next refresh: no result caching.
 DATA_CACHE_CONFIG = {"CACHE_TYPE": "NullCache"}
 CACHE_CONFIG = {"CACHE_TYPE": "NullCache"}
