@@ -33,6 +33,8 @@ SUPERSET_REQUIREMENTS = [
 SERVER_FILES = PROJECT_ROOT / "user_events" / "dashboards" / "server"
 ADMIN_USER = "admin"
 PUBLIC_VAR = "USER_EVENTS_SUPERSET_PUBLIC"  # true: read-only public dashboards (see superset_config.py)
+# passed on to Superset's process when set (see user_events/dashboards/server/gunicorn_config.py)
+PASSED_VARS = (PUBLIC_VAR, "USER_EVENTS_SUPERSET_WORKERS", "USER_EVENTS_SUPERSET_THREADS")
 INITIALISED_VERSION = "superset 6.1.0 / 1"
 
 
@@ -75,8 +77,7 @@ class Superset(Service):
             "USER_EVENTS_SUPERSET_READER_USER": READER_ROLE,
             "USER_EVENTS_SUPERSET_READER_PASSWORD": self.reader_password,
         }
-        if env_var(PUBLIC_VAR):
-            env[PUBLIC_VAR] = env_var(PUBLIC_VAR)
+        env.update({name: env_var(name) for name in PASSED_VARS if env_var(name)})
         if with_admin:
             env.update(USER_EVENTS_SUPERSET_USER=ADMIN_USER, USER_EVENTS_SUPERSET_PASSWORD=self.admin_password)
         return env
@@ -95,8 +96,7 @@ class Superset(Service):
     def start(self) -> None:
         port = self.port(env_var="USER_EVENTS_SUPERSET_PORT")
         argv = [str(self.venv / "bin" / "python"), str(self.venv / "bin" / "gunicorn"),
-                "-w", "1", "--threads", "4", "-k", "gthread", "--timeout", "120",
-                "-b", f"{LOOPBACK}:{port}", "--access-logfile", "-", "superset.app:create_app()"]
+                "-c", str(SERVER_FILES / "gunicorn_config.py"), "-b", f"{LOOPBACK}:{port}", "superset.app:create_app()"]
         self.process.start(argv, self.log, cwd=self.dir, env=self.process_env())
 
     def url(self) -> str:

@@ -48,6 +48,37 @@ def assert_no_chart_error(page) -> None:
         assert marker not in texts
 
 
+# Coloured pixels a chart's canvas draws below its legend (the first band of rows with colour at the top): the
+# series' lines and markers. Grey axes, grid lines and labels do not count.
+SERIES_PIXELS = """([selector, title]) => {
+  const holder = [...document.querySelectorAll(selector)].find(h => h.innerText.trim().startsWith(title));
+  const canvas = [...holder.querySelectorAll('canvas')].sort((a, b) => b.width * b.height - a.width * a.height)[0];
+  const {width, height} = canvas;
+  const px = canvas.getContext('2d').getImageData(0, 0, width, height).data;
+  const coloured = (i) => px[i + 3] > 128 && Math.max(px[i], px[i + 1], px[i + 2]) - Math.min(px[i], px[i + 1], px[i + 2]) > 60;
+  const rowCount = (y) => { let n = 0; for (let x = 0; x < width; x++) if (coloured((y * width + x) * 4)) n++; return n; };
+  let y = 0;
+  while (y < height && rowCount(y) === 0) y++;
+  while (y < height && rowCount(y) > 0) y++;
+  let n = 0;
+  for (; y < height; y++) n += rowCount(y);
+  return n;
+}"""
+
+
+def assert_series_drawn(page, title: str) -> None:
+    """The chart draws its series: a time series of a single hour or day is one point per series, which an
+    ECharts line without markers leaves invisible (axes but no line)."""
+    drawn = page.evaluate(SERIES_PIXELS, [CHART, title])
+    assert drawn > 20, f"{title}: no line or marker drawn ({drawn} coloured pixels below the legend)"
+
+
+def assert_no_chart_warning(page) -> None:
+    """No chart header shows Superset's warning icon (e.g. 'The row limit set for the chart was reached')."""
+    warned = [h.inner_text().split("\n")[0] for h in page.locator(CHART).all() if h.locator("[aria-label=warning]").count()]
+    assert not warned, f"charts with a warning icon: {warned}"
+
+
 def keep_screenshot(page, slug: str, took: float) -> None:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     time.sleep(2)  # let the chart animations settle before the picture
@@ -66,6 +97,9 @@ def test_kpi_dashboard_renders_every_chart_with_the_conversion_rate(kpi_warehous
     assert_no_chart_error(page)
     tile = next(t for t in texts if t.startswith("Conversion rate"))
     assert f"{expected * 100:.2f}%" in tile, tile
+    assert_no_chart_warning(page)
+    for trend in ("Daily KPI trends", "Hourly KPI trends"):
+        assert_series_drawn(page, trend)
     keep_screenshot(page, "kpis", took)
 
 
@@ -94,5 +128,18 @@ def test_live_dashboard_renders_every_chart(kpi_warehouse, browser_page, pipelin
         tile = next(t for t in texts if t.startswith("Purchases per view"))
         assert f"{ratio * 100:.2f}%" in tile, tile
         keep_screenshot(page, "live", took)
+    finally:
+        provision(kpi_warehouse.client, Placement(**{**placement.__dict__, "mongo_db": Placement.from_env().mongo_db}))
+
+
+def test_live_dashboard_over_empty_collections_shows_no_error(kpi_warehouse, browser_page, pipeline):
+    """Before any per-minute document exists every live chart renders empty ("No results"), none an error."""
+    page, url = browser_page
+    # the tests' warehouse schema: the KPI tests after this one read the dashboards as provisioned here
+    placement = Placement(**{**Placement.from_env().__dict__, "pg_schema": kpi_warehouse.schema, "mongo_db": pipeline.mongo_db})
+    provision(kpi_warehouse.client, placement)
+    try:
+        open_dashboard(page, url, "live")
+        assert_no_chart_error(page)
     finally:
         provision(kpi_warehouse.client, Placement(**{**placement.__dict__, "mongo_db": Placement.from_env().mongo_db}))

@@ -99,3 +99,56 @@ def test_live_delay_chart_reads_the_per_minute_delay_documents(superset, pipelin
         assert got == want
     finally:
         provision(client, _placement(Placement.from_env().mongo_db))
+
+
+LIVE_CHARTS = ("live_events_per_minute", "live_revenue_per_minute", "live_purchases_per_view", "live_sink_delay")
+
+
+def test_live_charts_on_empty_collections_show_no_rows(superset, pipeline):
+    """Before the sinks wrote anything (no per-minute document yet) every live chart answers with no value,
+    not with an error (the MongoDB engine made no table for an empty result: "no such table")."""
+    provision(superset, _placement(pipeline.mongo_db))
+    try:
+        for key in LIVE_CHARTS:
+            rows = chart_rows(superset, key)
+            assert all(v is None for row in rows for v in row.values()), (key, rows)
+    finally:
+        provision(superset, _placement(Placement.from_env().mongo_db))
+
+
+# the chart's time window (its TEMPORAL_RANGE filter) and the collection its dataset reads
+WINDOWS = {"live_events_per_minute": (timedelta(hours=1), "events_per_minute"),
+           "live_revenue_per_minute": (timedelta(hours=1), "events_per_minute"),
+           "live_purchases_per_view": (timedelta(minutes=15), "events_per_minute"),
+           "live_sink_delay": (timedelta(minutes=30), "sink_delay_per_minute")}
+
+
+def test_live_charts_fetch_only_their_time_window_from_mongodb(superset, pipeline):
+    """The window reaches MongoDB: the find command each chart sends (MongoDB's profiler records it) filters on
+    `minute` from the window's start, so old per-minute documents are not fetched to be dropped by Superset."""
+    db = mongo_db(pipeline.mongo_db)
+    now = datetime.now(timezone.utc).replace(second=0, microsecond=0)
+    for minute in (now, now - timedelta(hours=3)):
+        db.events_per_minute.insert_one({"_id": f"{minute:%Y-%m-%dT%H:%MZ}|view", "minute": minute, "event_type": "view",
+                                         "count": 5, "price_cents": 0, "updated_at": now})
+        db.sink_delay_per_minute.insert_one({"_id": f"{minute:%Y-%m-%dT%H:%MZ}|mongo", "minute": minute, "sink": "mongo",
+                                             "count": 5, "p50_ms": 1.0, "p95_ms": 2.0, "max_ms": 3.0, "updated_at": now})
+    provision(superset, _placement(pipeline.mongo_db))
+    try:
+        for key, (window, collection) in WINDOWS.items():
+            db.command("profile", 0)
+            db.system.profile.drop()
+            db.command("profile", 2)
+            asked = datetime.now(timezone.utc)
+            chart_rows(superset, key)
+            db.command("profile", 0)
+            finds = [p["command"] for p in db.system.profile.find() if p["command"].get("find") == collection]
+            assert finds, (key, list(db.system.profile.find()))
+            for find in finds:
+                since = find.get("filter", {}).get("minute", {}).get("$gte")
+                assert since is not None, (key, find)
+                since = since.replace(tzinfo=timezone.utc)
+                assert abs((asked - window) - since) < timedelta(minutes=2), (key, since, asked - window)
+    finally:
+        db.command("profile", 0)
+        provision(superset, _placement(Placement.from_env().mongo_db))
