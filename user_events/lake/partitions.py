@@ -7,8 +7,8 @@ from datetime import datetime, timedelta, timezone
 import dagster as dg
 
 from user_events.config import env
+from user_events.storage.s3_layout import PARTITION_KEY_FORMAT
 
-PARTITION_KEY_FORMAT = "%Y-%m-%d-%H:%M"
 # Replayed REES46 data (Oct 2019 onward) and live data both fit after this start.
 DEFAULT_START = "2019-10-01-00:00"
 # Directory names for an hour: Hadoop paths may not contain ':' so the partition key is not used as is.
@@ -22,10 +22,6 @@ def hourly_partitions() -> dg.HourlyPartitionsDefinition:
 
 
 HOURLY_PARTITIONS = hourly_partitions()
-
-
-def key_of_hour(hour: datetime) -> str:
-    return hour.astimezone(timezone.utc).strftime(PARTITION_KEY_FORMAT)
 
 
 def hours_in_window(start: datetime, end: datetime) -> list[datetime]:

@@ -16,9 +16,9 @@ import dagster as dg
 
 from user_events.asset_keys import LAKE_EVENTS_HOURLY
 from user_events.config import env
-from user_events.lake.partitions import HOURLY_PARTITIONS, key_of_hour
+from user_events.lake.partitions import HOURLY_PARTITIONS
 from user_events.lake.resources import S3Storage
-from user_events.streaming.s3_sink import hour_prefix
+from user_events.storage.s3_layout import day_prefixes, hour_of_object_key, hour_partition_key
 from user_events.streaming.watermark import hours_complete_before, read_watermark
 
 
@@ -28,27 +28,6 @@ def lookback() -> timedelta:
 
 def grace() -> timedelta:
     return timedelta(seconds=float(env("USER_EVENTS_HOURLY_GRACE_SECONDS", "300")))
-
-
-def hour_of_object_key(topic: str, key: str) -> datetime | None:
-    """The hour an object of the lake layout belongs to (None for anything else under the prefix)."""
-    rest = key[len(f"topics/{topic}/") :]
-    try:
-        parts = dict(p.split("=", 1) for p in rest.split("/")[:4])
-        return datetime(
-            int(parts["year"]), int(parts["month"]), int(parts["day"]), int(parts["hour"]), tzinfo=timezone.utc
-        )
-    except (ValueError, KeyError):
-        return None
-
-
-def day_prefixes(topic: str, start: datetime, end: datetime) -> list[str]:
-    """Prefixes of the UTC days that [start, end) touches (from the hour layout's first three levels)."""
-    out, day = [], start.replace(hour=0, minute=0, second=0, microsecond=0)
-    while day < end:
-        out.append(hour_prefix(topic, day).rsplit("hour=", 1)[0])
-        day += timedelta(days=1)
-    return out
 
 
 def list_hour_objects(s3_client, bucket: str, topic: str, start: datetime, end: datetime) -> dict[str, list[dict]]:
@@ -64,7 +43,7 @@ def list_hour_objects(s3_client, bucket: str, topic: str, start: datetime, end: 
             for obj in page.get("Contents", []):
                 hour = hour_of_object_key(topic, obj["Key"])
                 if hour is not None and start <= hour < end:
-                    out.setdefault(key_of_hour(hour), []).append(obj)
+                    out.setdefault(hour_partition_key(hour), []).append(obj)
     return out
 
 
@@ -134,7 +113,7 @@ def evaluate(
     ]
     requested.update(dict(todo))
     reported.update({key: fp for key, fp, _ in reports})
-    window_first = key_of_hour(start)
+    window_first = hour_partition_key(start)
     state = {
         "requested": {k: v for k, v in requested.items() if k >= window_first},
         "reported": {k: v for k, v in reported.items() if k >= window_first},
