@@ -106,7 +106,7 @@ def main() -> None:
     )
     from user_events.definitions import defs
     from user_events.storage.s3_layout import hour_partition_key
-    from user_events.lake.resources import S3Storage
+    from user_events.storage.s3 import S3Storage
     from user_events.spark import get_spark
 
     s3, bucket, topic = S3Storage().get_client(), os.environ["USER_EVENTS_S3_BUCKET"], os.environ["USER_EVENTS_TOPIC"]

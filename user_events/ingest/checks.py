@@ -9,7 +9,8 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from user_events.config import env
-from user_events.ingest.assets import BrandDetailsData, TypedEvents, brand_details, typed_events
+from user_events.ingest.assets import brand_details, typed_events
+from user_events.ingest.handles import BrandDetailsData, TypedEvents
 from user_events.ingest.resources import SparkResource
 from user_events.schema import BRAND_DETAILS, USER_EVENTS, TableSpec, pandera_spark_schema
 

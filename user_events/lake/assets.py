@@ -20,14 +20,14 @@ from pyspark.sql import functions as F
 
 from user_events.asset_keys import HOURLY_KPIS, HOURLY_USER_EVENTS, LAKE_EVENTS_HOURLY, kafka_topic, warehouse_table
 from user_events.config import DATA_DIR, env
+from user_events.files import MAX_ROWS_PER_FILE, replace_dir
 from user_events.ingest import transforms as T
-from user_events.ingest.assets import MAX_ROWS_PER_FILE, progress, replace_dir
 from user_events.ingest.resources import SparkResource
-from user_events.lake.partitions import HOUR_DIR_FORMAT, HOURLY_PARTITIONS, hours_in_window
-from user_events.lake.resources import S3Storage
-from user_events.lake.sensors import list_hour_objects
+from user_events.lake.partitions import HOUR_DIR_FORMAT, HOURLY_PARTITIONS, hours_in_window, list_hour_objects
 from user_events.lake.transforms import read_lake_json
+from user_events.progress import progress
 from user_events.schema import KPI_HOURLY, REJECTED_EVENTS, USER_EVENTS
+from user_events.storage.s3 import S3Storage
 from user_events.storage.s3_layout import (
     hour_of_lake_source,
     hour_partition_key,

@@ -16,10 +16,10 @@ import dagster as dg
 
 from user_events.asset_keys import LAKE_EVENTS_HOURLY
 from user_events.config import env
-from user_events.lake.partitions import HOURLY_PARTITIONS
-from user_events.lake.resources import S3Storage
-from user_events.storage.s3_layout import day_prefixes, hour_of_object_key, hour_partition_key
-from user_events.streaming.watermark import hours_complete_before, read_watermark
+from user_events.lake.partitions import HOURLY_PARTITIONS, list_hour_objects
+from user_events.storage.s3 import S3Storage
+from user_events.storage.s3_layout import hour_partition_key
+from user_events.storage.watermark import hours_complete_before, read_watermark
 
 
 def lookback() -> timedelta:
@@ -28,23 +28,6 @@ def lookback() -> timedelta:
 
 def grace() -> timedelta:
     return timedelta(seconds=float(env("USER_EVENTS_HOURLY_GRACE_SECONDS", "300")))
-
-
-def list_hour_objects(s3_client, bucket: str, topic: str, start: datetime, end: datetime) -> dict[str, list[dict]]:
-    """Objects of the hours in [start, end), grouped by hour key: one paginated LIST per UTC day.
-
-    (Per day rather than one LIST with StartAfter: SeaweedFS, for one, skips a whole "directory" named by
-    StartAfter.)
-    """
-    out: dict[str, list[dict]] = {}
-    paginator = s3_client.get_paginator("list_objects_v2")
-    for prefix in day_prefixes(topic, start, end):
-        for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
-            for obj in page.get("Contents", []):
-                hour = hour_of_object_key(topic, obj["Key"])
-                if hour is not None and start <= hour < end:
-                    out.setdefault(hour_partition_key(hour), []).append(obj)
-    return out
 
 
 def fingerprint(objects: Iterable[Mapping]) -> str:

@@ -18,7 +18,7 @@ from typing import Optional
 import dagster as dg
 
 from user_events.asset_keys import LAKE_EVENTS_HOURLY, kafka_topic, mongo_collection
-from user_events.lake.resources import S3Storage
+from user_events.storage.s3 import S3Storage
 from user_events.streaming.collections import COLLECTIONS, EVENTS, EVENTS_PER_MINUTE, SINK_DELAY_PER_MINUTE, SINK_STATUS
 from user_events.streaming.kafka_io import DEFAULT_PARTITIONS
 from user_events.streaming.resources import KafkaResource, MongoResource

@@ -38,7 +38,7 @@ from user_events.storage.s3_layout import (
 )
 from user_events.streaming.sink_base import KafkaSink
 from user_events.streaming.validate import TypedEvent, ValidationError, parse_message
-from user_events.streaming.watermark import (
+from user_events.storage.watermark import (
     hours_complete_before,
     parse_iso,
     partition_watermark,
