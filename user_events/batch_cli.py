@@ -157,16 +157,6 @@ def run_batch(args) -> int:
             started_pg.stop()
 
 
-def batch_definitions():
-    """ingest + warehouse only: the batch job needs no other domain."""
-    import dagster as dg
-
-    from user_events.ingest import definitions as ingest
-    from user_events.warehouse import definitions as warehouse
-
-    return dg.Definitions.merge(ingest.defs, warehouse.defs)
-
-
 def warehouse_url_and_schema() -> tuple[str, str]:
     from user_events.config import env
     from user_events.warehouse.embedded import EmbeddedPostgres
@@ -184,6 +174,8 @@ def step_durations(instance, run_id: str) -> str:
 
 def _run_batch_job(log) -> int:
     from user_events.warehouse.resources import connect
+
+    from user_events.batch import batch_definitions
 
     defs = batch_definitions()
 
