@@ -1,4 +1,4 @@
-"""Pure test: the import graph of user_events/ follows the floor plan (foundations, domains, top, dev tooling).
+"""Pure test: the import graph of user_events/ follows the floor plan of docs/architecture.md.
 
 Rooms: foundations (every top-level module and package that is not named below), the domains, the top
 (the compositions and the console entry) and dev tooling. Imports are read with `ast` (those inside
@@ -8,6 +8,7 @@ functions too); nothing is imported.
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 from user_events.config import PROJECT_ROOT
@@ -18,6 +19,7 @@ TOP = ("definitions", "batch", "batch_cli", "cli")  # compositions of domains an
 DEV_TOOLING = ("devservices",)
 # a domain's modules that no other domain may import: what Dagster or a shell runs, not what others reuse
 PRIVATE_TO_DOMAIN = ("assets", "sensors", "cli", "definitions", "checks")
+ARCHITECTURE_DOC = PROJECT_ROOT / "docs" / "architecture.md"
 
 
 def module_name(path: Path) -> str:
@@ -125,3 +127,23 @@ def test_definitions_is_the_only_top_module_importing_every_domain():
         return {room_of(m) for m in GRAPH[module]} & set(DOMAINS)
 
     assert [m for m in GRAPH if domains_imported(m) == set(DOMAINS)] == ["user_events.definitions"]
+
+
+def room_edges() -> set[tuple[str, str]]:
+    return {
+        (room_of(module), room_of(imported))
+        for module, imported_set in GRAPH.items()
+        for imported in imported_set
+        if room_of(module) != room_of(imported)
+    }
+
+
+def documented_edges() -> set[tuple[str, str]]:
+    """`a --> b` lines of the mermaid diagram in docs/architecture.md."""
+    text = ARCHITECTURE_DOC.read_text()
+    diagram = text.split("```mermaid", 1)[1].split("```", 1)[0]
+    return {(a, b) for a, b in re.findall(r"^\s*(\w+)\s*-->\s*(\w+)\s*$", diagram, re.M)}
+
+
+def test_the_architecture_diagram_is_the_import_graph():
+    assert documented_edges() == room_edges()
