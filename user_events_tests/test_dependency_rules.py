@@ -77,48 +77,35 @@ def test_the_graph_is_read():
     assert {"user_events.ingest", "user_events.warehouse"} <= {m.rpartition(".")[0] for m in GRAPH["user_events.batch"]}
 
 
+def edges() -> set[tuple[str, str]]:
+    """Every (importing module, imported module) pair."""
+    return {(module, imported) for module, imported_set in GRAPH.items() for imported in imported_set}
+
+
 def test_foundations_import_no_domain_top_or_dev_tooling():
-    bad = {
-        (module, imported)
-        for module, imported_set in GRAPH.items()
-        if room_of(module) == "foundations"
-        for imported in imported_set
-        if room_of(imported) != "foundations"
-    }
+    bad = {(m, i) for m, i in edges() if room_of(m) == "foundations" and room_of(i) != "foundations"}
     assert bad == set()
 
 
 def test_a_domain_never_imports_another_domains_private_modules():
     bad = {
-        (module, imported)
-        for module, imported_set in GRAPH.items()
-        if room_of(module) in DOMAINS
-        for imported in imported_set
-        if room_of(imported) in DOMAINS
-        and room_of(imported) != room_of(module)
-        and imported.split(".")[-1] in PRIVATE_TO_DOMAIN
+        (m, i)
+        for m, i in edges()
+        if room_of(m) in DOMAINS
+        and room_of(i) in DOMAINS
+        and room_of(i) != room_of(m)
+        and i.split(".")[-1] in PRIVATE_TO_DOMAIN
     }
     assert bad == set()
 
 
 def test_domains_import_nothing_above_them():
-    bad = {
-        (module, imported)
-        for module, imported_set in GRAPH.items()
-        if room_of(module) in DOMAINS
-        for imported in imported_set
-        if room_of(imported) in ("top", *DEV_TOOLING)
-    }
+    bad = {(m, i) for m, i in edges() if room_of(m) in DOMAINS and room_of(i) in ("top", *DEV_TOOLING)}
     assert bad == set()
 
 
 def test_only_dev_tooling_imports_dev_tooling():
-    bad = {
-        (module, imported)
-        for module, imported_set in GRAPH.items()
-        for imported in imported_set
-        if room_of(imported) in DEV_TOOLING and room_of(module) not in DEV_TOOLING
-    }
+    bad = {(m, i) for m, i in edges() if room_of(i) in DEV_TOOLING and room_of(m) not in DEV_TOOLING}
     assert bad == set()
 
 
@@ -130,12 +117,7 @@ def test_definitions_is_the_only_top_module_importing_every_domain():
 
 
 def room_edges() -> set[tuple[str, str]]:
-    return {
-        (room_of(module), room_of(imported))
-        for module, imported_set in GRAPH.items()
-        for imported in imported_set
-        if room_of(module) != room_of(imported)
-    }
+    return {(room_of(m), room_of(i)) for m, i in edges() if room_of(m) != room_of(i)}
 
 
 def documented_edges() -> set[tuple[str, str]]:
