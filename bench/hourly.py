@@ -29,7 +29,7 @@ def put_hour(s3, bucket: str, topic: str, hour: datetime, n: int, seed: int) -> 
     """n generated events of `hour` as sink-layout NDJSON objects of FLUSH_RECORDS lines (3 Kafka partitions)."""
     from user_events.generator import generate_events, raw_row
     from user_events.schema import RAW_FIELDS
-    from user_events.streaming.s3_sink import object_key
+    from user_events.storage.s3_layout import object_key
 
     in_hour = hour.strftime("%Y-%m-%d %H")
     rows = (dict(zip(RAW_FIELDS, raw_row(ev))) for ev in generate_events(
@@ -50,7 +50,7 @@ def put_hour(s3, bucket: str, topic: str, hour: datetime, n: int, seed: int) -> 
 
 def raw_floor(s3, bucket: str, topic: str, hour: datetime, pg_url: str, schema: str) -> float:
     """Seconds to fetch the hour's objects and `psql \\copy` their lines into a text table."""
-    from user_events.streaming.s3_sink import hour_prefix
+    from user_events.storage.s3_layout import hour_prefix
 
     started = time.perf_counter()
     keys = [
@@ -105,8 +105,8 @@ def main() -> None:
         }
     )
     from user_events.definitions import defs
-    from user_events.lake.partitions import key_of_hour
-    from user_events.lake.resources import S3Storage
+    from user_events.storage.s3_layout import hour_partition_key
+    from user_events.storage.s3 import S3Storage
     from user_events.spark import get_spark
 
     s3, bucket, topic = S3Storage().get_client(), os.environ["USER_EVENTS_S3_BUCKET"], os.environ["USER_EVENTS_TOPIC"]
@@ -116,10 +116,10 @@ def main() -> None:
     get_spark()  # warm: the figures below are the loads, not the JVM start
 
     hour = datetime(2019, 11, 1, 12, tzinfo=timezone.utc)
-    print(f"putting {args.events:,} events of {key_of_hour(hour)} into S3 ...", flush=True)
+    print(f"putting {args.events:,} events of {hour_partition_key(hour)} into S3 ...", flush=True)
     n = put_hour(s3, bucket, topic, hour, args.events, seed=1)
     floor = raw_floor(s3, bucket, topic, hour, pg_url, schema)
-    load = run_hours(job, key_of_hour(hour))
+    load = run_hours(job, hour_partition_key(hour))
     print(f"\none hour, {n:,} events")
     print(f"  (a) raw floor (fetch + psql \\copy text): {floor:8.2f} s  {n / floor:10,.0f} rows/s")
     print(f"  (b) hourly_load_job end to end:          {load:8.2f} s  {n / load:10,.0f} rows/s")
@@ -129,8 +129,8 @@ def main() -> None:
     hours = [first + timedelta(hours=i) for i in range(args.hours)]
     print(f"\nputting {args.hours} hours x {args.events_per_hour:,} events into S3 ...", flush=True)
     total = sum(put_hour(s3, bucket, topic, h, args.events_per_hour, seed=100 + i) for i, h in enumerate(hours))
-    single = run_hours(job, key_of_hour(hours[0]), key_of_hour(hours[-1]))
-    separate = sum(run_hours(job, key_of_hour(h)) for h in hours)
+    single = run_hours(job, hour_partition_key(hours[0]), hour_partition_key(hours[-1]))
+    separate = sum(run_hours(job, hour_partition_key(h)) for h in hours)
     print(f"\n{args.hours} hours, {total:,} events")
     print(f"  single-run backfill:      {single:8.2f} s  {total / single:10,.0f} rows/s")
     print(f"  {args.hours} separate hour runs:   {separate:8.2f} s  {total / separate:10,.0f} rows/s")

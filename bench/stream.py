@@ -36,7 +36,7 @@ OUT = PROJECT_ROOT / "bench" / "out"
 
 
 def _resources():
-    from user_events.lake.resources import S3Storage
+    from user_events.storage.s3 import S3Storage
     from user_events.streaming.resources import KafkaResource, MongoResource
 
     return KafkaResource(), MongoResource(), S3Storage()

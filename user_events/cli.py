@@ -8,7 +8,7 @@ import sys
 
 # module -> register(subparsers) adds that domain's subcommands; each sets `func(args) -> int`.
 DOMAIN_CLIS = (
-    "user_events.warehouse.cli",  # batch, generate
+    "user_events.batch_cli",  # batch, generate
     "user_events.streaming.cli",  # simulate, sink
     "user_events.lake.backfill",  # backfill
 )

@@ -89,7 +89,7 @@ def mongo_db(name: str):
 
 
 def s3():
-    from user_events.lake.resources import S3Storage
+    from user_events.storage.s3 import S3Storage
 
     storage = S3Storage()
     return storage.get_client(), storage.bucket_name()

@@ -264,8 +264,8 @@ def test_failing_blocking_check_keeps_previous_rows(lake_env, replayed, monkeypa
     import dagster as dg
 
     from user_events.definitions import defs
-    from user_events.lake.resources import S3Storage
-    from user_events.streaming.s3_sink import object_key
+    from user_events.storage.s3 import S3Storage
+    from user_events.storage.s3_layout import object_key
 
     schema, topic, bucket = lake_env["USER_EVENTS_PG_SCHEMA"], lake_env["USER_EVENTS_TOPIC"], os.environ["USER_EVENTS_S3_BUCKET"]
     before = pg(f'SELECT event_id FROM "{schema}".user_events WHERE event_hour = %s ORDER BY 1', (HOUR_STARTS[0],))

@@ -19,7 +19,7 @@ import pytest
 
 from user_events.config import PROJECT_ROOT, env
 from user_events.devservices.core import SERVICES_DIR
-from user_events.lake.resources import S3Storage
+from user_events.storage.s3 import S3Storage
 from user_events.streaming.resources import KafkaResource, MongoResource
 from user_events_tests.stream_support import require_services
 

@@ -15,7 +15,7 @@ import pytest
 
 from user_events.asset_keys import kafka_topic, mongo_collection
 from user_events.config import PROJECT_ROOT
-from user_events.streaming.watermark import read_watermark
+from user_events.storage.watermark import read_watermark
 from user_events_tests.stream_support import (
     GOOD_RECORD,
     committed_offsets,

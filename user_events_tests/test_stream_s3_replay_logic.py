@@ -10,7 +10,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from user_events.streaming.s3_sink import S3Sink, hour_prefix, start_offset_of
+from user_events.storage.s3_layout import hour_prefix, start_offset_of
+from user_events.streaming.s3_sink import S3Sink
 
 pytestmark = pytest.mark.unit
 

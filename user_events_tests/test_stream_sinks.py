@@ -18,7 +18,7 @@ from urllib.parse import urlsplit, urlunsplit
 import pandas as pd
 
 from user_events.schema import RAW_FIELDS
-from user_events.streaming.watermark import hours_complete_before, read_watermark
+from user_events.storage.watermark import hours_complete_before, read_watermark
 from user_events_tests.stream_support import (
     GOOD_RECORD,
     ToggleProxy,

@@ -9,9 +9,10 @@ from decimal import Decimal
 import pytest
 
 from user_events.schema import RAW_FIELDS, event_id_of
-from user_events.streaming.s3_sink import hour_partition_key, ndjson_line, object_key, start_offset_of
+from user_events.storage.s3_layout import hour_partition_key, object_key, start_offset_of
+from user_events.streaming.s3_sink import ndjson_line
 from user_events.streaming.validate import ValidationError, parse_message, validate_fields, validate_record
-from user_events.streaming.watermark import NOTHING_COMPLETE, hours_complete_before
+from user_events.storage.watermark import NOTHING_COMPLETE, hours_complete_before
 
 pytestmark = pytest.mark.unit
 

@@ -18,11 +18,11 @@ from pathlib import Path
 from typing import Callable
 
 from user_events.config import DATA_DIR
+from user_events.ports import LOOPBACK, free_port, port_open  # noqa: F401  (the services' ports)
 
 SERVICES_DIR = DATA_DIR / "services"
 STATE_FILE = SERVICES_DIR / "state.json"
 LOCK_FILE = SERVICES_DIR / ".lock"
-LOOPBACK = "127.0.0.1"
 
 
 class ServiceError(RuntimeError):
@@ -99,23 +99,6 @@ def port_is_free(port: int) -> bool:
         except OSError:
             return False
     return True
-
-
-def free_port(exclude: set[int] = frozenset()) -> int:
-    for _ in range(50):
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-            s.bind((LOOPBACK, 0))
-            port = s.getsockname()[1]
-        # keep clear of ports that a +10000 gRPC offset or another kept port could collide with
-        if port not in exclude and port < 55000:
-            return port
-    raise ServiceError("could not find a free loopback port")
-
-
-def port_open(port: int, host: str = LOOPBACK, timeout: float = 0.5) -> bool:
-    with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=timeout):
-        return True
-    return False
 
 
 @contextlib.contextmanager

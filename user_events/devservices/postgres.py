@@ -8,15 +8,12 @@ both owned by role `user_events`, whose password is generated once and kept in t
 
 from __future__ import annotations
 
-import glob
 import hashlib
 import os
-import pwd
-import shutil
 import signal
-import subprocess
 from pathlib import Path
 
+from user_events.pgserver import PgCluster, PgServerError, ServerUser, machine_bindir
 from user_events.warehouse.access import READER_ROLE, reader_grants
 
 from .base import Service
@@ -27,33 +24,15 @@ DATABASES = ("user_events", "dagster")
 READER_PASSWORD_SECRET = "postgres.user_events_reader_password"
 
 
+SERVER_USER = ServerUser("postgres")
+
+
 def find_bindir() -> Path:
-    """Directory with initdb/postgres: USER_EVENTS_PG_BINDIR, `pg_config --bindir`, or the newest
-    /usr/lib/postgresql/*/bin."""
-    candidates: list[str] = []
-    if os.environ.get("USER_EVENTS_PG_BINDIR"):
-        candidates.append(os.environ["USER_EVENTS_PG_BINDIR"])
-    if shutil.which("pg_config"):
-        try:
-            candidates.append(subprocess.run(["pg_config", "--bindir"], capture_output=True, text=True, check=True).stdout.strip())
-        except (OSError, subprocess.CalledProcessError):
-            pass
-
-    def version_key(path: str) -> float:
-        try:
-            return float(Path(path).parent.name)
-        except ValueError:
-            return 0.0
-
-    candidates += sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=version_key, reverse=True)
-    candidates += [str(Path(p).parent) for p in filter(None, [shutil.which("postgres")])]
-    for c in candidates:
-        if (Path(c) / "initdb").exists() and (Path(c) / "postgres").exists():
-            return Path(c)
-    raise ServiceError(
-        "postgres: no PostgreSQL server binaries found (looked at USER_EVENTS_PG_BINDIR, pg_config --bindir, "
-        "/usr/lib/postgresql/*/bin); install them, e.g. `apt-get install postgresql-15`"
-    )
+    """The machine's PostgreSQL binaries (see pgserver.machine_bindir)."""
+    try:
+        return machine_bindir()
+    except PgServerError as exc:
+        raise ServiceError(str(exc)) from None
 
 
 class Postgres(Service):
@@ -69,26 +48,14 @@ class Postgres(Service):
         self.reader_password = state.secret(READER_PASSWORD_SECRET)
 
     # who runs the server --------------------------------------------------------------------------
-    def _run_as(self) -> list[str]:
-        """Command prefix that drops root to the `postgres` user (nothing when we are not root)."""
-        if os.geteuid() != 0:
-            return []
-        try:
-            pw = pwd.getpwnam("postgres")
-        except KeyError as exc:
-            raise ServiceError("postgres: running as root needs a `postgres` system user (useradd --system postgres)") from exc
-        return ["setpriv", f"--reuid={pw.pw_uid}", f"--regid={pw.pw_gid}", "--clear-groups", "--"]
+    def _user(self) -> ServerUser:
+        """As root the cluster belongs to the `postgres` system user, which must exist."""
+        if SERVER_USER.switching and not SERVER_USER.exists():
+            raise ServiceError("postgres: running as root needs a `postgres` system user (useradd --system postgres)")
+        return SERVER_USER
 
-    def _owner(self) -> tuple[int, int]:
-        if os.geteuid() != 0:
-            return os.getuid(), os.getgid()
-        pw = pwd.getpwnam("postgres")
-        return pw.pw_uid, pw.pw_gid
-
-    def _reachable_by_owner(self, path: Path) -> bool:
-        if os.geteuid() != 0:
-            return True
-        return subprocess.run(self._run_as() + ["test", "-w", str(path)], capture_output=True).returncode == 0
+    def _cluster(self) -> PgCluster:
+        return PgCluster(find_bindir(), self.data_dir, self._user())
 
     def _prepare_data_dir(self) -> None:
         """Data directory owned by the server's user; when the project folder is not reachable by that
@@ -96,11 +63,11 @@ class Postgres(Service):
         self.dir.mkdir(parents=True, exist_ok=True)
         if self.data_dir.exists() or self.data_dir.is_symlink():
             return
-        uid, gid = self._owner()
+        uid, gid = self._user().owner()
         staging = self.dir / "probe"
         staging.mkdir(exist_ok=True)
         os.chown(staging, uid, gid)
-        reachable = self._reachable_by_owner(staging)
+        reachable = self._user().can_write(staging)
         staging.rmdir()
         if reachable:
             self.data_dir.mkdir(mode=0o700)
@@ -117,24 +84,22 @@ class Postgres(Service):
     def install(self) -> None:
         if (self.data_dir / "PG_VERSION").exists():
             return
-        bindir = find_bindir()
-        say(f"postgres: initdb with {bindir}")
+        cluster = self._cluster()
+        say(f"postgres: initdb with {cluster.bindir}")
         self._prepare_data_dir()
         pwfile = self.dir / "pwfile"
         write_private(pwfile, self.superuser_password + "\n")
-        os.chown(pwfile, *self._owner())
+        os.chown(pwfile, *cluster.user.owner())
         try:
             run_logged(
-                self._run_as() + [str(bindir / "initdb"), "-D", str(self.data_dir), "-U", "postgres",
-                                  f"--pwfile={pwfile}", "--auth=scram-sha-256", "-E", "UTF8", "--locale=C.UTF-8",
-                                  "--no-instructions"],
-                self.log, "postgres: initdb",
+                cluster.initdb_command(f"--pwfile={pwfile}", "--auth=scram-sha-256", "--locale=C.UTF-8", "--no-instructions"),
+                self.log,
+                "postgres: initdb",
             )
         finally:
             pwfile.unlink(missing_ok=True)
 
     def start(self) -> None:
-        bindir = find_bindir()
         port = self.port(env_var="USER_EVENTS_PG_PORT")
         # a dev/test server: small memory, no fsync (data survives a clean stop, not a power cut)
         settings = {
@@ -152,10 +117,7 @@ class Postgres(Service):
             "log_timezone": "UTC",
             "logging_collector": "off",
         }
-        argv = self._run_as() + [str(bindir / "postgres"), "-D", str(self.data_dir)]
-        for key, value in settings.items():
-            argv += ["-c", f"{key}={value}"]
-        self.process.start(argv, self.log)
+        self.process.start(self._cluster().server_command(settings), self.log)
 
     def _connect(self, user: str, password: str, dbname: str):
         import psycopg

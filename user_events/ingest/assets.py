@@ -2,11 +2,7 @@
 transforms.py; here are file locations, Spark actions and metadata."""
 
 
-import logging
-import shutil
 import time
-import uuid
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from functools import reduce
 from pathlib import Path
@@ -15,8 +11,10 @@ import dagster as dg
 from pyspark.sql import Observation
 
 from user_events.config import redact_url
+from user_events.files import write_parquet
 from user_events.ingest import transforms as T
-from user_events.ingest.inputs import InputError, InputFile, is_remote, resolve_inputs
+from user_events.ingest.handles import BrandDetailsData, RawInput, TypedEvents
+from user_events.ingest.inputs import InputError, is_remote, resolve_inputs
 from user_events.ingest.resources import (
     DEFAULT_SAMPLE_ROWS,
     SparkResource,
@@ -26,67 +24,9 @@ from user_events.ingest.resources import (
     typed_events_path,
     validated_path,
 )
+from user_events.progress import progress
 
 GROUP = "ingest"
-log = logging.getLogger("user_events.progress")
-
-
-def progress(context, message: str) -> None:
-    """A progress line: Dagster's log, and the `user-events batch` console."""
-    context.log.info(message)
-    log.info(message)
-
-
-@dataclass(frozen=True)
-class RawInput:
-    spec: str  # redacted USER_EVENTS_RAW_CSV (or the sample path)
-    files: tuple[InputFile, ...]
-
-    @property
-    def sources(self) -> tuple[str, ...]:
-        return tuple(f.uri for f in self.files)
-
-
-@dataclass(frozen=True)
-class TypedEvents:
-    path: str
-    rejected_path: str
-    hours: tuple[datetime, ...]  # UTC hours present in the accepted events
-    sources: tuple[str, ...]  # every input file (rejected rows are replaced per source)
-    rows_in: int
-    rows_out: int
-    rejected: int
-    duplicates: int
-    rejected_by_reason: dict[str, int] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class BrandDetailsData:
-    path: str
-    rows: int
-
-
-# Readers (the COPY loads) decode a whole row group at a time: small files keep their memory flat.
-MAX_ROWS_PER_FILE = 250_000
-
-
-def write_parquet(df, path: Path) -> None:
-    """Write a DataFrame as Parquet at `path`, replacing what was there only once the write succeeded."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:8]}")
-    df.write.mode("overwrite").option("maxRecordsPerFile", MAX_ROWS_PER_FILE).parquet(str(tmp))
-    replace_dir(tmp, path)
-
-
-def replace_dir(new: Path, target: Path) -> None:
-    """Put directory `new` at `target` by renames, dropping the old `target`; a missing `new` just removes it."""
-    old = target.with_name(f".{target.name}.old-{uuid.uuid4().hex[:8]}")
-    if target.exists():
-        target.rename(old)
-    if new.exists():
-        target.parent.mkdir(parents=True, exist_ok=True)
-        new.rename(target)
-    shutil.rmtree(old, ignore_errors=True)
 
 
 @dg.asset(

@@ -20,14 +20,21 @@ from pyspark.sql import functions as F
 
 from user_events.asset_keys import HOURLY_KPIS, HOURLY_USER_EVENTS, LAKE_EVENTS_HOURLY, kafka_topic, warehouse_table
 from user_events.config import DATA_DIR, env
+from user_events.files import MAX_ROWS_PER_FILE, replace_dir
 from user_events.ingest import transforms as T
-from user_events.ingest.assets import MAX_ROWS_PER_FILE, progress, replace_dir
 from user_events.ingest.resources import SparkResource
-from user_events.lake.partitions import HOUR_DIR_FORMAT, HOURLY_PARTITIONS, hours_in_window, key_of_hour
-from user_events.lake.resources import S3Storage
-from user_events.lake.sensors import list_hour_objects
+from user_events.lake.partitions import HOUR_DIR_FORMAT, HOURLY_PARTITIONS, hours_in_window, list_hour_objects
 from user_events.lake.transforms import read_lake_json
+from user_events.progress import progress
 from user_events.schema import KPI_HOURLY, REJECTED_EVENTS, USER_EVENTS
+from user_events.storage.s3 import S3Storage
+from user_events.storage.s3_layout import (
+    hour_of_lake_source,
+    hour_partition_key,
+    lake_source,
+    spark_datetime_pattern,
+    topic_prefix,
+)
 from user_events.warehouse import kpis, load
 from user_events.warehouse.resources import PostgresResource
 
@@ -50,11 +57,6 @@ def lake_dir() -> Path:
 def hour_dir(kind: str, hour: datetime) -> Path:
     """Where an hour's Parquet of `kind` (typed | rejected) lives; absent = the hour had no such rows."""
     return lake_dir() / kind / f"hour={hour:{HOUR_DIR_FORMAT}}"
-
-
-def lake_source(hour: datetime) -> str:
-    """rejected_events.source of the rows rejected from a lake hour (matches read_lake_json's SOURCE_COL)."""
-    return f"lake:{key_of_hour(hour)}"
 
 
 def window_hours(context) -> list[datetime]:
@@ -91,7 +93,7 @@ def read_hours(spark, kind: str, hours: list[datetime]):
 def hour_objects(s3: S3Storage, hours: list[datetime]) -> dict[datetime, list[dict]]:
     """The window's S3 objects by hour (one LIST per UTC day); an hour without objects is absent."""
     by_key = list_hour_objects(s3.get_client(), s3.bucket_name(), env("USER_EVENTS_TOPIC"), hours[0], hours[-1] + timedelta(hours=1))
-    return {h: sorted(by_key[key_of_hour(h)], key=lambda o: o["Key"]) for h in hours if by_key.get(key_of_hour(h))}
+    return {h: sorted(by_key[hour_partition_key(h)], key=lambda o: o["Key"]) for h in hours if by_key.get(hour_partition_key(h))}
 
 
 def manifest_path(hour: datetime) -> Path:
@@ -102,7 +104,7 @@ def manifest_path(hour: datetime) -> Path:
 def write_manifest(hour: datetime, objects: list[dict]) -> None:
     path = manifest_path(hour)
     path.parent.mkdir(parents=True, exist_ok=True)
-    manifest = {"hour": key_of_hour(hour), "objects": len(objects), "bytes": sum(int(o.get("Size", 0)) for o in objects),
+    manifest = {"hour": hour_partition_key(hour), "objects": len(objects), "bytes": sum(int(o.get("Size", 0)) for o in objects),
                 "read_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}  # fmt: skip
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(manifest))
@@ -124,8 +126,8 @@ def note_hours_left_as_they_were(context, hours: list[datetime], asset_key: dg.A
 
 def hour_range_text(hours: list[datetime]) -> str:
     if len(hours) <= 3:
-        return ", ".join(key_of_hour(h) for h in hours)
-    return f"{len(hours)} hours {key_of_hour(hours[0])}..{key_of_hour(hours[-1])}"
+        return ", ".join(hour_partition_key(h) for h in hours)
+    return f"{len(hours)} hours {hour_partition_key(hours[0])}..{hour_partition_key(hours[-1])}"
 
 
 lake_events_hourly = dg.AssetSpec(
@@ -150,7 +152,7 @@ def hourly_typed_events(context: dg.AssetExecutionContext, spark: SparkResource,
     window = window_hours(context)
     objects = hour_objects(s3, window)
     hours, empty = split_by_presence(window, lambda h: h in objects)
-    where = f"s3://{s3.bucket_name()}/topics/{env('USER_EVENTS_TOPIC')}/"
+    where = f"s3://{s3.bucket_name()}/{topic_prefix(env('USER_EVENTS_TOPIC'))}"
     if not hours:
         raise dg.Failure(
             description=f"no lake objects for {hour_range_text(window)} under {where}: nothing read, nothing "
@@ -171,9 +173,9 @@ def hourly_typed_events(context: dg.AssetExecutionContext, spark: SparkResource,
     try:
         T.compact_validated(validated).write.parquet(str(scratch))
         typed, rejected = T.split_validated(session.read.parquet(str(scratch)))
-        hour_text = lambda c: F.date_format(c, "yyyy-MM-dd-HH")  # noqa: E731  (HOUR_DIR_FORMAT)
+        hour_text = lambda c: F.date_format(c, spark_datetime_pattern(HOUR_DIR_FORMAT))  # noqa: E731
         write_hour_dirs(T.dedupe_typed_events(typed).withColumn(_HOUR_COL, hour_text(F.col("event_hour"))), "typed", hours)
-        source_hour = F.to_timestamp(F.substring(F.col("source"), 6, 16), "yyyy-MM-dd-HH:mm")
+        source_hour = hour_of_lake_source(F.col("source"))
         write_hour_dirs(rejected.withColumn(_HOUR_COL, hour_text(source_hour)), "rejected", hours)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
@@ -282,7 +284,7 @@ def hourly_warehouse_load(context: dg.AssetExecutionContext, warehouse: Postgres
     # a range run materialises every hour at once: each hour's own KPIs go on an observation of it
     for hour in hours:
         context.log_event(
-            dg.AssetObservation(asset_key=HOURLY_KPIS, partition=key_of_hour(hour), metadata=hour_kpi_metadata(rows.get(hour)))
+            dg.AssetObservation(asset_key=HOURLY_KPIS, partition=hour_partition_key(hour), metadata=hour_kpi_metadata(rows.get(hour)))
         )
     yield dg.MaterializeResult(
         asset_key=HOURLY_KPIS, metadata={**table, "hours": len(hours), **{k: int(v) for k, v in stats["kpis"].items()}}

@@ -5,7 +5,7 @@ Partition-aware: a check looks at exactly the hours of its run (one hour, or the
 
 import dagster as dg
 
-from user_events.ingest.checks import check_event_id_unique, check_reject_rate, check_schema
+from user_events.ingest.quality import check_event_id_unique, check_reject_rate, check_schema
 from user_events.ingest.resources import SparkResource
 from user_events.lake.assets import hour_stats, hourly_typed_events, read_hours, window_hours
 

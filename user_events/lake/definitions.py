@@ -8,8 +8,8 @@ import dagster as dg
 
 from user_events.lake.assets import LAKE_ASSETS, hourly_typed_events, hourly_warehouse_load
 from user_events.lake.checks import LAKE_CHECKS
-from user_events.lake.resources import S3Storage
 from user_events.lake.sensors import build_hourly_load_sensor
+from user_events.storage.s3 import S3Storage
 
 hourly_load_job = dg.define_asset_job(
     "hourly_load_job",

@@ -7,8 +7,8 @@ from datetime import datetime, timedelta, timezone
 import dagster as dg
 
 from user_events.config import env
+from user_events.storage.s3_layout import PARTITION_KEY_FORMAT, day_prefixes, hour_of_object_key, hour_partition_key
 
-PARTITION_KEY_FORMAT = "%Y-%m-%d-%H:%M"
 # Replayed REES46 data (Oct 2019 onward) and live data both fit after this start.
 DEFAULT_START = "2019-10-01-00:00"
 # Directory names for an hour: Hadoop paths may not contain ':' so the partition key is not used as is.
@@ -24,10 +24,6 @@ def hourly_partitions() -> dg.HourlyPartitionsDefinition:
 HOURLY_PARTITIONS = hourly_partitions()
 
 
-def key_of_hour(hour: datetime) -> str:
-    return hour.astimezone(timezone.utc).strftime(PARTITION_KEY_FORMAT)
-
-
 def hours_in_window(start: datetime, end: datetime) -> list[datetime]:
     """The hour starts in [start, end), UTC."""
     start = start.astimezone(timezone.utc).replace(minute=0, second=0, microsecond=0)
@@ -36,4 +32,21 @@ def hours_in_window(start: datetime, end: datetime) -> list[datetime]:
     while h < end:
         out.append(h)
         h += timedelta(hours=1)
+    return out
+
+
+def list_hour_objects(s3_client, bucket: str, topic: str, start: datetime, end: datetime) -> dict[str, list[dict]]:
+    """Objects of the hours in [start, end), grouped by hour key: one paginated LIST per UTC day.
+
+    (Per day rather than one LIST with StartAfter: SeaweedFS, for one, skips a whole "directory" named by
+    StartAfter.)
+    """
+    out: dict[str, list[dict]] = {}
+    paginator = s3_client.get_paginator("list_objects_v2")
+    for prefix in day_prefixes(topic, start, end):
+        for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
+            for obj in page.get("Contents", []):
+                hour = hour_of_object_key(topic, obj["Key"])
+                if hour is not None and start <= hour < end:
+                    out.setdefault(hour_partition_key(hour), []).append(obj)
     return out

@@ -16,10 +16,10 @@ import dagster as dg
 
 from user_events.asset_keys import LAKE_EVENTS_HOURLY
 from user_events.config import env
-from user_events.lake.partitions import HOURLY_PARTITIONS, key_of_hour
-from user_events.lake.resources import S3Storage
-from user_events.streaming.s3_sink import RECORDS_META, hour_prefix
-from user_events.streaming.watermark import hours_complete_before, read_watermark
+from user_events.lake.partitions import HOURLY_PARTITIONS, list_hour_objects
+from user_events.storage.s3 import S3Storage
+from user_events.storage.s3_layout import RECORDS_META, hour_partition_key
+from user_events.storage.watermark import hours_complete_before, read_watermark
 
 
 def lookback() -> timedelta:
@@ -28,44 +28,6 @@ def lookback() -> timedelta:
 
 def grace() -> timedelta:
     return timedelta(seconds=float(env("USER_EVENTS_HOURLY_GRACE_SECONDS", "300")))
-
-
-def hour_of_object_key(topic: str, key: str) -> datetime | None:
-    """The hour an object of the lake layout belongs to (None for anything else under the prefix)."""
-    rest = key[len(f"topics/{topic}/") :]
-    try:
-        parts = dict(p.split("=", 1) for p in rest.split("/")[:4])
-        return datetime(
-            int(parts["year"]), int(parts["month"]), int(parts["day"]), int(parts["hour"]), tzinfo=timezone.utc
-        )
-    except (ValueError, KeyError):
-        return None
-
-
-def day_prefixes(topic: str, start: datetime, end: datetime) -> list[str]:
-    """Prefixes of the UTC days that [start, end) touches (from the hour layout's first three levels)."""
-    out, day = [], start.replace(hour=0, minute=0, second=0, microsecond=0)
-    while day < end:
-        out.append(hour_prefix(topic, day).rsplit("hour=", 1)[0])
-        day += timedelta(days=1)
-    return out
-
-
-def list_hour_objects(s3_client, bucket: str, topic: str, start: datetime, end: datetime) -> dict[str, list[dict]]:
-    """Objects of the hours in [start, end), grouped by hour key: one paginated LIST per UTC day.
-
-    (Per day rather than one LIST with StartAfter: SeaweedFS, for one, skips a whole "directory" named by
-    StartAfter.)
-    """
-    out: dict[str, list[dict]] = {}
-    paginator = s3_client.get_paginator("list_objects_v2")
-    for prefix in day_prefixes(topic, start, end):
-        for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
-            for obj in page.get("Contents", []):
-                hour = hour_of_object_key(topic, obj["Key"])
-                if hour is not None and start <= hour < end:
-                    out.setdefault(key_of_hour(hour), []).append(obj)
-    return out
 
 
 def fingerprint(objects: Iterable[Mapping]) -> str:
@@ -173,7 +135,7 @@ def evaluate(
     ]
     requested.update(dict(todo))
     reported.update({key: fp for key, fp, _ in reports})
-    window_first = key_of_hour(start)
+    window_first = hour_partition_key(start)
     state = {
         "requested": {k: v for k, v in requested.items() if k >= window_first},
         "reported": {k: v for k, v in reported.items() if k >= window_first},

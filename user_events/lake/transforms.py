@@ -4,21 +4,13 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import StringType, StructField
 
 from user_events.ingest.transforms import MALFORMED_COL, SOURCE_COL
 from user_events.schema import RAW_FIELDS, raw_spark_schema
-
-# .../year=2019/month=11/day=01/hour=00/... -> the hour's partition key "2019-11-01-00:00"
-_HOUR_PATH_RE = r"year=(\d{4})/month=(\d{2})/day=(\d{2})/hour=(\d{2})/"
-
-
-def partition_key_of_path(path: Column) -> Column:
-    """The Dagster hourly partition key of an object from its key's year=/month=/day=/hour= parts."""
-    part = lambda i: F.regexp_extract(path, _HOUR_PATH_RE, i)  # noqa: E731
-    return F.concat(part(1), F.lit("-"), part(2), F.lit("-"), part(3), F.lit("-"), part(4), F.lit(":00"))
+from user_events.storage.s3_layout import lake_source_of_path
 
 
 def read_lake_json(spark: SparkSession, paths: Sequence[str]) -> DataFrame:
@@ -36,5 +28,5 @@ def read_lake_json(spark: SparkSession, paths: Sequence[str]) -> DataFrame:
         .option("columnNameOfCorruptRecord", MALFORMED_COL)
         .json(list(paths))
     )
-    source = F.concat(F.lit("lake:"), partition_key_of_path(F.col("_metadata.file_path")))
+    source = lake_source_of_path(F.col("_metadata.file_path"))
     return df.select(*RAW_FIELDS, MALFORMED_COL, source.alias(SOURCE_COL))

@@ -149,7 +149,7 @@ def build_sink(target: str, topic: str, batch_size: int | None = None, rotate_se
         from user_events.streaming.resources import MongoResource
 
         return MongoSink(topic, MongoResource().database(), **kwargs)
-    from user_events.lake.resources import S3Storage
+    from user_events.storage.s3 import S3Storage
     from user_events.streaming.s3_sink import S3Sink
 
     s3 = S3Storage()

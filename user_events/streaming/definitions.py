@@ -6,8 +6,8 @@ MongoDB collections `mongo/events`, `mongo/events_per_minute`, `mongo/sink_delay
 while it runs, and once when it stops). The s3_sink stays an op: it feeds `lake_events_hourly` (lake domain).
 
 The ops are thin: they build the same objects `user-events simulate` / `user-events sink` build, with the
-clients of the resources, and report through Dagster. The S3 sink uses the lake domain's `s3` resource
-(S3Storage), defined in the lake's Definitions.
+clients of the resources, and report through Dagster. The S3 sink uses the `s3` resource (S3Storage, a
+storage foundation), bound under that key in the lake's Definitions.
 """
 
 
@@ -18,7 +18,7 @@ from typing import Optional
 import dagster as dg
 
 from user_events.asset_keys import LAKE_EVENTS_HOURLY, kafka_topic, mongo_collection
-from user_events.lake.resources import S3Storage
+from user_events.storage.s3 import S3Storage
 from user_events.streaming.collections import COLLECTIONS, EVENTS, EVENTS_PER_MINUTE, SINK_DELAY_PER_MINUTE, SINK_STATUS
 from user_events.streaming.kafka_io import DEFAULT_PARTITIONS
 from user_events.streaming.resources import KafkaResource, MongoResource

@@ -21,14 +21,24 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Callable
 
 from confluent_kafka import Message, TopicPartition
 
+from user_events.storage.s3_layout import (
+    END_OFFSET_META,
+    MAX_EVENT_TIME_META,
+    MIN_EVENT_TIME_META,
+    RECORDS_META,
+    hour_partition_key,
+    object_key,
+    partition_prefix,
+    start_offset_of,
+)
 from user_events.streaming.sink_base import KafkaSink
 from user_events.streaming.validate import TypedEvent, ValidationError, parse_message
-from user_events.streaming.watermark import (
+from user_events.storage.watermark import (
     hours_complete_before,
     parse_iso,
     partition_watermark,
@@ -38,25 +48,6 @@ from user_events.streaming.watermark import (
 )
 
 FLUSH_RECORDS = 1000
-PARTITION_KEY_FORMAT = "%Y-%m-%d-%H:%M"  # Dagster HourlyPartitionsDefinition keys, UTC
-END_OFFSET_META = "end-offset"
-RECORDS_META = "records"  # lines in the object
-
-
-def hour_prefix(topic: str, hour: datetime) -> str:
-    return f"topics/{topic}/year={hour:%Y}/month={hour:%m}/day={hour:%d}/hour={hour:%H}/"
-
-
-def object_key(topic: str, hour: datetime, partition: int, start_offset: int) -> str:
-    return f"{hour_prefix(topic, hour)}{topic}+{partition}+{start_offset:010d}.json"
-
-
-def start_offset_of(key: str) -> int:
-    return int(key.rsplit("+", 1)[1].split(".", 1)[0])
-
-
-def hour_partition_key(hour: datetime) -> str:
-    return hour.astimezone(timezone.utc).strftime(PARTITION_KEY_FORMAT)
 
 
 def ndjson_line(raw_value: bytes, record: dict) -> bytes:
@@ -265,7 +256,7 @@ class S3Sink(KafkaSink):
 
     def _last_stored_offset(self, partition: int, hour: datetime) -> int:
         """The end offset of the last object of (partition, hour) in S3, -1 if there is none."""
-        prefix = f"{hour_prefix(self.topic, hour)}{self.topic}+{partition}+"
+        prefix = partition_prefix(self.topic, hour, partition)
         last_key, last_start = None, -1
         for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix):
             for obj in page.get("Contents", []):
@@ -309,8 +300,8 @@ class S3Sink(KafkaSink):
         metadata = {
             END_OFFSET_META: str(buf.end),
             RECORDS_META: str(len(buf.lines)),
-            "min-event-time": buf.min_time.isoformat() if buf.min_time else "",
-            "max-event-time": buf.max_time.isoformat() if buf.max_time else "",
+            MIN_EVENT_TIME_META: buf.min_time.isoformat() if buf.min_time else "",
+            MAX_EVENT_TIME_META: buf.max_time.isoformat() if buf.max_time else "",
         }
 
         def put() -> bool:

@@ -10,7 +10,8 @@ import time
 import dagster as dg
 
 from user_events.asset_keys import HOURLY_KPIS, HOURLY_USER_EVENTS, WAREHOUSE_PREFIX
-from user_events.ingest.assets import BrandDetailsData, TypedEvents, progress
+from user_events.ingest.handles import BrandDetailsData, TypedEvents
+from user_events.progress import progress
 from user_events.schema import (
     BRAND_DETAILS,
     KPI_DAILY,

@@ -6,7 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 import dagster as dg
 from pyspark.sql import DataFrame, SparkSession
 
-from user_events.ingest.checks import check_schema, rule_violations
+from user_events.ingest.quality import check_schema, rule_violations
 from user_events.ingest.resources import SparkResource
 from user_events.schema import TableSpec, spark_schema
 from user_events.warehouse import kpis

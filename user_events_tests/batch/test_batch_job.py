@@ -10,7 +10,7 @@ import pytest
 
 from user_events.schema import KPI_DAILY, KPI_HOURLY, RAW_HEADER, WAREHOUSE_TABLES
 from user_events.warehouse import load
-from user_events.warehouse.cli import failure_message
+from user_events.batch_cli import failure_message
 
 from . import reference
 

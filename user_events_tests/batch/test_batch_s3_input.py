@@ -8,7 +8,7 @@ import pytest
 
 from user_events.ingest import transforms as T
 from user_events.ingest.inputs import InputError, resolve_inputs
-from user_events.lake.resources import S3Storage
+from user_events.storage.s3 import S3Storage
 from user_events.schema import RAW_HEADER
 from user_events_tests.stream_support import list_keys, require_services
 

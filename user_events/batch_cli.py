@@ -10,6 +10,8 @@ from datetime import datetime, timezone
 from decimal import Decimal
 from pathlib import Path
 
+from user_events.progress import PROGRESS_LOGGER
+
 FAILURE_CLASSES = ("Failure", "ConfigError", "InputError", "EmbeddedPostgresError")
 
 
@@ -37,7 +39,7 @@ def register(subparsers) -> None:
 
 
 def _console_progress() -> None:
-    logger = logging.getLogger("user_events.progress")
+    logger = logging.getLogger(PROGRESS_LOGGER)
     if not any(getattr(h, "_user_events", False) for h in logger.handlers):
         handler = logging.StreamHandler(sys.stdout)
         handler.setFormatter(logging.Formatter("%(asctime)s  %(message)s", "%H:%M:%S"))
@@ -59,7 +61,7 @@ def _instance():
     try:
         return dg.DagsterInstance.get()
     except Exception as exc:  # e.g. a dagster.yaml for PostgreSQL storage whose server is not up
-        logging.getLogger("user_events.progress").info(
+        logging.getLogger(PROGRESS_LOGGER).info(
             f"Dagster instance at {os.environ['DAGSTER_HOME']} unusable ({type(exc).__name__}); using a temporary one"
         )
         return dg.DagsterInstance.ephemeral()
@@ -134,7 +136,7 @@ def run_batch(args) -> int:
 
     # Only the environment counts (no .env.services): `make run` means the embedded defaults.
     _console_progress()
-    log = logging.getLogger("user_events.progress")
+    log = logging.getLogger(PROGRESS_LOGGER)
     started_pg = None
     if not env("USER_EVENTS_PG_URL"):
         from user_events.warehouse.embedded import EmbeddedPostgres
@@ -155,16 +157,6 @@ def run_batch(args) -> int:
             started_pg.stop()
 
 
-def batch_definitions():
-    """ingest + warehouse only: the batch job needs no other domain."""
-    import dagster as dg
-
-    from user_events.ingest import definitions as ingest
-    from user_events.warehouse import definitions as warehouse
-
-    return dg.Definitions.merge(ingest.defs, warehouse.defs)
-
-
 def warehouse_url_and_schema() -> tuple[str, str]:
     from user_events.config import env
     from user_events.warehouse.embedded import EmbeddedPostgres
@@ -182,6 +174,8 @@ def step_durations(instance, run_id: str) -> str:
 
 def _run_batch_job(log) -> int:
     from user_events.warehouse.resources import connect
+
+    from user_events.batch import batch_definitions
 
     defs = batch_definitions()
 
@@ -222,7 +216,7 @@ def run_generate(args) -> int:
         start=start,
         duplicate_rate=args.duplicate_rate,
         invalid_rate=args.invalid_rate,
-        progress=logging.getLogger("user_events.progress").info,
+        progress=logging.getLogger(PROGRESS_LOGGER).info,
     )
     print(
         f"wrote {stats['rows']:,} rows ({stats['duplicates']:,} duplicates, {stats['invalid']:,} invalid) "
