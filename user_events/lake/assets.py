@@ -120,7 +120,7 @@ def note_hours_left_as_they_were(context, hours: list[datetime], asset_key: dg.A
     it did not touch gets an observation saying so, on that partition's own page."""
     for hour in hours:
         context.log_event(
-            dg.AssetObservation(asset_key=asset_key, partition=key_of_hour(hour), metadata={"left_as_it_was": why})
+            dg.AssetObservation(asset_key=asset_key, partition=hour_partition_key(hour), metadata={"left_as_it_was": why})
         )
 
 
