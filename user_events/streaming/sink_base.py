@@ -8,6 +8,7 @@ sinks absorb idempotently (deterministic ids / object names).
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import time
@@ -56,6 +57,15 @@ def fault_point(name: str) -> None:
     SIGKILL at exactly this point. Unset in production."""
     if env("USER_EVENTS_FAULT") == name:
         os._exit(137)
+
+
+def freeze_startup_objects() -> None:
+    """Exempt everything allocated so far (imported libraries, clients) from garbage collection. A full
+    collection otherwise walks all of it on the consume thread: measured 290 ms once in a 30 s run at
+    1,000 events/s, a stall that every message arriving meanwhile waits out (the delay's tail). Objects
+    created later are collected as usual; `run()` unfreezes when it ends."""
+    gc.collect()
+    gc.freeze()
 
 
 class NoAssignment(RuntimeError):
@@ -220,6 +230,7 @@ class KafkaSink:
         self.open_stores()
         self.consumer = self.kafka.consumer(self.group, **self._consumer_settings())
         self._open_status()
+        freeze_startup_objects()
         self.consumer.subscribe(
             [self.topic], on_assign=self._on_assign, on_revoke=self._on_revoke, on_lost=self._on_lost
         )
@@ -264,6 +275,7 @@ class KafkaSink:
         finally:
             self.stats.stopped_by = self.stop.reason or ("error" if not clean else "")
             self._close(clean)
+            gc.unfreeze()  # a sink run inside a longer-lived process (Dagster, tests) leaves the collector as it was
         self.log.info("%s sink: stopped (%s): %s", self.name, self.stats.stopped_by, self.stats.as_dict())
         return self.stats
 
