@@ -11,6 +11,9 @@ from user_events.config import PROJECT_ROOT, load_env_file
 
 load_env_file(PROJECT_ROOT / ".env.services")
 
+# PostgreSQL and batch_job fixtures, shared by the ingest, warehouse and dashboard tests
+pytest_plugins = ["user_events_tests.batch_fixtures"]
+
 SHARED_SAMPLE = PROJECT_ROOT.parent / "shared" / "data" / "rees46_2019-11-01_sample.csv"
 
 

@@ -11,7 +11,11 @@ import ast
 import re
 from pathlib import Path
 
+import pytest
+
 from user_events.config import PROJECT_ROOT
+
+pytestmark = pytest.mark.unit
 
 PACKAGE = PROJECT_ROOT / "user_events"
 DOMAINS = ("ingest", "warehouse", "streaming", "lake", "dashboards")

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
+import pytest
+
 from user_events.storage import s3_layout as L
 
 UTC = timezone.utc
@@ -14,6 +16,7 @@ HOUR = datetime(2019, 11, 1, 7, 42, 5, tzinfo=UTC)  # any time in the hour 07:00
 KEY = "topics/user_activity/year=2019/month=11/day=01/hour=07/user_activity+2+0000001234.json"
 
 
+@pytest.mark.unit
 def test_object_key_is_the_contract_layout():
     assert L.object_key("user_activity", HOUR.replace(minute=0, second=0), 2, 1234) == KEY
     assert L.object_key("t.x", datetime(2020, 2, 29, 23, tzinfo=UTC), 11, 0) == (
@@ -21,6 +24,7 @@ def test_object_key_is_the_contract_layout():
     )
 
 
+@pytest.mark.unit
 def test_prefixes_nest_topic_day_hour_partition():
     assert L.topic_prefix("user_activity") == "topics/user_activity/"
     assert L.day_prefix("user_activity", HOUR) == "topics/user_activity/year=2019/month=11/day=01/"
@@ -31,6 +35,7 @@ def test_prefixes_nest_topic_day_hour_partition():
     assert KEY.startswith(L.partition_prefix("user_activity", HOUR, 2))
 
 
+@pytest.mark.unit
 def test_day_prefixes_cover_every_day_the_window_touches():
     start = datetime(2019, 10, 31, 22, tzinfo=UTC)
     assert L.day_prefixes("t", start, start + timedelta(hours=3)) == [
@@ -41,6 +46,7 @@ def test_day_prefixes_cover_every_day_the_window_touches():
     assert L.day_prefixes("t", start, datetime(2019, 11, 1, tzinfo=UTC)) == ["topics/t/year=2019/month=10/day=31/"]
 
 
+@pytest.mark.unit
 def test_a_key_parses_back_to_its_hour_partition_and_start_offset():
     assert L.hour_of_object_key("user_activity", KEY) == datetime(2019, 11, 1, 7, tzinfo=UTC)
     assert L.partition_of(KEY) == 2
@@ -50,11 +56,13 @@ def test_a_key_parses_back_to_its_hour_partition_and_start_offset():
     assert (L.partition_of(key), L.start_offset_of(key)) == (7, 42)
 
 
+@pytest.mark.unit
 def test_keys_outside_the_layout_have_no_hour():
     assert L.hour_of_object_key("user_activity", "topics/user_activity/_tmp/x.json") is None
     assert L.hour_of_object_key("user_activity", "topics/user_activity/year=2019/month=11/x.json") is None
 
 
+@pytest.mark.unit
 def test_hour_partition_key_and_lake_source():
     hour = HOUR.replace(minute=0, second=0)
     assert L.hour_partition_key(hour) == "2019-11-01-07:00"
@@ -64,11 +72,13 @@ def test_hour_partition_key_and_lake_source():
     assert L.lake_source(hour) == "lake:2019-11-01-07:00"
 
 
+@pytest.mark.unit
 def test_object_metadata_names():
     # x-amz-meta-end-offset / x-amz-meta-records, as docs/streaming.md and the replay logic read them
     assert (L.END_OFFSET_META, L.RECORDS_META) == ("end-offset", "records")
 
 
+@pytest.mark.unit
 def test_spark_pattern_of_the_python_formats():
     assert L.spark_datetime_pattern(L.PARTITION_KEY_FORMAT) == "yyyy-MM-dd-HH:mm"
     assert L.spark_datetime_pattern("%Y-%m-%d-%H") == "yyyy-MM-dd-HH"

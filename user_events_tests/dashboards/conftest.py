@@ -58,7 +58,7 @@ def warehouse_url() -> str:
 
 @pytest.fixture(scope="session")
 def kpi_warehouse(spark, rees46_sample, warehouse_url, superset, tmp_path_factory) -> ProvisionedWarehouse:
-    from user_events_tests.batch.conftest import batch_defs
+    from user_events_tests.batch_fixtures import batch_defs
 
     schema = f"dash_test_{uuid.uuid4().hex[:8]}"
     tmp = tmp_path_factory.mktemp("dashboards")

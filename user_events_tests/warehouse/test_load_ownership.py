@@ -3,7 +3,7 @@
 Real PostgreSQL, Kafka, S3 (SeaweedFS) and Spark. One isolated pipeline (topic, schema, lake and batch
 directories): the batch job loads three hours; the hourly routes run against a lake that holds nothing, then
 against a lake that holds a part of the same events plus new ones. Expected rows and KPIs come from pandas over
-the CSVs (user_events_tests.batch.reference), never from the code under test.
+the CSVs (user_events_tests.reference), never from the code under test.
 """
 
 from __future__ import annotations
@@ -16,10 +16,10 @@ import pandas as pd
 import pytest
 
 from user_events.warehouse.resources import connect
-from user_events_tests.batch import reference
+from user_events_tests import reference
 from user_events_tests.stream_support import require_services
-from user_events_tests.test_lake_hourly import HOUR_STARTS, HOURS, cli, isolated_pipeline, restamped_sample
-from user_events_tests.test_lake_hourly import run_cli as ok_cli
+from user_events_tests.lake.test_lake_hourly import HOUR_STARTS, HOURS, cli, isolated_pipeline, restamped_sample
+from user_events_tests.lake.test_lake_hourly import run_cli as ok_cli
 
 RAW_HEADER = "event_time,event_type,product_id,category_id,category_code,brand,price,user_id,user_session\n"
 

@@ -28,7 +28,7 @@ from user_events_tests.stream_support import (
     wait_assigned,
     wait_until,
 )
-from user_events_tests.test_stream_sinks import SINK_ARGS, assert_exactly_once, produce_poison, simulate_args
+from user_events_tests.streaming.test_stream_sinks import SINK_ARGS, assert_exactly_once, produce_poison, simulate_args
 
 
 def sink_env(p, instance: str, session_ms: int | None = None, **extra) -> dict:

@@ -12,7 +12,7 @@ from user_events.schema import KPI_DAILY, KPI_HOURLY, RAW_HEADER, WAREHOUSE_TABL
 from user_events.warehouse import load
 from user_events.batch_cli import failure_message
 
-from . import reference
+from user_events_tests import reference
 
 
 
@@ -157,7 +157,7 @@ def test_unusable_input_ends_with_one_clear_message(run_batch, tmp_path, pg_conn
 def test_unreachable_warehouse_is_one_clear_message_without_password(spark, rees46_sample, tmp_path, monkeypatch):
     import dagster as dg
 
-    from .conftest import batch_defs
+    from user_events_tests.batch_fixtures import batch_defs
 
     monkeypatch.setenv("USER_EVENTS_RAW_CSV", str(rees46_sample))
     monkeypatch.setenv("USER_EVENTS_BATCH_DIR", str(tmp_path))

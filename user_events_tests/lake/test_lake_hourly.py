@@ -21,7 +21,7 @@ import pytest
 from user_events.config import PROJECT_ROOT
 from user_events.warehouse.resources import connect
 from user_events_tests.stream_support import require_services
-from user_events_tests.batch import reference
+from user_events_tests import reference
 
 @pytest.fixture(autouse=True)
 def _services():
