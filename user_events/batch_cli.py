@@ -135,6 +135,7 @@ def run_batch(args) -> int:
     from user_events.config import ConfigError, env
 
     # Only the environment counts (no .env.services): `make run` means the embedded defaults.
+    started = time.monotonic()
     _console_progress()
     log = logging.getLogger(PROGRESS_LOGGER)
     started_pg = None
@@ -155,6 +156,7 @@ def run_batch(args) -> int:
     finally:
         if started_pg is not None and not args.keep_pg:
             started_pg.stop()
+        log.info(f"total {time.monotonic() - started:.1f}s (PostgreSQL start and stop included)")
 
 
 def warehouse_url_and_schema() -> tuple[str, str]:
