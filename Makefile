@@ -7,7 +7,7 @@ PYTEST_ARGS ?=
 # `make dev DAGSTER_STORAGE=postgres`: Dagster instance storage in PostgreSQL (docker/dagster.yaml)
 DAGSTER_STORAGE ?= sqlite
 
-.PHONY: install run test services-up services-down dev bench clean
+.PHONY: install run lint test services-up services-down dev bench clean
 
 install: $(STAMP)
 
@@ -29,8 +29,12 @@ services-up: install
 services-down:
 	@test -x $(PY) && $(PY) -m user_events.devservices down || true
 
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
 # `make test PYTEST_ARGS="-m unit"`: the pure tests only, without starting any service
-test: install $(if $(findstring -m unit,$(PYTEST_ARGS)),,services-up)
+test: install lint $(if $(findstring -m unit,$(PYTEST_ARGS)),,services-up)
 	set -a; test -f ./.env.services && source ./.env.services; set +a; $(PY) -m pytest $(PYTEST_ARGS)
 
 dev: install services-up

@@ -44,10 +44,18 @@ SEED = 20191101
 JDBC_PACKAGE = "org.postgresql:postgresql:42.7.4"
 # \copy cannot take rows with a wrong number of fields: the file keeps every other kind of bad row
 BENCH_INVALID_KINDS = (
-    "event_time_unparseable", "event_time_missing", "event_type_invalid", "product_id_missing",
-    "product_id_not_integer", "category_id_not_positive", "user_id_out_of_range", "user_id_not_positive",
-    "price_missing", "price_not_number", "price_negative",
-)  # fmt: skip
+    "event_time_unparseable",
+    "event_time_missing",
+    "event_type_invalid",
+    "product_id_missing",
+    "product_id_not_integer",
+    "category_id_not_positive",
+    "user_id_out_of_range",
+    "user_id_not_positive",
+    "price_missing",
+    "price_not_number",
+    "price_negative",
+)
 
 
 def dataset(rows: int) -> Path:
@@ -85,7 +93,10 @@ def psql_binary() -> str:
 def psql(url: str, sql: str) -> str:
     """Run SQL with psql (stop at the first error); its unaligned, tuples-only output."""
     done = subprocess.run(
-        [psql_binary(), url, "-q", "-At", "-v", "ON_ERROR_STOP=1", "-c", sql], check=True, capture_output=True, text=True
+        [psql_binary(), url, "-q", "-At", "-v", "ON_ERROR_STOP=1", "-c", sql],
+        check=True,
+        capture_output=True,
+        text=True,
     )
     return done.stdout
 
@@ -198,9 +209,12 @@ def run_tree(cmd: list[str], env_vars: dict | None = None, core_pattern: str | N
 
 
 def bench_copy(url: str, path: Path) -> float:
-    psql(url, "DROP TABLE IF EXISTS bench_raw_copy; CREATE TABLE bench_raw_copy (" + ", ".join(
-        f"{c} text" for c in RAW_FIELDS
-    ) + ")")  # fmt: skip
+    psql(
+        url,
+        "DROP TABLE IF EXISTS bench_raw_copy; CREATE TABLE bench_raw_copy ("
+        + ", ".join(f"{c} text" for c in RAW_FIELDS)
+        + ")",
+    )
     started = time.monotonic()
     psql(url, f"\\copy bench_raw_copy FROM '{path}' WITH (FORMAT csv, HEADER true)")
     return time.monotonic() - started
@@ -455,7 +469,9 @@ def step_rows(run_id: str, home: Path = BENCH_DAGSTER_HOME) -> list[StepRow]:
     rows: list[StepRow] = []
     for step, started in sorted(starts.items(), key=lambda kv: kv[1]):
         step_entries = [e for e in entries if e.step_key == step]
-        ends = [e.timestamp for e in step_entries if e.dagster_event.event_type_value in ("STEP_SUCCESS", "STEP_FAILURE")]
+        ends = [
+            e.timestamp for e in step_entries if e.dagster_event.event_type_value in ("STEP_SUCCESS", "STEP_FAILURE")
+        ]
         rows.append(StepRow(step, started - t0, (max(ends) if ends else float("nan")) - started, True))
         previous = started
         for e in step_entries:
@@ -509,7 +525,9 @@ def main(argv: list[str] | None = None) -> int:
     a = bench_copy(url, path)
     a_cpu = server.total() - s0
     results.update(a_copy_seconds=a, a_server_cpu=a_cpu)
-    print(f"(a) psql \\copy raw CSV -> 9 text columns      {a:8.1f}s  {rows / a:>12,.0f} rows/s   CPU: server {a_cpu:.1f}s")
+    print(
+        f"(a) psql \\copy raw CSV -> 9 text columns      {a:8.1f}s  {rows / a:>12,.0f} rows/s   CPU: server {a_cpu:.1f}s"
+    )
     if not args.skip_jdbc:
         s0 = server.total()
         b = bench_jdbc(url, path)
@@ -524,16 +542,22 @@ def main(argv: list[str] | None = None) -> int:
         b2 = bench_b2(url, path)
         b2_cpu = (b2.spark.cpu, server.total() - s0)
         results.update(
-            b2_wall_seconds=b2.wall, b2_events_seconds=b2.events, b2_brands_seconds=b2.brands,
-            b2_kpi_seconds=b2.kpis, b2_peak_rss=b2.spark.peak_rss, b2_cpu=b2_cpu, b2_counts=b2.counts,
-        )  # fmt: skip
+            b2_wall_seconds=b2.wall,
+            b2_events_seconds=b2.events,
+            b2_brands_seconds=b2.brands,
+            b2_kpi_seconds=b2.kpis,
+            b2_peak_rss=b2.spark.peak_rss,
+            b2_cpu=b2_cpu,
+            b2_counts=b2.counts,
+        )
         print(
             f"(b2) the seed's way: typed read, dedup, JDBC, SQL KPIs {b2.wall:8.1f}s  {rows / b2.wall:>12,.0f} rows/s"
             f"   CPU: client {b2_cpu[0]:.1f}s + server {b2_cpu[1]:.1f}s, {b2.spark.rss_text()}\n"
             f"      Spark process {b2.spark.wall:.1f}s (events read + dropDuplicates + JDBC write {b2.events:.1f}s,"
             f" brand details {b2.brands:.1f}s, the rest Spark start); KPI SQL {b2.kpis:.1f}s"
             f" (daily {b2.kpi_daily:.1f}s, hourly {b2.kpi_hourly:.1f}s)\n"
-            f"      rows: " + ", ".join(f"{t} {n:,}" for t, n in b2.counts.items())
+            f"      rows: "
+            + ", ".join(f"{t} {n:,}" for t, n in b2.counts.items())
             + " (no validation: the events are every distinct row parsed, bad fields as NULL)"
         )
     s0 = server.total()
@@ -568,13 +592,22 @@ def main(argv: list[str] | None = None) -> int:
     if not args.skip_floor:
         print(f"c/f = {c.wall / f.wall:.2f} (process)   goal <= {c_over_f_goal(rows):g} at {rows:,} rows")
         if not args.skip_jdbc:
-            print(f"f/b = {f.wall / b.wall:.2f} (process): the share of (b) that (c) spends before doing any of its own work")
-    print(f"load average during the run: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores (other work skews wall times)")
+            print(
+                f"f/b = {f.wall / b.wall:.2f} (process): the share of (b) that (c) spends before doing any of its own work"
+            )
+    print(
+        f"load average during the run: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores (other work skews wall times)"
+    )
     for extra in [int(x) for x in args.rss_rows.split(",") if x.strip()]:
         if extra == rows:
             continue
         e = bench_batch(url, dataset(extra), "bench_batch")
-        results[f"c_{extra}"] = {"wall": e.wall, "core": e.core, "peak_rss": e.peak_rss, "peak_rss_by_process": dict(e.peaks)}
+        results[f"c_{extra}"] = {
+            "wall": e.wall,
+            "core": e.core,
+            "peak_rss": e.peak_rss,
+            "peak_rss_by_process": dict(e.peaks),
+        }
         print(f"(c) at {extra:,} rows: {e.wall:.1f}s process, {e.core:.1f}s core, {e.rss_text()}")
     (BENCH_DIR / f"batch_{rows}.json").write_text(json.dumps(results, indent=2))
     return 0

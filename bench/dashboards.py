@@ -31,8 +31,10 @@ def superset_memory() -> str:
         return "not running"
     master = psutil.Process(json.loads(pid_file.read_text())["pid"])
     infos = [p.memory_full_info() for p in [master, *master.children(recursive=True)]]
-    return (f"RSS {sum(i.rss for i in infos) / 2**20:.0f} MB summed, PSS {sum(i.pss for i in infos) / 2**20:.0f} MB "
-            f"({len(infos)} processes)")
+    return (
+        f"RSS {sum(i.rss for i in infos) / 2**20:.0f} MB summed, PSS {sum(i.pss for i in infos) / 2**20:.0f} MB "
+        f"({len(infos)} processes)"
+    )
 
 
 class ChartRequests:
@@ -77,8 +79,10 @@ def main(argv: list[str] | None = None) -> int:
                 times.append(open_dashboard(page, url, slug)[0])
                 slowest.append(max(requests.seconds, default=float("nan")))
             warm = statistics.median(times[1:]) if len(times) > 1 else float("nan")
-            print(f"{slug:5} all charts rendered: first {times[0]:.2f}s, then median {warm:.2f}s ({', '.join(f'{t:.2f}' for t in times)}); "
-                  f"{len(requests.seconds)} chart data requests, slowest {', '.join(f'{t:.2f}' for t in slowest)}s")
+            print(
+                f"{slug:5} all charts rendered: first {times[0]:.2f}s, then median {warm:.2f}s ({', '.join(f'{t:.2f}' for t in times)}); "
+                f"{len(requests.seconds)} chart data requests, slowest {', '.join(f'{t:.2f}' for t in slowest)}s"
+            )
         browser.close()
     print(f"superset memory after: {superset_memory()}")
     return 0

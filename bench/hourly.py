@@ -18,7 +18,7 @@ import tempfile
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from bench.batch import psql_binary
 from user_events.config import PROJECT_ROOT, load_env_file
@@ -32,9 +32,10 @@ def put_hour(s3, bucket: str, topic: str, hour: datetime, n: int, seed: int) -> 
     from user_events.storage.s3_layout import object_key
 
     in_hour = hour.strftime("%Y-%m-%d %H")
-    rows = (dict(zip(RAW_FIELDS, raw_row(ev))) for ev in generate_events(
-        seed=seed, start=hour, duration=timedelta(hours=1), n_events=n, diurnal=False
-    ))  # fmt: skip
+    rows = (
+        dict(zip(RAW_FIELDS, raw_row(ev), strict=False))
+        for ev in generate_events(seed=seed, start=hour, duration=timedelta(hours=1), n_events=n, diurnal=False)
+    )
     lines = [json.dumps(r, separators=(",", ":")) for r in rows if r["event_time"].startswith(in_hour)]
     chunks = [(i // FLUSH_RECORDS, lines[i : i + FLUSH_RECORDS]) for i in range(0, len(lines), FLUSH_RECORDS)]
 
@@ -64,23 +65,30 @@ def raw_floor(s3, bucket: str, topic: str, hour: datetime, pg_url: str, schema: 
         for b in bodies:
             fh.write(b)
         fh.flush()
-        sql = (
-            f'DROP TABLE IF EXISTS "{schema}".raw_floor; CREATE TABLE "{schema}".raw_floor (line text);'
-        )
+        sql = f'DROP TABLE IF EXISTS "{schema}".raw_floor; CREATE TABLE "{schema}".raw_floor (line text);'
         subprocess.run([psql_binary(), pg_url, "-q", "-c", sql], check=True)
         # text format with no delimiter/escape in JSON lines: CSV mode with a quote/delimiter that never occurs
         subprocess.run(
-            [psql_binary(), pg_url, "-q", "-c",
-             f"\\copy \"{schema}\".raw_floor (line) FROM '{fh.name}' WITH (FORMAT csv, QUOTE E'\\x01', DELIMITER E'\\x02')"],
+            [
+                psql_binary(),
+                pg_url,
+                "-q",
+                "-c",
+                f"\\copy \"{schema}\".raw_floor (line) FROM '{fh.name}' WITH (FORMAT csv, QUOTE E'\\x01', DELIMITER E'\\x02')",
+            ],
             check=True,
-        )  # fmt: skip
+        )
     return time.perf_counter() - started
 
 
 def run_hours(job, first: str, last: str | None = None) -> float:
     import dagster as dg
 
-    tags = {} if last is None else {"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last}
+    tags = (
+        {}
+        if last is None
+        else {"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last}
+    )
     started = time.perf_counter()
     with dg.instance_for_test() as instance:
         result = job.execute_in_process(instance=instance, partition_key=first if last is None else None, tags=tags)
@@ -105,9 +113,9 @@ def main() -> None:
         }
     )
     from user_events.definitions import defs
-    from user_events.storage.s3_layout import hour_partition_key
-    from user_events.storage.s3 import S3Storage
     from user_events.spark import get_spark
+    from user_events.storage.s3 import S3Storage
+    from user_events.storage.s3_layout import hour_partition_key
 
     s3, bucket, topic = S3Storage().get_client(), os.environ["USER_EVENTS_S3_BUCKET"], os.environ["USER_EVENTS_TOPIC"]
     pg_url, schema = os.environ["USER_EVENTS_PG_URL"], os.environ["USER_EVENTS_PG_SCHEMA"]
@@ -115,7 +123,7 @@ def main() -> None:
     job = defs.resolve_job_def("hourly_load_job")
     get_spark()  # warm: the figures below are the loads, not the JVM start
 
-    hour = datetime(2019, 11, 1, 12, tzinfo=timezone.utc)
+    hour = datetime(2019, 11, 1, 12, tzinfo=UTC)
     print(f"putting {args.events:,} events of {hour_partition_key(hour)} into S3 ...", flush=True)
     n = put_hour(s3, bucket, topic, hour, args.events, seed=1)
     floor = raw_floor(s3, bucket, topic, hour, pg_url, schema)
@@ -125,7 +133,7 @@ def main() -> None:
     print(f"  (b) hourly_load_job end to end:          {load:8.2f} s  {n / load:10,.0f} rows/s")
     print(f"  ratio hourly load / raw floor (b/a) = {load / floor:.2f}")
 
-    first = datetime(2019, 11, 2, 0, tzinfo=timezone.utc)
+    first = datetime(2019, 11, 2, 0, tzinfo=UTC)
     hours = [first + timedelta(hours=i) for i in range(args.hours)]
     print(f"\nputting {args.hours} hours x {args.events_per_hour:,} events into S3 ...", flush=True)
     total = sum(put_hour(s3, bucket, topic, h, args.events_per_hour, seed=100 + i) for i, h in enumerate(hours))

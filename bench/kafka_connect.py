@@ -21,7 +21,17 @@ MONGO_CONNECTOR_VERSION = "2.0.1"  # the newest Maven Central serves
 MONGO_DRIVER_VERSION = "4.7.2"  # mongo-kafka-connect 2.0.x is built against the 4.7 driver
 CONNECT_DIR = DATA_DIR / "bench" / "kafka-connect"
 # The nine raw fields: the business key of an event (the peer's upsert filter and its unique index).
-BUSINESS_KEY = ("event_time", "event_type", "product_id", "category_id", "category_code", "brand", "price", "user_id", "user_session")
+BUSINESS_KEY = (
+    "event_time",
+    "event_type",
+    "product_id",
+    "category_id",
+    "category_code",
+    "brand",
+    "price",
+    "user_id",
+    "user_session",
+)
 # Logged by the Kafka consumer when the group hands it partitions (classic protocol, Kafka 4.x clients).
 ASSIGNED_MARKER = "Adding newly assigned partitions: "
 
@@ -64,11 +74,27 @@ def connect_libs() -> Path:
     say(f"bench: resolving connect-runtime {KAFKA_VERSION} + mongo-kafka-connect {MONGO_CONNECTOR_VERSION} with Maven")
     CONNECT_DIR.mkdir(parents=True, exist_ok=True)
     pom = CONNECT_DIR / "pom.xml"
-    pom.write_text(POM.format(kafka=KAFKA_VERSION, connector=MONGO_CONNECTOR_VERSION, driver=MONGO_DRIVER_VERSION, log4j=LOG4J_VERSION))
+    pom.write_text(
+        POM.format(
+            kafka=KAFKA_VERSION, connector=MONGO_CONNECTOR_VERSION, driver=MONGO_DRIVER_VERSION, log4j=LOG4J_VERSION
+        )
+    )
     staging = CONNECT_DIR / "libs.new"
     shutil.rmtree(staging, ignore_errors=True)
-    run_logged(["mvn", "-B", "-q", "-f", str(pom), "dependency:copy-dependencies", f"-DoutputDirectory={staging}",
-                "-DincludeScope=runtime"], CONNECT_DIR / "mvn.log", "bench: mvn copy-dependencies")  # fmt: skip
+    run_logged(
+        [
+            "mvn",
+            "-B",
+            "-q",
+            "-f",
+            str(pom),
+            "dependency:copy-dependencies",
+            f"-DoutputDirectory={staging}",
+            "-DincludeScope=runtime",
+        ],
+        CONNECT_DIR / "mvn.log",
+        "bench: mvn copy-dependencies",
+    )
     shutil.rmtree(libs, ignore_errors=True)
     staging.rename(libs)
     marker.touch()
@@ -140,25 +166,46 @@ class ConnectStandalone:
     heap = ("-Xms256M", "-Xmx2G")  # connect-standalone.sh's default heap
     inserted_field, written_field = "_insertedTS", "_modifiedTS"  # first write of a document, its latest write
 
-    def __init__(self, workdir: Path, name: str, topic: str, bootstrap: str, mongo_uri: str, database: str, collection: str = "events"):
+    def __init__(
+        self,
+        workdir: Path,
+        name: str,
+        topic: str,
+        bootstrap: str,
+        mongo_uri: str,
+        database: str,
+        collection: str = "events",
+    ):
         self.dir = workdir / name
         self.dir.mkdir(parents=True, exist_ok=True)
         self.name = name
         self.group = f"connect-{name}"
         self.log = self.dir / "connect.log"
         (self.dir / "log4j2.properties").write_text(LOG4J2)
-        _write_properties(self.dir / "worker.properties", worker_properties(bootstrap, self.dir / "offsets", free_port()))
-        _write_properties(self.dir / "connector.properties", connector_properties(name, topic, mongo_uri, database, collection))
+        _write_properties(
+            self.dir / "worker.properties", worker_properties(bootstrap, self.dir / "offsets", free_port())
+        )
+        _write_properties(
+            self.dir / "connector.properties", connector_properties(name, topic, mongo_uri, database, collection)
+        )
         self.proc: subprocess.Popen | None = None
         self._log_offset = 0
 
     def start(self) -> None:
         """Launch the worker (a restart appends to the same log; `assigned()` looks only at this launch's part)."""
         self._log_offset = self.log.stat().st_size if self.log.exists() else 0
-        argv = [java(), *self.heap, "-XX:+UseG1GC", "-Djava.awt.headless=true",
-                f"-Dlog4j2.configurationFile={self.dir / 'log4j2.properties'}", "-cp", str(connect_libs() / "*"),
-                "org.apache.kafka.connect.cli.ConnectStandalone", str(self.dir / "worker.properties"),
-                str(self.dir / "connector.properties")]  # fmt: skip
+        argv = [
+            java(),
+            *self.heap,
+            "-XX:+UseG1GC",
+            "-Djava.awt.headless=true",
+            f"-Dlog4j2.configurationFile={self.dir / 'log4j2.properties'}",
+            "-cp",
+            str(connect_libs() / "*"),
+            "org.apache.kafka.connect.cli.ConnectStandalone",
+            str(self.dir / "worker.properties"),
+            str(self.dir / "connector.properties"),
+        ]
         self.proc = subprocess.Popen(argv, stdout=open(self.log, "ab"), stderr=subprocess.STDOUT, cwd=self.dir)
 
     @property
@@ -172,7 +219,11 @@ class ConnectStandalone:
 
     def assigned(self) -> bool:
         """This launch's consumer got at least one partition."""
-        return any(line.split(ASSIGNED_MARKER, 1)[1].strip() not in ("", "[]") for line in self.log_text().splitlines() if ASSIGNED_MARKER in line)
+        return any(
+            line.split(ASSIGNED_MARKER, 1)[1].strip() not in ("", "[]")
+            for line in self.log_text().splitlines()
+            if ASSIGNED_MARKER in line
+        )
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None

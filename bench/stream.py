@@ -33,7 +33,7 @@ import subprocess
 import sys
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from user_events.config import PROJECT_ROOT, load_env_file
@@ -52,7 +52,7 @@ def delete_topics(kafka, topics: list[str]) -> None:
     for future in kafka.admin().delete_topics(topics, operation_timeout=30).values():
         try:
             future.result(30)
-        except Exception:  # noqa: BLE001 - e.g. a DLQ that was never created
+        except Exception:
             pass
 
 
@@ -77,7 +77,7 @@ def insert_many_raw(db, msgs: list) -> tuple[float, float]:
     from user_events.streaming.mongo_sink import event_document
     from user_events.streaming.validate import parse_message
 
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     docs = [event_document(parse_message(m.value())[1], m, now) for m in msgs]
     docs = list({d["_id"]: d for d in docs}.values())
     rates = []
@@ -107,7 +107,10 @@ def delay_run(kafka, mongo, seconds: float, tmp: Path) -> dict:
     env = dict(os.environ, USER_EVENTS_TOPIC=topic, USER_EVENTS_MONGO_DB=dbname)
     log = tmp / "delay_sink.log"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "user_events.cli", "sink", "mongo"], env=env, stdout=open(log, "wb"), stderr=subprocess.STDOUT
+        [sys.executable, "-m", "user_events.cli", "sink", "mongo"],
+        env=env,
+        stdout=open(log, "wb"),
+        stderr=subprocess.STDOUT,
     )
     try:
         deadline = time.monotonic() + 120
@@ -122,7 +125,8 @@ def delay_run(kafka, mongo, seconds: float, tmp: Path) -> dict:
         proc.wait(60)
     db = mongo.client()[dbname]
     delays = sorted(
-        (d["ingested_at"] - d["kafka_ts"]).total_seconds() * 1000 for d in db.events.find({}, {"ingested_at": 1, "kafka_ts": 1})
+        (d["ingested_at"] - d["kafka_ts"]).total_seconds() * 1000
+        for d in db.events.find({}, {"ingested_at": 1, "kafka_ts": 1})
     )
     mongo.client().drop_database(dbname)
     delete_topics(kafka, [topic, f"{topic}.dlq"])
@@ -143,14 +147,20 @@ class OurSinkProcess:
 
     def __init__(self, workdir: Path, name: str, topic: str, database: str):
         self.log = workdir / f"{name}.log"
-        self.env = dict(os.environ, USER_EVENTS_TOPIC=topic, USER_EVENTS_MONGO_DB=database, USER_EVENTS_SINK_INSTANCE_ID=name)
+        self.env = dict(
+            os.environ, USER_EVENTS_TOPIC=topic, USER_EVENTS_MONGO_DB=database, USER_EVENTS_SINK_INSTANCE_ID=name
+        )
         self.proc: subprocess.Popen | None = None
         self._log_offset = 0
 
     def start(self) -> None:
         self._log_offset = self.log.stat().st_size if self.log.exists() else 0
-        self.proc = subprocess.Popen([sys.executable, "-m", "user_events.cli", "sink", "mongo"], env=self.env,
-                                     stdout=open(self.log, "ab"), stderr=subprocess.STDOUT)  # fmt: skip
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "user_events.cli", "sink", "mongo"],
+            env=self.env,
+            stdout=open(self.log, "ab"),
+            stderr=subprocess.STDOUT,
+        )
 
     @property
     def pid(self) -> int:
@@ -231,7 +241,7 @@ def _times(coll, field: str, after: datetime | None = None) -> list[datetime]:
 def measure_throughput(sink, coll, expected: int, timeout: float = 900) -> dict:
     """Launch -> partitions assigned, peak RSS, and the write rate from the first document's write time to the
     last one's (the times the sinks store; the count is polled once a second only to see the end)."""
-    launched_wall, launched = datetime.now(timezone.utc), time.monotonic()
+    launched_wall, launched = datetime.now(UTC), time.monotonic()
     sink.start()
     assigned_s = _wait_assigned(sink)
     peak = [0.0]
@@ -240,9 +250,14 @@ def measure_throughput(sink, coll, expected: int, timeout: float = 900) -> dict:
     sink.stop()
     times = _times(coll, sink.inserted_field)
     window = (times[-1] - times[0]).total_seconds()
-    return {"documents": len(times), "rate": (len(times) - 1) / max(window, 1e-9), "assigned_s": assigned_s,
-            "rss_peak_mib": peak[0], "first_store_s": (times[0] - launched_wall).total_seconds(),
-            "launch_to_done_s": time.monotonic() - launched}  # fmt: skip
+    return {
+        "documents": len(times),
+        "rate": (len(times) - 1) / max(window, 1e-9),
+        "assigned_s": assigned_s,
+        "rss_peak_mib": peak[0],
+        "first_store_s": (times[0] - launched_wall).total_seconds(),
+        "launch_to_done_s": time.monotonic() - launched,
+    }
 
 
 def measure_delay(kafka, sink, coll, topic: str, seconds: float) -> dict:
@@ -256,13 +271,20 @@ def measure_delay(kafka, sink, coll, topic: str, seconds: float) -> dict:
     _wait_count(sink, coll, expected, 300)
     sink.stop()
     field = sink.inserted_field
-    delays = [(d[field] - _as_time(d["kafka_ts"])).total_seconds() * 1000 for d in coll.find({}, {field: 1, "kafka_ts": 1})]
-    return {"published": result.delivered, "publish_rate": round(result.rate), "documents": len(delays), **percentiles(delays)}
+    delays = [
+        (d[field] - _as_time(d["kafka_ts"])).total_seconds() * 1000 for d in coll.find({}, {field: 1, "kafka_ts": 1})
+    ]
+    return {
+        "published": result.delivered,
+        "publish_rate": round(result.rate),
+        "documents": len(delays),
+        **percentiles(delays),
+    }
 
 
 def _as_time(kafka_ts) -> datetime:
     """Our documents store the Kafka timestamp as a date; Connect's InsertField (schemaless) as epoch ms."""
-    return kafka_ts if isinstance(kafka_ts, datetime) else datetime.fromtimestamp(int(kafka_ts) / 1000, timezone.utc)
+    return kafka_ts if isinstance(kafka_ts, datetime) else datetime.fromtimestamp(int(kafka_ts) / 1000, UTC)
 
 
 def percentiles(delays_ms: list[float]) -> dict:
@@ -278,9 +300,15 @@ def measure_recovery(kafka, sink, coll, topic: str, seconds_limit: float = 240) 
     from user_events.streaming.simulator import SimulateConfig, publish
 
     stop = threading.Event()
-    publisher = threading.Thread(target=publish, daemon=True, kwargs={
-        "cfg": SimulateConfig(topic=topic, rate=1000, duration=seconds_limit + 120, time_mode="live", seed=11),
-        "kafka": kafka, "should_stop": stop.is_set})  # fmt: skip
+    publisher = threading.Thread(
+        target=publish,
+        daemon=True,
+        kwargs={
+            "cfg": SimulateConfig(topic=topic, rate=1000, duration=seconds_limit + 120, time_mode="live", seed=11),
+            "kafka": kafka,
+            "should_stop": stop.is_set,
+        },
+    )
     publisher.start()
     try:
         sink.start()
@@ -288,7 +316,7 @@ def measure_recovery(kafka, sink, coll, topic: str, seconds_limit: float = 240) 
         _wait_count(sink, coll, 1, 120)
         time.sleep(RECOVERY_WARMUP_SECONDS)
         sink.kill()
-        restarted_wall, restarted = datetime.now(timezone.utc), time.monotonic()
+        restarted_wall, restarted = datetime.now(UTC), time.monotonic()
         before = coll.estimated_document_count()
         sink.start()
         assigned_s = _wait_assigned(sink, seconds_limit)
@@ -299,8 +327,11 @@ def measure_recovery(kafka, sink, coll, topic: str, seconds_limit: float = 240) 
         publisher.join(90)
         sink.stop()
     first = _times(coll, sink.written_field, after=restarted_wall)[0]
-    return {"restart_to_assigned_s": assigned_s, "restart_to_storing_s": (first - restarted_wall).total_seconds(),
-            "check_restart_to_count_seen_s": time.monotonic() - restarted}  # fmt: skip
+    return {
+        "restart_to_assigned_s": assigned_s,
+        "restart_to_storing_s": (first - restarted_wall).total_seconds(),
+        "check_restart_to_count_seen_s": time.monotonic() - restarted,
+    }
 
 
 def peer_comparison(kafka, mongo, n: int, delay_seconds: float, tmp: Path, save=lambda res: None) -> dict:
@@ -336,24 +367,39 @@ def peer_comparison(kafka, mongo, n: int, delay_seconds: float, tmp: Path, save=
         topic = f"bench_g_events_{run}"
         topics.extend([topic, f"{topic}.dlq", f"{topic}.connect_dlq"])
         print(f"(g) publishing {n:,} events to {topic} ...", flush=True)
-        publish(SimulateConfig(topic=topic, rate=0, count=n, time_mode="replay", seed=20191101,
-                               start=datetime(2019, 11, 1, tzinfo=timezone.utc)), kafka)  # fmt: skip
+        publish(
+            SimulateConfig(
+                topic=topic,
+                rate=0,
+                count=n,
+                time_mode="replay",
+                seed=20191101,
+                start=datetime(2019, 11, 1, tzinfo=UTC),
+            ),
+            kafka,
+        )
         peer_expected, our_expected = distinct_expected(kafka, topic, n)
         for label, make, expected in (("peer", peer, peer_expected), ("ours", ours, our_expected)):
             print(f"(g) {label}: throughput over {n:,} events ...", flush=True)
             dbname = f"bench_g_tp_{label}_{run}"
             dbs.append(dbname)
-            res[f"{label}_throughput"] = measure_throughput(make(f"tp-{label}", topic, dbname), client[dbname]["events"], expected)
+            res[f"{label}_throughput"] = measure_throughput(
+                make(f"tp-{label}", topic, dbname), client[dbname]["events"], expected
+            )
             save(res)
         for label, make in (("peer", peer), ("ours", ours)):
             print(f"(g) {label}: delay at 1,000 events/s for {delay_seconds:g}s ...", flush=True)
             t, dbname = fresh(f"delay_{label}")
-            res[f"{label}_delay"] = measure_delay(kafka, make(f"delay-{label}", t, dbname), client[dbname]["events"], t, delay_seconds)
+            res[f"{label}_delay"] = measure_delay(
+                kafka, make(f"delay-{label}", t, dbname), client[dbname]["events"], t, delay_seconds
+            )
             save(res)
         for label, make in (("peer", peer), ("ours", ours)):
             print(f"(g) {label}: SIGKILL and restart while publishing ...", flush=True)
             t, dbname = fresh(f"recovery_{label}")
-            res[f"{label}_recovery"] = measure_recovery(kafka, make(f"recovery-{label}", t, dbname), client[dbname]["events"], t)
+            res[f"{label}_recovery"] = measure_recovery(
+                kafka, make(f"recovery-{label}", t, dbname), client[dbname]["events"], t
+            )
             save(res)
     finally:
         for dbname in dbs:
@@ -375,29 +421,55 @@ def print_peer(g: dict) -> None:
 
     r = g["ratios"]
     rows = [
-        ("throughput (events/s)", "throughput", "rate", "{:,.0f}", f"{r['throughput']:.2f}  goal >= 2.5: {'met' if r['throughput'] >= 2.5 else 'NOT met'}"),
+        (
+            "throughput (events/s)",
+            "throughput",
+            "rate",
+            "{:,.0f}",
+            f"{r['throughput']:.2f}  goal >= 2.5: {'met' if r['throughput'] >= 2.5 else 'NOT met'}",
+        ),
         ("peak RSS (MiB)", "throughput", "rss_peak_mib", "{:,.0f}", f"{r['rss']:.2f}"),
         ("launch -> partitions assigned (s)", "throughput", "assigned_s", "{:.1f}", f"{r['assigned']:.2f}"),
         ("delay at 1,000/s p50 (ms)", "delay", "p50_ms", "{:.0f}", ""),
         ("delay at 1,000/s p95 (ms)", "delay", "p95_ms", "{:.0f}", ""),
-        ("delay at 1,000/s p99 (ms)", "delay", "p99_ms", "{:.0f}", f"{r['delay_p99']:.2f}  goal <= 0.5: {'met' if r['delay_p99'] <= 0.5 else 'NOT met'}"),
+        (
+            "delay at 1,000/s p99 (ms)",
+            "delay",
+            "p99_ms",
+            "{:.0f}",
+            f"{r['delay_p99']:.2f}  goal <= 0.5: {'met' if r['delay_p99'] <= 0.5 else 'NOT met'}",
+        ),
         ("SIGKILL: restart -> assigned (s)", "recovery", "restart_to_assigned_s", "{:.1f}", ""),
-        ("SIGKILL: restart -> storing again (s)", "recovery", "restart_to_storing_s", "{:.1f}", f"{r['recovery']:.2f}  goal <= 0.15: {'met' if r['recovery'] <= 0.15 else 'NOT met'}"),
+        (
+            "SIGKILL: restart -> storing again (s)",
+            "recovery",
+            "restart_to_storing_s",
+            "{:.1f}",
+            f"{r['recovery']:.2f}  goal <= 0.15: {'met' if r['recovery'] <= 0.15 else 'NOT met'}",
+        ),
     ]
     print()
-    print(f"(g) {g['events']:,} events; peer = Kafka Connect {KAFKA_VERSION} standalone + mongo-kafka-connect {MONGO_CONNECTOR_VERSION}")
+    print(
+        f"(g) {g['events']:,} events; peer = Kafka Connect {KAFKA_VERSION} standalone + mongo-kafka-connect {MONGO_CONNECTOR_VERSION}"
+    )
     print(f"{'measure':42} {'ours':>10} {'peer':>10}   ours/peer")
     for title, group, key, fmt, ratio in rows:
-        print(f"{title:42} {fmt.format(g['ours_' + group][key]):>10} {fmt.format(g['peer_' + group][key]):>10}   {ratio}")
-    print("delay = first write time - kafka_ts per document (ours: ingested_at; peer: _insertedTS of "
-          "UpdateOneBusinessKeyTimestampStrategy); rate = documents / (last write - first write)")
+        print(
+            f"{title:42} {fmt.format(g['ours_' + group][key]):>10} {fmt.format(g['peer_' + group][key]):>10}   {ratio}"
+        )
+    print(
+        "delay = first write time - kafka_ts per document (ours: ingested_at; peer: _insertedTS of "
+        "UpdateOneBusinessKeyTimestampStrategy); rate = documents / (last write - first write)"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--events", type=int, default=50_000)
     ap.add_argument("--delay-seconds", type=float, default=20.0)
-    ap.add_argument("--peer", action="store_true", help="also (g): the official Kafka Connect MongoDB sink as the baseline")
+    ap.add_argument(
+        "--peer", action="store_true", help="also (g): the official Kafka Connect MongoDB sink as the baseline"
+    )
     ap.add_argument("--peer-only", action="store_true", help="only (g)")
     ap.add_argument("--delay-only", action="store_true", help="only (e), the delay at 1,000 events/s")
     args = ap.parse_args(argv)
@@ -407,13 +479,16 @@ def main(argv: list[str] | None = None) -> int:
         tmp = OUT / f"stream_e_{uuid.uuid4().hex[:8]}"
         tmp.mkdir(parents=True, exist_ok=True)
         e = delay_run(kafka, mongo, args.delay_seconds, tmp)
-        print(f"(e) delay kafka_ts -> ingested_at at 1,000/s for {args.delay_seconds:g}s: p50 {e['p50_ms']:.1f} ms, "
-              f"p95 {e['p95_ms']:.1f} ms, p99 {e['p99_ms']:.1f} ms, max {e['max_ms']:.0f} ms ({e['documents']:,} docs)")  # fmt: skip
+        print(
+            f"(e) delay kafka_ts -> ingested_at at 1,000/s for {args.delay_seconds:g}s: p50 {e['p50_ms']:.1f} ms, "
+            f"p95 {e['p95_ms']:.1f} ms, p99 {e['p99_ms']:.1f} ms, max {e['max_ms']:.0f} ms ({e['documents']:,} docs)"
+        )
         return 0
     if args.peer_only:
         kafka, mongo, _ = _resources()
         tmp = OUT / f"stream_g_{uuid.uuid4().hex[:8]}"
         tmp.mkdir(parents=True, exist_ok=True)
+
         def save(res: dict) -> None:  # after every phase: a failed later phase keeps the figures so far
             (OUT / "stream_g.json").write_text(json.dumps(res, indent=2, default=str))
 
@@ -434,12 +509,26 @@ def main(argv: list[str] | None = None) -> int:
     res: dict = {"events": n, "mongo_server": "SecantusDB 0.7 (MongoDB wire, WiredTiger)"}
     try:
         print(f"publishing {n:,} events to {topic} ...", flush=True)
-        sim = publish(SimulateConfig(topic=topic, rate=0, count=n, time_mode="replay", seed=20191101,
-                                     start=datetime(2019, 11, 1, tzinfo=timezone.utc)), kafka)  # fmt: skip
+        sim = publish(
+            SimulateConfig(
+                topic=topic,
+                rate=0,
+                count=n,
+                time_mode="replay",
+                seed=20191101,
+                start=datetime(2019, 11, 1, tzinfo=UTC),
+            ),
+            kafka,
+        )
         res["f_simulator_max_rate"] = sim.rate
         paced_topic = f"{topic}_paced"
         paced = publish(SimulateConfig(topic=paced_topic, rate=20_000, duration=10, time_mode="live", seed=1), kafka)
-        res["f_simulator_20k_paced"] = {"produced": paced.produced, "seconds": paced.seconds, "rate": paced.rate, "failed": paced.failed}
+        res["f_simulator_20k_paced"] = {
+            "produced": paced.produced,
+            "seconds": paced.seconds,
+            "rate": paced.rate,
+            "failed": paced.failed,
+        }
         delete_topics(kafka, [paced_topic])
 
         print("(a) raw consume ...", flush=True)
@@ -478,11 +567,15 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'(b0) raw insert_many, no secondary index':48} {b0:>10,.0f}/s   c/min(a,b0) = {c / min(a, b0):.2f}")
     print(f"{'(c) MongoDB sink':48} {c:>10,.0f}/s   c/min(a,b) = {res['ratio_c_over_min_ab']:.2f} (goal >= 0.5)")
     print(f"{'(d) S3 sink':48} {d:>10,.0f}/s   d/a = {res['ratio_d_over_a']:.2f}")
-    print(f"{'(e) delay kafka_ts -> ingested_at at 1,000/s':48} p50 {e['p50_ms']:.1f} ms, p95 {e['p95_ms']:.1f} ms, p99 {e['p99_ms']:.1f} ms, "
-          f"max {e['max_ms']:.0f} ms ({e['documents']:,} docs; goal p50 <= 20, p99 <= 100)")  # fmt: skip
+    print(
+        f"{'(e) delay kafka_ts -> ingested_at at 1,000/s':48} p50 {e['p50_ms']:.1f} ms, p95 {e['p95_ms']:.1f} ms, p99 {e['p99_ms']:.1f} ms, "
+        f"max {e['max_ms']:.0f} ms ({e['documents']:,} docs; goal p50 <= 20, p99 <= 100)"
+    )
     p = res["f_simulator_20k_paced"]
     print(f"{'(f) simulator, as fast as possible':48} {res['f_simulator_max_rate']:>10,.0f}/s")
-    print(f"{'(f) simulator, paced at 20,000/s for 10 s':48} {p['rate']:>10,.0f}/s ({p['produced']:,} in {p['seconds']:.1f}s, {p['failed']} failed)")
+    print(
+        f"{'(f) simulator, paced at 20,000/s for 10 s':48} {p['rate']:>10,.0f}/s ({p['produced']:,} in {p['seconds']:.1f}s, {p['failed']} failed)"
+    )
     if args.peer:
         print_peer(res["g_peer"])
     (OUT / "stream.json").write_text(json.dumps(res, indent=2, default=str))

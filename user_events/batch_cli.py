@@ -6,7 +6,7 @@ import logging
 import os
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -112,7 +112,7 @@ def print_summary(conn, schema: str) -> None:
     from user_events.schema import KPI_DAILY, KPI_METRIC_NAMES
     from user_events.warehouse import kpis, load
 
-    print("\nPostgreSQL tables (schema %s):" % schema)
+    print(f"\nPostgreSQL tables (schema {schema}):")
     for table, n in load.table_counts(conn, schema).items():
         print(f"  {table:<16} {n:>12,} rows")
     rows = kpis.read_kpis(conn, schema, KPI_DAILY)
@@ -175,9 +175,8 @@ def step_durations(instance, run_id: str) -> str:
 
 
 def _run_batch_job(log) -> int:
-    from user_events.warehouse.resources import connect
-
     from user_events.batch import batch_definitions
+    from user_events.warehouse.resources import connect
 
     defs = batch_definitions()
 
@@ -208,7 +207,7 @@ def run_generate(args) -> int:
     _console_progress()
     start = datetime.fromisoformat(args.start)
     if start.tzinfo is None:
-        start = start.replace(tzinfo=timezone.utc)
+        start = start.replace(tzinfo=UTC)
     out = Path(args.out) if args.out else default_sample_path()
     t0 = time.monotonic()
     stats = write_csv(

@@ -22,21 +22,43 @@ import itertools
 import math
 import random
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Iterator
 
 from .schema import RAW_FIELDS
 
-DEFAULT_START = datetime(2019, 11, 1, tzinfo=timezone.utc)
+DEFAULT_START = datetime(2019, 11, 1, tzinfo=UTC)
 DEFAULT_SEED = 20191101
 
 # Relative event volume per UTC hour (quiet night, busy afternoon/evening), as in the public data.
 DIURNAL_WEIGHTS = (
-    0.40, 0.30, 0.25, 0.25, 0.30, 0.45, 0.70, 1.00, 1.20, 1.30, 1.30, 1.30,
-    1.30, 1.30, 1.30, 1.35, 1.40, 1.50, 1.60, 1.60, 1.40, 1.10, 0.80, 0.55,
-)  # fmt: skip
+    0.40,
+    0.30,
+    0.25,
+    0.25,
+    0.30,
+    0.45,
+    0.70,
+    1.00,
+    1.20,
+    1.30,
+    1.30,
+    1.30,
+    1.30,
+    1.30,
+    1.30,
+    1.35,
+    1.40,
+    1.50,
+    1.60,
+    1.60,
+    1.40,
+    1.10,
+    0.80,
+    0.55,
+)
 
 EMPTY_BRAND_SHARE = 0.18
 EMPTY_CATEGORY_CODE_SHARE = 0.37
@@ -45,19 +67,57 @@ NULL_SESSION_SHARE = 0.0005
 RETURNING_SESSION_SHARE = 0.30
 
 _CATEGORY_CODES = (
-    "electronics.smartphone", "electronics.audio.headphone", "electronics.video.tv", "electronics.clocks",
-    "electronics.tablet", "electronics.camera.photo", "computers.notebook", "computers.desktop",
-    "computers.peripherals.printer", "computers.components.videocards", "appliances.kitchen.washer",
-    "appliances.kitchen.refrigerators", "appliances.environment.vacuum", "appliances.kitchen.kettle",
-    "appliances.sewing_machine", "apparel.shoes", "apparel.shoes.keds", "apparel.trousers",
-    "furniture.living_room.sofa", "furniture.bedroom.bed", "auto.accessories.player", "kids.toys",
-    "sport.bicycle", "construction.tools.drill", "accessories.bag", "country_yard.cultivator",
-    "medicine.tools.tonometer", "stationery.cartrige",
-)  # fmt: skip
+    "electronics.smartphone",
+    "electronics.audio.headphone",
+    "electronics.video.tv",
+    "electronics.clocks",
+    "electronics.tablet",
+    "electronics.camera.photo",
+    "computers.notebook",
+    "computers.desktop",
+    "computers.peripherals.printer",
+    "computers.components.videocards",
+    "appliances.kitchen.washer",
+    "appliances.kitchen.refrigerators",
+    "appliances.environment.vacuum",
+    "appliances.kitchen.kettle",
+    "appliances.sewing_machine",
+    "apparel.shoes",
+    "apparel.shoes.keds",
+    "apparel.trousers",
+    "furniture.living_room.sofa",
+    "furniture.bedroom.bed",
+    "auto.accessories.player",
+    "kids.toys",
+    "sport.bicycle",
+    "construction.tools.drill",
+    "accessories.bag",
+    "country_yard.cultivator",
+    "medicine.tools.tonometer",
+    "stationery.cartrige",
+)
 _KNOWN_BRANDS = (
-    "samsung", "apple", "xiaomi", "huawei", "lucente", "cordiant", "lg", "bosch", "sony", "oppo",
-    "acer", "lenovo", "artel", "respect", "hp", "indesit", "elenberg", "janome", "creed", "asus",
-)  # fmt: skip
+    "samsung",
+    "apple",
+    "xiaomi",
+    "huawei",
+    "lucente",
+    "cordiant",
+    "lg",
+    "bosch",
+    "sony",
+    "oppo",
+    "acer",
+    "lenovo",
+    "artel",
+    "respect",
+    "hp",
+    "indesit",
+    "elenberg",
+    "janome",
+    "creed",
+    "asus",
+)
 # Rare brands that exercise quoting and verbatim storage end to end.
 _TRICKY_BRANDS = ('o"brien', "smith, jones & co", "löwe", "日本製", "x'); drop table brand_details;--")
 _SYLLABLES = ("ka", "lo", "mi", "ra", "te", "vo", "zen", "tri", "sta", "nor", "bel", "qua", "dex", "fin", "gro")
@@ -93,7 +153,11 @@ class Catalog:
     def build(cls, rng: random.Random, n_products: int = 20_000, n_categories: int = 600, n_brands: int = 1_500):
         category_ids = rng.sample(range(2_053_013_552_000_000_000, 2_053_013_570_000_000_000), n_categories)
         category_code_of = {
-            cid: (None if _low_discrepancy_flag(i, EMPTY_CATEGORY_CODE_SHARE, 0.11) else _CATEGORY_CODES[i % len(_CATEGORY_CODES)])
+            cid: (
+                None
+                if _low_discrepancy_flag(i, EMPTY_CATEGORY_CODE_SHARE, 0.11)
+                else _CATEGORY_CODES[i % len(_CATEGORY_CODES)]
+            )
             for i, cid in enumerate(category_ids)
         }
         brand_names = list(_KNOWN_BRANDS)
@@ -241,7 +305,7 @@ def _event_tuples(
 ) -> Iterator[tuple]:
     """(epoch_second, type, product, category, code, brand, price_text, user, session) in time order."""
     if start.tzinfo is None:
-        start = start.replace(tzinfo=timezone.utc)
+        start = start.replace(tzinfo=UTC)
     rng = random.Random(seed)
     catalog = Catalog.build(rng)
     model = _SessionModel(rng, catalog)
@@ -273,7 +337,7 @@ def _event_tuples(
             plans.append(plan)
             planned += len(plan)
         starts = sorted(h_start + rng.random() * (h_end - h_start) for _ in plans)
-        for plan, s in zip(plans, starts):
+        for plan, s in zip(plans, starts, strict=False):
             while heap and heap[0][0] <= s:
                 yield heapq.heappop(heap)
             for ev in model.events(plan, s, end_all):
@@ -298,7 +362,7 @@ def generate_events(
     """
     for ev in _event_tuples(seed, start, duration, n_events, rate, diurnal):
         yield {
-            "event_time": datetime.fromtimestamp(ev[0], timezone.utc),
+            "event_time": datetime.fromtimestamp(ev[0], UTC),
             "event_type": ev[2],
             "product_id": ev[3],
             "category_id": ev[4],
@@ -314,7 +378,7 @@ RAW_TIME_FORMAT = "%Y-%m-%d %H:%M:%S UTC"
 
 
 def format_event_time(t: datetime) -> str:
-    return t.astimezone(timezone.utc).strftime(RAW_TIME_FORMAT)
+    return t.astimezone(UTC).strftime(RAW_TIME_FORMAT)
 
 
 def raw_row(event: dict) -> list[str]:

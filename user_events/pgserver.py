@@ -14,9 +14,9 @@ import shutil
 import stat
 import subprocess
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Mapping
 
 
 class PgServerError(RuntimeError):
@@ -41,7 +41,9 @@ def machine_bindir() -> Path:
         candidates.append(os.environ["USER_EVENTS_PG_BINDIR"])
     if shutil.which("pg_config"):
         try:
-            candidates.append(subprocess.run(["pg_config", "--bindir"], capture_output=True, text=True, check=True).stdout.strip())
+            candidates.append(
+                subprocess.run(["pg_config", "--bindir"], capture_output=True, text=True, check=True).stdout.strip()
+            )
         except (OSError, subprocess.CalledProcessError):
             pass
 
@@ -112,7 +114,10 @@ class ServerUser:
                     os.chown(p, *self.owner())
 
     def can_write(self, path: Path) -> bool:
-        return not self.switching or subprocess.run(self.command(["test", "-w", str(path)]), capture_output=True).returncode == 0
+        return (
+            not self.switching
+            or subprocess.run(self.command(["test", "-w", str(path)]), capture_output=True).returncode == 0
+        )
 
     def grant_traverse(self, *paths: Path) -> None:
         """Traverse permission (o+x) on each path and its parents, so this user reaches what lies below."""

@@ -7,8 +7,10 @@ is added or retyped in exactly one place.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Iterable, Sequence
+from datetime import UTC
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # pragma: no cover
     import pyarrow
@@ -148,9 +150,7 @@ KPI_COLUMNS: tuple[ColumnSpec, ...] = (
 )
 KPI_METRIC_NAMES: tuple[str, ...] = tuple(c.name for c in KPI_COLUMNS)
 
-KPI_DAILY = TableSpec(
-    "kpi_daily", (ColumnSpec("day", "date", nullable=False),) + KPI_COLUMNS, primary_key=("day",)
-)
+KPI_DAILY = TableSpec("kpi_daily", (ColumnSpec("day", "date", nullable=False),) + KPI_COLUMNS, primary_key=("day",))
 KPI_HOURLY = TableSpec(
     "kpi_hourly", (ColumnSpec("hour", "timestamp", nullable=False),) + KPI_COLUMNS, primary_key=("hour",)
 )
@@ -170,7 +170,7 @@ WAREHOUSE_TABLES: tuple[TableSpec, ...] = (USER_EVENTS_TABLE, REJECTED_EVENTS, B
 # ---------------------------------------------------------------------------------------------
 
 
-def spark_schema(table: TableSpec, columns: Sequence[str] | None = None) -> "StructType":
+def spark_schema(table: TableSpec, columns: Sequence[str] | None = None) -> StructType:
     """The Spark StructType of a table (optionally only some columns, in the given order)."""
     from pyspark.sql.types import StructType, _parse_datatype_string
 
@@ -191,14 +191,14 @@ _ARROW_TYPES = {
 }
 
 
-def arrow_schema(table: TableSpec) -> "pyarrow.Schema":
+def arrow_schema(table: TableSpec) -> pyarrow.Schema:
     """The Arrow schema of a table, the types its PostgreSQL columns take in a binary COPY."""
     import pyarrow as pa
 
     return pa.schema([pa.field(c.name, _ARROW_TYPES[c.kind](pa)) for c in table.columns])
 
 
-def raw_spark_schema() -> "StructType":
+def raw_spark_schema() -> StructType:
     """All nine raw CSV fields as strings: parsing happens in the transform, so nothing is lost."""
     from pyspark.sql.types import StringType, StructField, StructType
 
@@ -265,10 +265,9 @@ def canonical_event_fields(
     Normalised, not raw: the same event read from the CSV ("... UTC"), from Kafka JSON (ISO with Z) or with
     price "5" vs "5.00" gets the same id. Time in UTC to the second, price with two decimals (half-up).
     """
-    from datetime import timezone
     from decimal import ROUND_HALF_UP, Decimal
 
-    t = event_time.astimezone(timezone.utc) if event_time.tzinfo else event_time
+    t = event_time.astimezone(UTC) if event_time.tzinfo else event_time
     p = Decimal(str(price)).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
     return [
         t.strftime(EVENT_ID_TIME_FORMAT),

@@ -48,11 +48,11 @@ def pg_conn(pg_url):
 
 
 def batch_defs(pg_url: str, pg_schema: str) -> dg.Definitions:
+    from user_events.batch import batch_job
     from user_events.ingest.definitions import INGEST_ASSETS, INGEST_CHECKS
     from user_events.ingest.resources import DataHandleIOManager, SparkResource
     from user_events.warehouse.assets import WAREHOUSE_ASSETS
     from user_events.warehouse.checks import WAREHOUSE_CHECKS
-    from user_events.batch import batch_job
     from user_events.warehouse.resources import PostgresResource
 
     return dg.Definitions(

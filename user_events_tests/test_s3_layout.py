@@ -5,13 +5,13 @@ The last test evaluates the Spark column expressions of the same layout on a loc
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
 from user_events.storage import s3_layout as L
 
-UTC = timezone.utc
+UTC = UTC
 HOUR = datetime(2019, 11, 1, 7, 42, 5, tzinfo=UTC)  # any time in the hour 07:00
 KEY = "topics/user_activity/year=2019/month=11/day=01/hour=07/user_activity+2+0000001234.json"
 

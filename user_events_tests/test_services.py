@@ -25,14 +25,22 @@ from user_events_tests.stream_support import require_services
 
 SERVICE_NAMES = ("postgres", "kafka", "mongo", "s3", "superset")
 
+
 @pytest.fixture(autouse=True)
 def _services():
-    require_services("USER_EVENTS_PG_URL", "USER_EVENTS_KAFKA_BOOTSTRAP", "USER_EVENTS_MONGO_URI", "USER_EVENTS_S3_ENDPOINT")
+    require_services(
+        "USER_EVENTS_PG_URL", "USER_EVENTS_KAFKA_BOOTSTRAP", "USER_EVENTS_MONGO_URI", "USER_EVENTS_S3_ENDPOINT"
+    )
 
 
 def devservices(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "user_events.devservices", *args], cwd=PROJECT_ROOT,
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "user_events.devservices", *args],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def recorded_pids() -> dict[str, int]:
@@ -67,12 +75,16 @@ def test_postgres_sql_round_trip():
     with psycopg.connect(os.environ["USER_EVENTS_PG_URL"], autocommit=True) as conn:
         conn.execute(f"create table {table} (id int primary key, price numeric(10,2), at timestamptz)")
         try:
-            rows = [(1, "1.25", "2019-11-01 00:00:01+00"), (2, "2.50", "2019-11-01 01:00:00+00"), (3, "0", "2019-11-01 23:59:59+00")]
+            rows = [
+                (1, "1.25", "2019-11-01 00:00:01+00"),
+                (2, "2.50", "2019-11-01 01:00:00+00"),
+                (3, "0", "2019-11-01 23:59:59+00"),
+            ]
             with conn.cursor() as cur:
                 cur.executemany(f"insert into {table} values (%s, %s, %s)", rows)
             total, n, last = conn.execute(f"select sum(price), count(*), max(at) from {table}").fetchone()
             assert (str(total), n) == ("3.75", 3)
-            assert last == dt.datetime(2019, 11, 1, 23, 59, 59, tzinfo=dt.timezone.utc)
+            assert last == dt.datetime(2019, 11, 1, 23, 59, 59, tzinfo=dt.UTC)
             schema = conn.execute("select current_schema()").fetchone()[0]
             assert schema == env("USER_EVENTS_PG_SCHEMA")
         finally:
@@ -130,10 +142,15 @@ def test_mongo_insert_find_upsert_index_and_group():
     mongo = MongoResource()
     col = mongo.database()[f"services_probe_{uuid.uuid4().hex[:8]}"]
     try:
-        now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+        now = dt.datetime.now(dt.UTC).replace(microsecond=0)
         docs = [
-            {"_id": f"e{i}", "user_id": i % 2, "event_type": "purchase" if i % 3 == 0 else "view",
-             "price": float(i), "kafka_ts": now}
+            {
+                "_id": f"e{i}",
+                "user_id": i % 2,
+                "event_type": "purchase" if i % 3 == 0 else "view",
+                "price": float(i),
+                "kafka_ts": now,
+            }
             for i in range(6)
         ]
         col.insert_many(docs)
@@ -141,8 +158,14 @@ def test_mongo_insert_find_upsert_index_and_group():
         assert col.find_one({"_id": "e3"})["kafka_ts"] == now  # BSON date, timezone-aware
 
         # redelivery: the same upserts twice leave one document per _id
-        upserts = [UpdateOne({"_id": d["_id"]}, {"$set": {"price": d["price"] + 1}, "$setOnInsert": {"ingested_at": now}}, upsert=True)
-                   for d in docs] + [UpdateOne({"_id": "e9"}, {"$set": {"user_id": 1, "event_type": "view", "price": 9.0}}, upsert=True)]
+        upserts = [
+            UpdateOne(
+                {"_id": d["_id"]},
+                {"$set": {"price": d["price"] + 1}, "$setOnInsert": {"ingested_at": now}},
+                upsert=True,
+            )
+            for d in docs
+        ] + [UpdateOne({"_id": "e9"}, {"$set": {"user_id": 1, "event_type": "view", "price": 9.0}}, upsert=True)]
         first = col.bulk_write(upserts, ordered=False)
         second = col.bulk_write(upserts, ordered=False)
         assert (first.upserted_count, second.upserted_count) == (1, 0)
@@ -160,11 +183,15 @@ def test_mongo_insert_find_upsert_index_and_group():
         assert [d["_id"] for d in top] == ["e9", "e5"]
 
         # two accumulators in one $group (FerretDB 1.24 returned 0 for the second one)
-        groups = list(col.aggregate([
-            {"$match": {"event_type": "purchase"}},
-            {"$group": {"_id": "$user_id", "n": {"$sum": 1}, "revenue": {"$sum": "$price"}}},
-            {"$sort": {"_id": 1}},
-        ]))
+        groups = list(
+            col.aggregate(
+                [
+                    {"$match": {"event_type": "purchase"}},
+                    {"$group": {"_id": "$user_id", "n": {"$sum": 1}, "revenue": {"$sum": "$price"}}},
+                    {"$sort": {"_id": 1}},
+                ]
+            )
+        )
         # purchases after the +1 upserts: e0 (user 0, 1.0) and e3 (user 1, 4.0)
         assert groups == [{"_id": 0, "n": 1, "revenue": 1.0}, {"_id": 1, "n": 1, "revenue": 4.0}]
     finally:

@@ -17,9 +17,8 @@ import urllib.request
 import uuid
 from pathlib import Path
 
-import pytest
-
 import pyspark
+import pytest
 
 from user_events.config import PROJECT_ROOT
 
@@ -54,19 +53,58 @@ def _alive_workers(webui_port: int) -> int:
 @pytest.fixture(scope="module")
 def spark_cluster():
     work = Path(tempfile.mkdtemp(prefix="spark-cluster-"))
-    env = {**os.environ, "SPARK_HOME": str(SPARK_HOME), "SPARK_DAEMON_MEMORY": "256m", "SPARK_LOCAL_IP": "127.0.0.1",
-           "SPARK_LOG_DIR": str(work), "SPARK_WORKER_DIR": str(work / "work"), "PYSPARK_PYTHON": sys.executable}
+    env = {
+        **os.environ,
+        "SPARK_HOME": str(SPARK_HOME),
+        "SPARK_DAEMON_MEMORY": "256m",
+        "SPARK_LOCAL_IP": "127.0.0.1",
+        "SPARK_LOG_DIR": str(work),
+        "SPARK_WORKER_DIR": str(work / "work"),
+        "PYSPARK_PYTHON": sys.executable,
+    }
     spark_class = str(SPARK_HOME / "bin" / "spark-class")
     # all ports at once, so the master's and the workers' never coincide (a worker's web UI on the
     # master's UI port would answer /json/ with HTML)
     port, webui, *worker_ui = distinct_free_ports(2 + WORKERS)
     master_url = f"spark://127.0.0.1:{port}"
-    procs = [_start([spark_class, "org.apache.spark.deploy.master.Master", "--host", "127.0.0.1", "--port", str(port),
-                     "--webui-port", str(webui)], work / "master.log", env)]
+    procs = [
+        _start(
+            [
+                spark_class,
+                "org.apache.spark.deploy.master.Master",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--webui-port",
+                str(webui),
+            ],
+            work / "master.log",
+            env,
+        )
+    ]
     for i in range(WORKERS):
-        procs.append(_start([spark_class, "org.apache.spark.deploy.worker.Worker", master_url, "--host", "127.0.0.1",
-                             "--cores", "1", "--memory", "768m", "--webui-port", str(worker_ui[i]),
-                             "--work-dir", str(work / f"worker{i}")], work / f"worker{i}.log", env))
+        procs.append(
+            _start(
+                [
+                    spark_class,
+                    "org.apache.spark.deploy.worker.Worker",
+                    master_url,
+                    "--host",
+                    "127.0.0.1",
+                    "--cores",
+                    "1",
+                    "--memory",
+                    "768m",
+                    "--webui-port",
+                    str(worker_ui[i]),
+                    "--work-dir",
+                    str(work / f"worker{i}"),
+                ],
+                work / f"worker{i}.log",
+                env,
+            )
+        )
     try:
         deadline = time.monotonic() + 120
         while _alive_workers(webui) < WORKERS:
@@ -111,7 +149,15 @@ def test_batch_job_runs_on_a_standalone_cluster_with_two_workers(spark_cluster, 
         "PYSPARK_SUBMIT_ARGS": f"--conf spark.executor.memory=512m --conf spark.cores.max={WORKERS} pyspark-shell",
     }
     (tmp_path / "dagster_home").mkdir()
-    cmd = [str(Path(sys.executable).parent / "dagster"), "job", "execute", "-m", "user_events.definitions", "-j", "batch_job"]
+    cmd = [
+        str(Path(sys.executable).parent / "dagster"),
+        "job",
+        "execute",
+        "-m",
+        "user_events.definitions",
+        "-j",
+        "batch_job",
+    ]
     result = subprocess.run(cmd, cwd=PROJECT_ROOT, capture_output=True, text=True, env=env, timeout=900)
     assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
 

@@ -18,17 +18,25 @@ from user_events.warehouse.resources import PostgresResource
 
 GROUP = "dashboards"
 PREFIX = "dashboards"
-KPIS_READS = [warehouse_table(t) for t in ("kpi_daily", "kpi_hourly", "brand_details", "rejected_events", "user_events")]
+KPIS_READS = [
+    warehouse_table(t) for t in ("kpi_daily", "kpi_hourly", "brand_details", "rejected_events", "user_events")
+]
 LIVE_READS = [mongo_collection(c) for c in ("events_per_minute", "sink_delay_per_minute", "sink_status")]
 
 KPIS_DASHBOARD = dg.AssetSpec(
-    key=[PREFIX, "kpis"], deps=KPIS_READS, group_name=GROUP, kinds={"superset"},
+    key=[PREFIX, "kpis"],
+    deps=KPIS_READS,
+    group_name=GROUP,
+    kinds={"superset"},
     description="Superset dashboard 'E-commerce KPIs' (slug kpis): KPI tiles of the latest day with the change "
     "against the day before, daily and hourly trends, the funnel, the brand leaderboard, rejected rows.",
     metadata={"slug": "kpis"},
 )
 LIVE_DASHBOARD = dg.AssetSpec(
-    key=[PREFIX, "live"], deps=LIVE_READS, group_name=GROUP, kinds={"superset", "mongodb"},
+    key=[PREFIX, "live"],
+    deps=LIVE_READS,
+    group_name=GROUP,
+    kinds={"superset", "mongodb"},
     description="Superset dashboard 'Live events' (slug live) over MongoDB's per-minute documents, refreshing "
     "every 10 s: events and revenue per minute, purchases per view, the sinks' delay p50/p95.",
     metadata={"slug": "live"},
@@ -39,8 +47,10 @@ def grant_reader(warehouse: PostgresResource, log) -> None:
     """The reader's SELECT on the configured schema (incl. later tables); skipped, saying so, without the role."""
     with warehouse.connect(autocommit=True) as conn:
         if not conn.execute("select 1 from pg_roles where rolname = %s", (READER_ROLE,)).fetchone():
-            log.warning(f"role {READER_ROLE} does not exist in the warehouse: create it (docs/dashboards.md), "
-                        "else the KPI dashboard cannot read anything")
+            log.warning(
+                f"role {READER_ROLE} does not exist in the warehouse: create it (docs/dashboards.md), "
+                "else the KPI dashboard cannot read anything"
+            )
             return
         conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{warehouse.pg_schema}"')
         for statement in reader_grants(warehouse.pg_schema):
@@ -52,18 +62,25 @@ def superset_dashboards(context: dg.AssetExecutionContext, superset: SupersetRes
     client = superset.client()  # fails saying "Superset is not configured" when it is not
     grant_reader(warehouse, context.log)
     # the warehouse the `warehouse` resource points at (host, port, database, schema; never its password)
-    placement = Placement.from_env({**os.environ, "USER_EVENTS_PG_URL": warehouse.resolved_url(),
-                                    "USER_EVENTS_PG_SCHEMA": warehouse.pg_schema})
+    placement = Placement.from_env(
+        {**os.environ, "USER_EVENTS_PG_URL": warehouse.resolved_url(), "USER_EVENTS_PG_SCHEMA": warehouse.pg_schema}
+    )
     dashboards = provision(client, placement)
     counts = {r: len(client.list_all(r, ("id",))) for r in ("chart", "dataset", "database")}
     context.log.info(f"provisioned {sorted(dashboards)} on {superset.display_url()} ({counts})")
     for spec in (KPIS_DASHBOARD, LIVE_DASHBOARD):
         dash = dashboards[spec.metadata["slug"]]
-        yield dg.MaterializeResult(asset_key=spec.key, metadata={
-            "url": dg.MetadataValue.url(dash["url"]), "title": dash["title"], "superset_id": dash["id"],
-            "charts_in_superset": counts["chart"], "datasets_in_superset": counts["dataset"],
-            "warehouse_schema": placement.pg_schema,
-        })
+        yield dg.MaterializeResult(
+            asset_key=spec.key,
+            metadata={
+                "url": dg.MetadataValue.url(dash["url"]),
+                "title": dash["title"],
+                "superset_id": dash["id"],
+                "charts_in_superset": counts["chart"],
+                "datasets_in_superset": counts["dataset"],
+                "warehouse_schema": placement.pg_schema,
+            },
+        )
 
 
 DASHBOARD_ASSETS = [superset_dashboards]

@@ -50,7 +50,7 @@ class Placement:
     mongo_db: str
 
     @classmethod
-    def from_env(cls, environ: dict[str, str] | None = None) -> "Placement":
+    def from_env(cls, environ: dict[str, str] | None = None) -> Placement:
         """From USER_EVENTS_PG_URL / _PG_SCHEMA / _MONGO_URI / _MONGO_DB (host, port and names only)."""
         e = os.environ if environ is None else environ
         pg = urlsplit(e.get("USER_EVENTS_PG_URL") or "postgresql://127.0.0.1:5432/user_events")
@@ -67,8 +67,13 @@ class Placement:
 
     def substitutions(self) -> dict[str, str]:
         return {
-            "PG_HOST": self.pg_host, "PG_PORT": str(self.pg_port), "PG_DB": self.pg_db, "PG_SCHEMA": self.pg_schema,
-            "PG_READER": READER_ROLE, "MONGO_HOST": self.mongo_host, "MONGO_PORT": str(self.mongo_port),
+            "PG_HOST": self.pg_host,
+            "PG_PORT": str(self.pg_port),
+            "PG_DB": self.pg_db,
+            "PG_SCHEMA": self.pg_schema,
+            "PG_READER": READER_ROLE,
+            "MONGO_HOST": self.mongo_host,
+            "MONGO_PORT": str(self.mongo_port),
             "MONGO_DB": self.mongo_db,
         }
 
@@ -102,12 +107,17 @@ class SupersetClient:
         """A fresh access token (Superset's expire after 15 minutes) and the CSRF token that goes with it."""
         username, password = self._credentials
         self.session.headers.pop("Authorization", None)
-        resp = self.session.post(f"{self.url}/api/v1/security/login", timeout=self.timeout,
-                                 json={"username": username, "password": password, "provider": "db", "refresh": False})
+        resp = self.session.post(
+            f"{self.url}/api/v1/security/login",
+            timeout=self.timeout,
+            json={"username": username, "password": password, "provider": "db", "refresh": False},
+        )
         if resp.status_code != 200:
             raise SupersetError(f"login to {self.url} as {username!r} failed: HTTP {resp.status_code}")
         self.session.headers["Authorization"] = f"Bearer {resp.json()['access_token']}"
-        csrf = self._check(self.session.get(f"{self.url}/api/v1/security/csrf_token/", timeout=self.timeout), "csrf_token")
+        csrf = self._check(
+            self.session.get(f"{self.url}/api/v1/security/csrf_token/", timeout=self.timeout), "csrf_token"
+        )
         self.session.headers["X-CSRFToken"] = csrf["result"]
         self.session.headers["Referer"] = self.url
 
@@ -134,8 +144,11 @@ class SupersetClient:
         return self._request("PUT", path, **kwargs)
 
     def import_bundle(self, bundle: bytes) -> None:
-        self.post("/api/v1/assets/import/", files={"bundle": ("user_events_dashboards.zip", bundle, "application/zip")},
-                  data={"overwrite": "true"})
+        self.post(
+            "/api/v1/assets/import/",
+            files={"bundle": ("user_events_dashboards.zip", bundle, "application/zip")},
+            data={"overwrite": "true"},
+        )
 
     def list_all(self, resource: str, columns: tuple[str, ...]) -> list[dict]:
         import json
@@ -146,8 +159,15 @@ class SupersetClient:
     def dashboards(self) -> dict[str, dict]:
         """slug -> {id, url, title} of the provisioned dashboards present in Superset."""
         found = self.list_all("dashboard", ("id", "slug", "dashboard_title", "url"))
-        return {d["slug"]: {"id": d["id"], "title": d["dashboard_title"], "url": f"{self.url}/superset/dashboard/{d['slug']}/"}
-                for d in found if d.get("slug") in DASHBOARD_SLUGS}
+        return {
+            d["slug"]: {
+                "id": d["id"],
+                "title": d["dashboard_title"],
+                "url": f"{self.url}/superset/dashboard/{d['slug']}/",
+            }
+            for d in found
+            if d.get("slug") in DASHBOARD_SLUGS
+        }
 
     def refresh_datasets(self) -> list[str]:
         """Re-read the physical datasets' columns from their tables (after a load added or changed columns).
@@ -174,8 +194,9 @@ class SupersetClient:
         return self.post("/api/v1/chart/data", json=body)["result"][0]["data"]
 
 
-def provision(client: SupersetClient, placement: Placement, refresh: bool = True,
-              bundle_dir: Path = BUNDLE_DIR) -> dict[str, dict]:
+def provision(
+    client: SupersetClient, placement: Placement, refresh: bool = True, bundle_dir: Path = BUNDLE_DIR
+) -> dict[str, dict]:
     """Import the bundle (idempotent), optionally refresh dataset metadata; the dashboards found after."""
     client.import_bundle(build_bundle(placement, bundle_dir))
     if refresh:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from typing import Optional
 
 import dagster as dg
 
@@ -22,9 +21,9 @@ NOT_CONFIGURED = (
 class SupersetResource(dg.ConfigurableResource):
     """A Superset admin login. Unset fields mean "no Superset here": `client()` then fails saying so."""
 
-    url: Optional[str] = None
-    username: Optional[str] = None
-    password: Optional[str] = None
+    url: str | None = None
+    username: str | None = None
+    password: str | None = None
 
     def configured(self) -> bool:
         return bool(self.url and self.username and self.password)

@@ -68,11 +68,26 @@ class Service:
                 run_logged([sys.executable, "-m", "venv", str(venv)], self.log, what)
         what = f"{self.name}: install {requirements[0]}"
         if uv:
-            run_logged([uv, "pip", "install", "-q", "--python", str(python), *(["--prerelease=allow"] if prerelease else []),
-                        *requirements], self.log, what)
+            run_logged(
+                [
+                    uv,
+                    "pip",
+                    "install",
+                    "-q",
+                    "--python",
+                    str(python),
+                    *(["--prerelease=allow"] if prerelease else []),
+                    *requirements,
+                ],
+                self.log,
+                what,
+            )
         else:
-            run_logged([str(python), "-m", "pip", "install", "-q", *(["--pre"] if prerelease else []), *requirements],
-                       self.log, what)
+            run_logged(
+                [str(python), "-m", "pip", "install", "-q", *(["--pre"] if prerelease else []), *requirements],
+                self.log,
+                what,
+            )
         if not (venv / "bin" / expected).exists():
             raise ServiceError(f"{self.name}: {requirements[0]} installed no `{expected}`; see {self.log}")
         marker.write_text(wanted)

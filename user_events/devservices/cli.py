@@ -21,16 +21,26 @@ from .kafka import Kafka
 from .mongo import Mongo
 from .postgres import Postgres
 from .s3 import SeaweedS3
-from .superset import Superset
 from .sparkjars import ensure_s3a_jars
+from .superset import Superset
 
 ENV_FILE = PROJECT_ROOT / ".env.services"
 SERVICE_CLASSES = (Postgres, Kafka, Mongo, SeaweedS3, Superset)
 ENV_ORDER = (
-    "USER_EVENTS_PG_URL", "USER_EVENTS_PG_SCHEMA", "USER_EVENTS_KAFKA_BOOTSTRAP", "USER_EVENTS_MONGO_URI",
-    "USER_EVENTS_MONGO_DB", "USER_EVENTS_S3_ENDPOINT", "USER_EVENTS_S3_BUCKET", "AWS_ACCESS_KEY_ID",
-    "AWS_SECRET_ACCESS_KEY", "AWS_REGION", "USER_EVENTS_DAGSTER_PG_URL", "USER_EVENTS_SUPERSET_URL",
-    "USER_EVENTS_SUPERSET_USER", "USER_EVENTS_SUPERSET_PASSWORD",
+    "USER_EVENTS_PG_URL",
+    "USER_EVENTS_PG_SCHEMA",
+    "USER_EVENTS_KAFKA_BOOTSTRAP",
+    "USER_EVENTS_MONGO_URI",
+    "USER_EVENTS_MONGO_DB",
+    "USER_EVENTS_S3_ENDPOINT",
+    "USER_EVENTS_S3_BUCKET",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_REGION",
+    "USER_EVENTS_DAGSTER_PG_URL",
+    "USER_EVENTS_SUPERSET_URL",
+    "USER_EVENTS_SUPERSET_USER",
+    "USER_EVENTS_SUPERSET_PASSWORD",
 )
 
 
@@ -62,7 +72,9 @@ def up(only: list[str] | None = None) -> int:
         for svc in svcs:
             if svc.running():
                 continue
-            say(f"{svc.name}: starting (log: {svc.log.relative_to(PROJECT_ROOT) if svc.log.is_relative_to(PROJECT_ROOT) else svc.log})")
+            say(
+                f"{svc.name}: starting (log: {svc.log.relative_to(PROJECT_ROOT) if svc.log.is_relative_to(PROJECT_ROOT) else svc.log})"
+            )
             svc.start()
             started.append(svc.name)
 
@@ -99,7 +111,9 @@ def down(only: list[str] | None = None) -> int:
             if pid is None:
                 continue
             clean = svc.process.wait_stopped(pid, svc.stop_timeout)
-            say(f"{svc.name}: stopped (pid {pid}{'' if clean else ', killed after ' + str(int(svc.stop_timeout)) + 's'})")
+            say(
+                f"{svc.name}: stopped (pid {pid}{'' if clean else ', killed after ' + str(int(svc.stop_timeout)) + 's'})"
+            )
     return 0
 
 
@@ -115,7 +129,7 @@ def status() -> int:
         try:
             svc.check()
             health = "healthy"
-        except Exception as exc:  # noqa: BLE001 - reported, not raised
+        except Exception as exc:
             health = f"UNHEALTHY ({type(exc).__name__}: {exc})"
             code = 1
         print(f"{svc.name:9} running  pid {pid:<8} port {svc.port():<6} {health}")

@@ -13,9 +13,9 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from user_events.config import DATA_DIR
 from user_events.ports import LOOPBACK, free_port, port_open  # noqa: F401  (the services' ports)
@@ -243,10 +243,12 @@ def wait_healthy(name: str, check: Callable[[], None], timeout: float, log: Path
         try:
             check()
             return time.monotonic() - started
-        except Exception as exc:  # noqa: BLE001 - any failure means "not yet"; the last one is reported
+        except Exception as exc:
             last = exc
             time.sleep(0.5)
-    raise ServiceError(f"{name} failed its health check within {timeout:.0f}s ({type(last).__name__}: {last}); see {log}")
+    raise ServiceError(
+        f"{name} failed its health check within {timeout:.0f}s ({type(last).__name__}: {last}); see {log}"
+    )
 
 
 def run_logged(argv: list[str], log: Path, what: str, timeout: float = 1800, env: dict | None = None) -> None:
@@ -256,10 +258,13 @@ def run_logged(argv: list[str], log: Path, what: str, timeout: float = 1800, env
         out.write(f"\n--- {time.strftime('%Y-%m-%d %H:%M:%S')} {what}: {' '.join(argv)}\n".encode())
         out.flush()
         try:
-            rc = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, timeout=timeout,
-                                env=env).returncode
+            rc = subprocess.run(
+                argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, timeout=timeout, env=env
+            ).returncode
         except FileNotFoundError as exc:
-            raise ServiceError(f"{what}: {exc.filename} not found (see docs/services.md for what the machine needs)") from exc
+            raise ServiceError(
+                f"{what}: {exc.filename} not found (see docs/services.md for what the machine needs)"
+            ) from exc
         except subprocess.TimeoutExpired as exc:
             raise ServiceError(f"{what} did not finish within {timeout:.0f}s; see {log}") from exc
     if rc != 0:

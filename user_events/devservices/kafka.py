@@ -52,10 +52,16 @@ class Kafka(Service):
         super().__init__(state)
         self.libs = self.dir / "libs"
         self.data = self.dir / "data"
-        self.cluster_id = state.value("kafka.cluster_id", lambda: urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="))
+        self.cluster_id = state.value(
+            "kafka.cluster_id", lambda: urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        )
 
     def _java(self) -> str:
-        java = shutil.which("java", path=os.path.join(os.environ["JAVA_HOME"], "bin")) if os.environ.get("JAVA_HOME") else None
+        java = (
+            shutil.which("java", path=os.path.join(os.environ["JAVA_HOME"], "bin"))
+            if os.environ.get("JAVA_HOME")
+            else None
+        )
         java = java or shutil.which("java")
         if not java:
             raise ServiceError("kafka: `java` (17 or newer) not found on PATH")
@@ -74,19 +80,45 @@ class Kafka(Service):
             (self.dir / "pom.xml").write_text(POM.format(kafka=KAFKA_VERSION, log4j=LOG4J_VERSION))
             staging = self.dir / "libs.new"
             shutil.rmtree(staging, ignore_errors=True)
-            run_logged(["mvn", "-B", "-q", "-f", str(self.dir / "pom.xml"), "dependency:copy-dependencies",
-                        f"-DoutputDirectory={staging}", "-DincludeScope=runtime"], self.log, "kafka: mvn copy-dependencies")
+            run_logged(
+                [
+                    "mvn",
+                    "-B",
+                    "-q",
+                    "-f",
+                    str(self.dir / "pom.xml"),
+                    "dependency:copy-dependencies",
+                    f"-DoutputDirectory={staging}",
+                    "-DincludeScope=runtime",
+                ],
+                self.log,
+                "kafka: mvn copy-dependencies",
+            )
             shutil.rmtree(self.libs, ignore_errors=True)
             staging.rename(self.libs)
             marker.touch()
         self._write_config()
         if not (self.data / "meta.properties").exists():
             say("kafka: formatting KRaft storage")
-            run_logged([self._java(), "-Xmx256m", "-cp", self._classpath(),
-                        f"-Dlog4j2.configurationFile={self.dir / 'log4j2-tools.properties'}",
-                        "kafka.tools.StorageTool", "format", "--standalone", "--ignore-formatted",
-                        "-t", self.cluster_id, "-c", str(self.dir / "server.properties")],
-                       self.log, "kafka: storage format")
+            run_logged(
+                [
+                    self._java(),
+                    "-Xmx256m",
+                    "-cp",
+                    self._classpath(),
+                    f"-Dlog4j2.configurationFile={self.dir / 'log4j2-tools.properties'}",
+                    "kafka.tools.StorageTool",
+                    "format",
+                    "--standalone",
+                    "--ignore-formatted",
+                    "-t",
+                    self.cluster_id,
+                    "-c",
+                    str(self.dir / "server.properties"),
+                ],
+                self.log,
+                "kafka: storage format",
+            )
 
     def _write_config(self) -> None:
         port = self.port(env_var="USER_EVENTS_KAFKA_PORT")
@@ -123,10 +155,22 @@ class Kafka(Service):
     def start(self) -> None:
         self._write_config()
         heap = os.environ.get("USER_EVENTS_KAFKA_HEAP", "512m")
-        argv = [self._java(), f"-Xmx{heap}", "-Xms128m", "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20",
-                "-XX:MaxDirectMemorySize=128m", "-XX:ReservedCodeCacheSize=64m", "-Djava.awt.headless=true",
-                f"-Dlog4j2.configurationFile={self.dir / 'log4j2.properties'}", f"-Dkafka.logs.dir={self.dir}",
-                "-cp", self._classpath(), "kafka.Kafka", str(self.dir / "server.properties")]
+        argv = [
+            self._java(),
+            f"-Xmx{heap}",
+            "-Xms128m",
+            "-XX:+UseG1GC",
+            "-XX:MaxGCPauseMillis=20",
+            "-XX:MaxDirectMemorySize=128m",
+            "-XX:ReservedCodeCacheSize=64m",
+            "-Djava.awt.headless=true",
+            f"-Dlog4j2.configurationFile={self.dir / 'log4j2.properties'}",
+            f"-Dkafka.logs.dir={self.dir}",
+            "-cp",
+            self._classpath(),
+            "kafka.Kafka",
+            str(self.dir / "server.properties"),
+        ]
         self.process.start(argv, self.log, cwd=self.dir)
 
     def bootstrap(self) -> str:
@@ -144,7 +188,9 @@ class Kafka(Service):
         quiet.propagate = False  # the client's connection retries during start-up are not worth printing
         conf = {"bootstrap.servers": self.bootstrap(), "socket.timeout.ms": 5000, "logger": quiet}
         admin = AdminClient(conf)
-        fut = admin.create_topics([NewTopic(HEALTH_TOPIC, num_partitions=1, replication_factor=1)], request_timeout=10)[HEALTH_TOPIC]
+        fut = admin.create_topics([NewTopic(HEALTH_TOPIC, num_partitions=1, replication_factor=1)], request_timeout=10)[
+            HEALTH_TOPIC
+        ]
         try:
             fut.result(timeout=15)
         except KafkaException as exc:
@@ -153,7 +199,9 @@ class Kafka(Service):
         token = uuid.uuid4().hex.encode()
         delivered: list = []
         producer = Producer({**conf, "acks": "all", "message.timeout.ms": 10000})
-        producer.produce(HEALTH_TOPIC, value=token, partition=0, on_delivery=lambda err, msg: delivered.append((err, msg)))
+        producer.produce(
+            HEALTH_TOPIC, value=token, partition=0, on_delivery=lambda err, msg: delivered.append((err, msg))
+        )
         producer.flush(15)
         if not delivered or delivered[0][0] is not None:
             raise ServiceError(f"kafka: produce failed: {delivered[0][0] if delivered else 'no delivery report'}")

@@ -35,9 +35,20 @@ class Mongo(Service):
     def start(self) -> None:
         port = self.port(env_var="USER_EVENTS_MONGO_PORT")
         self.data.mkdir(parents=True, exist_ok=True)
-        argv = [str(self.venv / "bin" / "python"), str(self.venv / "bin" / "secantusd-py"),
-                "--host", LOOPBACK, "--port", str(port), "--storage-path", str(self.data),
-                "--cache-size", os.environ.get("USER_EVENTS_MONGO_CACHE", "256M"), "--log-level", "WARNING"]
+        argv = [
+            str(self.venv / "bin" / "python"),
+            str(self.venv / "bin" / "secantusd-py"),
+            "--host",
+            LOOPBACK,
+            "--port",
+            str(port),
+            "--storage-path",
+            str(self.data),
+            "--cache-size",
+            os.environ.get("USER_EVENTS_MONGO_CACHE", "256M"),
+            "--log-level",
+            "WARNING",
+        ]
         self.process.start(argv, self.log, cwd=self.dir, env={**os.environ, "PYTHONUNBUFFERED": "1"})
 
     def uri(self) -> str:
@@ -58,4 +69,3 @@ class Mongo(Service):
 
     def env(self) -> dict[str, str]:
         return {"USER_EVENTS_MONGO_URI": self.uri(), "USER_EVENTS_MONGO_DB": "user_events"}
-

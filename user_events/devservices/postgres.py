@@ -92,7 +92,9 @@ class Postgres(Service):
         os.chown(pwfile, *cluster.user.owner())
         try:
             run_logged(
-                cluster.initdb_command(f"--pwfile={pwfile}", "--auth=scram-sha-256", "--locale=C.UTF-8", "--no-instructions"),
+                cluster.initdb_command(
+                    f"--pwfile={pwfile}", "--auth=scram-sha-256", "--locale=C.UTF-8", "--no-instructions"
+                ),
                 self.log,
                 "postgres: initdb",
             )
@@ -122,8 +124,15 @@ class Postgres(Service):
     def _connect(self, user: str, password: str, dbname: str):
         import psycopg
 
-        return psycopg.connect(host=LOOPBACK, port=self.port(), user=user, password=password, dbname=dbname,
-                               connect_timeout=3, autocommit=True)
+        return psycopg.connect(
+            host=LOOPBACK,
+            port=self.port(),
+            user=user,
+            password=password,
+            dbname=dbname,
+            connect_timeout=3,
+            autocommit=True,
+        )
 
     def check(self) -> None:
         self._ensure_role_and_databases()
@@ -138,10 +147,14 @@ class Postgres(Service):
         with self._connect("postgres", self.superuser_password, "postgres") as conn:
             exists = conn.execute("select 1 from pg_roles where rolname = %s", (ROLE,)).fetchone()
             verb = "alter" if exists else "create"
-            conn.execute(sql.SQL(verb + " role {} login password {}").format(sql.Identifier(ROLE), sql.Literal(self.password)))
+            conn.execute(
+                sql.SQL(verb + " role {} login password {}").format(sql.Identifier(ROLE), sql.Literal(self.password))
+            )
             for db in DATABASES:
                 if not conn.execute("select 1 from pg_database where datname = %s", (db,)).fetchone():
-                    conn.execute(sql.SQL("create database {} owner {}").format(sql.Identifier(db), sql.Identifier(ROLE)))
+                    conn.execute(
+                        sql.SQL("create database {} owner {}").format(sql.Identifier(db), sql.Identifier(ROLE))
+                    )
             self._ensure_reader(conn)
         with self._connect(ROLE, self.password, "user_events") as conn:
             for statement in reader_grants("public"):
@@ -153,8 +166,11 @@ class Postgres(Service):
 
         exists = conn.execute("select 1 from pg_roles where rolname = %s", (READER_ROLE,)).fetchone()
         verb = "alter" if exists else "create"
-        conn.execute(sql.SQL(verb + " role {} login nocreatedb nocreaterole password {}").format(
-            sql.Identifier(READER_ROLE), sql.Literal(self.reader_password)))
+        conn.execute(
+            sql.SQL(verb + " role {} login nocreatedb nocreaterole password {}").format(
+                sql.Identifier(READER_ROLE), sql.Literal(self.reader_password)
+            )
+        )
         conn.execute(sql.SQL("revoke connect, temporary on database {} from public").format(sql.Identifier("dagster")))
 
     def url(self, db: str = "user_events") -> str:

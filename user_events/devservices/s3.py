@@ -14,12 +14,23 @@ import sys
 import uuid
 from pathlib import Path
 
-from .base import Service
-from .core import LOOPBACK, ServiceError, write_private
 from user_events.config import DEFAULTS
 
+from .base import Service
+from .core import LOOPBACK, ServiceError, write_private
+
 REGION = "us-east-1"
-INTERNAL_PORTS = ("master", "master_grpc", "volume", "volume_grpc", "filer", "filer_grpc", "s3_grpc", "admin", "admin_grpc")
+INTERNAL_PORTS = (
+    "master",
+    "master_grpc",
+    "volume",
+    "volume_grpc",
+    "filer",
+    "filer_grpc",
+    "s3_grpc",
+    "admin",
+    "admin_grpc",
+)
 
 
 def weed_binary() -> str:
@@ -61,14 +72,29 @@ class SeaweedS3(Service):
         s3_port = self.port(env_var="USER_EVENTS_S3_PORT")
         p = {name: self.port(name) for name in INTERNAL_PORTS}
         argv = [
-            weed_binary(), "mini", f"-dir={self.data}", f"-ip={LOOPBACK}", f"-ip.bind={LOOPBACK}",
-            f"-master.port={p['master']}", f"-master.port.grpc={p['master_grpc']}",
-            f"-volume.port={p['volume']}", f"-volume.port.grpc={p['volume_grpc']}",
-            f"-filer.port={p['filer']}", f"-filer.port.grpc={p['filer_grpc']}",
-            f"-filer.localSocket={self.dir / 'filer.sock'}", f"-s3.localSocket={self.dir / 's3.sock'}",
-            f"-s3.port={s3_port}", f"-s3.port.grpc={p['s3_grpc']}", "-s3.port.iceberg=0", "-s3.port.lance=0",
-            f"-admin.port={p['admin']}", f"-admin.port.grpc={p['admin_grpc']}", "-admin.ui=false",
-            "-webdav=false", f"-s3.config={self.dir / 's3-identities.json'}", f"-bucket={self.bucket}",
+            weed_binary(),
+            "mini",
+            f"-dir={self.data}",
+            f"-ip={LOOPBACK}",
+            f"-ip.bind={LOOPBACK}",
+            f"-master.port={p['master']}",
+            f"-master.port.grpc={p['master_grpc']}",
+            f"-volume.port={p['volume']}",
+            f"-volume.port.grpc={p['volume_grpc']}",
+            f"-filer.port={p['filer']}",
+            f"-filer.port.grpc={p['filer_grpc']}",
+            f"-filer.localSocket={self.dir / 'filer.sock'}",
+            f"-s3.localSocket={self.dir / 's3.sock'}",
+            f"-s3.port={s3_port}",
+            f"-s3.port.grpc={p['s3_grpc']}",
+            "-s3.port.iceberg=0",
+            "-s3.port.lance=0",
+            f"-admin.port={p['admin']}",
+            f"-admin.port.grpc={p['admin_grpc']}",
+            "-admin.ui=false",
+            "-webdav=false",
+            f"-s3.config={self.dir / 's3-identities.json'}",
+            f"-bucket={self.bucket}",
             "-master.volumeSizeLimitMB=64",
         ]
         self.process.start(argv, self.log, cwd=self.dir)
@@ -81,9 +107,14 @@ class SeaweedS3(Service):
         from botocore.config import Config
 
         return boto3.client(
-            "s3", endpoint_url=self.endpoint(), region_name=REGION,
-            aws_access_key_id=self.access_key, aws_secret_access_key=self.secret_key,
-            config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1}, connect_timeout=3, read_timeout=10),
+            "s3",
+            endpoint_url=self.endpoint(),
+            region_name=REGION,
+            aws_access_key_id=self.access_key,
+            aws_secret_access_key=self.secret_key,
+            config=Config(
+                s3={"addressing_style": "path"}, retries={"max_attempts": 1}, connect_timeout=3, read_timeout=10
+            ),
         )
 
     def check(self) -> None:

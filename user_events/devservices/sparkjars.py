@@ -37,8 +37,20 @@ def ensure_s3a_jars(log: Path) -> None:
     pom = work / "pom.xml"
     pom.write_text(POM.format(group=group, artifact=artifact, version=version))
     raw = work / "classpath.txt"
-    run_logged(["mvn", "-B", "-q", "-f", str(pom), "dependency:build-classpath", "-DincludeScope=runtime",
-                f"-Dmdep.outputFile={raw}"], log, "spark: mvn build-classpath")
+    run_logged(
+        [
+            "mvn",
+            "-B",
+            "-q",
+            "-f",
+            str(pom),
+            "dependency:build-classpath",
+            "-DincludeScope=runtime",
+            f"-Dmdep.outputFile={raw}",
+        ],
+        log,
+        "spark: mvn build-classpath",
+    )
     classpath = raw.read_text().strip()
     missing = [p for p in classpath.split(":") if not Path(p).is_file()]
     if not classpath or missing:

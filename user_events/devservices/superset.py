@@ -16,11 +16,10 @@ import urllib.request
 
 from user_events.config import PROJECT_ROOT
 from user_events.config import env as env_var
+from user_events.warehouse.access import READER_ROLE
 
 from .base import Service
 from .core import LOOPBACK, ServiceError, run_logged, say
-from user_events.warehouse.access import READER_ROLE
-
 from .postgres import READER_PASSWORD_SECRET
 
 SUPERSET_REQUIREMENTS = [
@@ -47,8 +46,13 @@ def ensure_chromium(log) -> None:
         return
     say("superset: installing Debian's chromium with apt-get (browser tests)")
     run_logged(["apt-get", "update", "-q"], log, "superset: apt-get update", timeout=600)
-    run_logged(["apt-get", "install", "-y", "-q", "chromium"], log, "superset: apt-get install chromium", timeout=1200,
-               env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
+    run_logged(
+        ["apt-get", "install", "-y", "-q", "chromium"],
+        log,
+        "superset: apt-get install chromium",
+        timeout=1200,
+        env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
+    )
 
 
 class Superset(Service):
@@ -86,17 +90,33 @@ class Superset(Service):
         self.install_venv(self.venv, SUPERSET_REQUIREMENTS, "gunicorn")
         self.dir.chmod(0o700)  # superset.db holds the admin's password hash and data encrypted with SECRET_KEY
         ensure_chromium(self.log)
-        if self.metadata_db.exists() and self.initialised.exists() and self.initialised.read_text().strip() == INITIALISED_VERSION:
+        if (
+            self.metadata_db.exists()
+            and self.initialised.exists()
+            and self.initialised.read_text().strip() == INITIALISED_VERSION
+        ):
             return
         say("superset: initialising its metadata database (first run only, about a minute)")
-        run_logged([str(self.venv / "bin" / "python"), str(SERVER_FILES / "initialise.py")], self.log,
-                   "superset: initialise", timeout=900, env=self.process_env(with_admin=True))
+        run_logged(
+            [str(self.venv / "bin" / "python"), str(SERVER_FILES / "initialise.py")],
+            self.log,
+            "superset: initialise",
+            timeout=900,
+            env=self.process_env(with_admin=True),
+        )
         self.initialised.write_text(INITIALISED_VERSION + "\n")
 
     def start(self) -> None:
         port = self.port(env_var="USER_EVENTS_SUPERSET_PORT")
-        argv = [str(self.venv / "bin" / "python"), str(self.venv / "bin" / "gunicorn"),
-                "-c", str(SERVER_FILES / "gunicorn_config.py"), "-b", f"{LOOPBACK}:{port}", "superset.app:create_app()"]
+        argv = [
+            str(self.venv / "bin" / "python"),
+            str(self.venv / "bin" / "gunicorn"),
+            "-c",
+            str(SERVER_FILES / "gunicorn_config.py"),
+            "-b",
+            f"{LOOPBACK}:{port}",
+            "superset.app:create_app()",
+        ]
         self.process.start(argv, self.log, cwd=self.dir, env=self.process_env())
 
     def url(self) -> str:
@@ -107,9 +127,12 @@ class Superset(Service):
             body = resp.read().decode().strip()
         if body != "OK":
             raise ServiceError(f"superset: /health answered {body[:80]!r}")
-        login = json.dumps({"username": ADMIN_USER, "password": self.admin_password, "provider": "db", "refresh": False})
-        req = urllib.request.Request(f"{self.url()}/api/v1/security/login", data=login.encode(),
-                                     headers={"Content-Type": "application/json"})
+        login = json.dumps(
+            {"username": ADMIN_USER, "password": self.admin_password, "provider": "db", "refresh": False}
+        )
+        req = urllib.request.Request(
+            f"{self.url()}/api/v1/security/login", data=login.encode(), headers={"Content-Type": "application/json"}
+        )
         with urllib.request.urlopen(req, timeout=10) as resp:
             if not json.loads(resp.read()).get("access_token"):
                 raise ServiceError("superset: the admin's API login returned no access token")

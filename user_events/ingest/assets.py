@@ -1,9 +1,8 @@
 """Batch ingest assets: raw CSV -> typed events (Parquet) -> brand details (Parquet). Thin: the work is in
 transforms.py; here are file locations, Spark actions and metadata."""
 
-
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from functools import reduce
 from pathlib import Path
 
@@ -76,7 +75,7 @@ def typed_events(
     raw = reduce(
         lambda a, b: a.unionByName(b), (T.read_raw_csv(session, uris, multiline=m) for m, uris in by_mode.items())
     )
-    rejected_at = datetime.now(timezone.utc).replace(microsecond=0)
+    rejected_at = datetime.now(UTC).replace(microsecond=0)
     progress(context, "parsing and validating the raw rows")
     # rows per reason counted while the rows are written (no second pass over them)
     by_reason = Observation("rows_by_reason")
@@ -94,7 +93,7 @@ def typed_events(
     write_parquet(rejected.coalesce(1), rejected_events_path())
     per_hour = session.read.parquet(str(typed_events_path())).groupBy("event_hour").count().collect()
     rows_out = sum(r[1] for r in per_hour)
-    hours = tuple(sorted(r[0].replace(tzinfo=timezone.utc) for r in per_hour))
+    hours = tuple(sorted(r[0].replace(tzinfo=UTC) for r in per_hour))
     duplicates = accepted - rows_out
     progress(
         context,
@@ -145,8 +144,7 @@ def brand_details(
     top = stored.orderBy(stored["revenue"].desc()).limit(10).collect()
     progress(context, f"brand details: {rows:,} brands")
     table = "| brand | views | purchases | revenue |\n|---|---|---|---|\n" + "\n".join(
-        f"| {_md_cell(r['brand'])} | {r['views']} | {r['purchases']} | {r['revenue']} |"
-        for r in top
+        f"| {_md_cell(r['brand'])} | {r['views']} | {r['purchases']} | {r['revenue']} |" for r in top
     )
     return dg.Output(
         BrandDetailsData(str(brand_details_path()), rows),

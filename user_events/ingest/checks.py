@@ -3,7 +3,6 @@
 All blocking: they run before anything is written to the warehouse, and a failure stops the run there.
 """
 
-
 import dagster as dg
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
@@ -62,7 +61,7 @@ def brand_details_inconsistencies(details: DataFrame, events: DataFrame) -> dict
     got = {r[0]: (r[1], r[2], r[3]) for r in details.select("brand", "views", "carts", "purchases").collect()}
     mismatched = sum(1 for b in set(expected) | set(got) if expected.get(b) != got.get(b))
     totals = [sum(v[i] for v in got.values()) != sum(v[i] for v in expected.values()) for i in range(3)]
-    for name, differs in zip(("views_total", "carts_total", "purchases_total"), totals):
+    for name, differs in zip(("views_total", "carts_total", "purchases_total"), totals, strict=False):
         if differs:
             bad[name] = 1
     if len(got) != len(expected):

@@ -14,4 +14,8 @@ from user_events.ingest.resources import DataHandleIOManager, spark_resource
 INGEST_ASSETS = [raw_events_csv, typed_events, brand_details]
 INGEST_CHECKS = [typed_events_schema, typed_events_unique_event_id, typed_events_reject_rate, brand_details_sane]
 
-defs = dg.Definitions(assets=INGEST_ASSETS, asset_checks=INGEST_CHECKS, resources={"spark": spark_resource(), "io_manager": DataHandleIOManager()})
+defs = dg.Definitions(
+    assets=INGEST_ASSETS,
+    asset_checks=INGEST_CHECKS,
+    resources={"spark": spark_resource(), "io_manager": DataHandleIOManager()},
+)

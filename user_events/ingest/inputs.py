@@ -74,9 +74,7 @@ def scan_local(path: str) -> InputFile:
             head.decode("utf-8")
         except UnicodeDecodeError as exc:
             if exc.start < len(head) - 4:  # a multi-byte character cut at the probe's end is fine
-                raise InputError(
-                    f"raw CSV {path} is not UTF-8 text (byte {exc.start}); check {RAW_CSV_VAR}"
-                ) from None
+                raise InputError(f"raw CSV {path} is not UTF-8 text (byte {exc.start}); check {RAW_CSV_VAR}") from None
         first = head.split(b"\n", 1)[0].rstrip(b"\r").lstrip(b"\xef\xbb\xbf").decode("utf-8", "replace").strip()
         if first != RAW_HEADER:
             shown = first if len(first) <= 120 else first[:120] + "..."
@@ -136,7 +134,7 @@ def resolve_inputs(spec: str, spark=None) -> list[InputFile]:
     """
     spec = spec.strip()
     if not is_remote(spec):
-        local = spec[len("file:"):] if spec.startswith("file:") else spec
+        local = spec[len("file:") :] if spec.startswith("file:") else spec
         local = unquote(urlsplit(spec).path) if spec.startswith("file://") else local
         paths = list_local(local)
         if not paths:
@@ -163,7 +161,9 @@ def _resolve_remote(spec: str, spark) -> list[InputFile]:
                 files.append(st)
     except Exception as exc:  # py4j wraps the Java exception; keep its first line only
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise InputError(f"cannot list raw CSV at {shown}: {first[:300]}; check {RAW_CSV_VAR} and the S3 settings") from None
+        raise InputError(
+            f"cannot list raw CSV at {shown}: {first[:300]}; check {RAW_CSV_VAR} and the S3 settings"
+        ) from None
     if not files:
         raise InputError(f"no raw CSV found at {shown}; set {RAW_CSV_VAR} to an existing file, directory or glob")
     out = []

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import threading
 from pathlib import Path
-from typing import Optional
 
 import dagster as dg
 from dagster._core.storage.fs_io_manager import PickledObjectFilesystemIOManager
@@ -56,10 +55,12 @@ class DataHandleIOManager(dg.ConfigurableIOManagerFactory):
     storage, like Dagster's default IO manager), but shows the data's own location as the output's `path`
     (the Parquet under USER_EVENTS_BATCH_DIR), never the pickle's."""
 
-    base_dir: Optional[str] = None
+    base_dir: str | None = None
 
     def create_io_manager(self, context: dg.InitResourceContext) -> _DataHandlePickles:
-        base = self.base_dir or (context.instance.storage_directory() if context.instance else str(DATA_DIR / "storage"))
+        base = self.base_dir or (
+            context.instance.storage_directory() if context.instance else str(DATA_DIR / "storage")
+        )
         return _DataHandlePickles(base_dir=base)
 
 

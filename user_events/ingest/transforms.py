@@ -10,8 +10,8 @@ stable: dashboards and tests rely on them.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Sequence
 
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -200,9 +200,17 @@ def _null_if_empty(name: str) -> Column:
 
 
 def event_id_column(
-    event_time: Column, event_type: Column, product_id: Column, category_id: Column, category_code: Column,
-    brand: Column, price: Column, user_id: Column, user_session: Column, time_text: Column | None = None,
-) -> Column:  # fmt: skip
+    event_time: Column,
+    event_type: Column,
+    product_id: Column,
+    category_id: Column,
+    category_code: Column,
+    brand: Column,
+    price: Column,
+    user_id: Column,
+    user_session: Column,
+    time_text: Column | None = None,
+) -> Column:
     """Spark twin of schema.event_id_of over typed columns (time a UTC timestamp, price decimal(18,2)).
 
     `time_text`: the time already as 'yyyy-MM-dd HH:mm:ss' UTC text, when known (saves formatting).
@@ -253,9 +261,11 @@ def validate_raw(
     _check_utc(raw_df.sparkSession)
     has_malformed = MALFORMED_COL in raw_df.columns
     src = F.col(SOURCE_COL) if source is None else (source if isinstance(source, Column) else F.lit(source))
-    when = F.current_timestamp() if rejected_at is None else (
-        rejected_at if isinstance(rejected_at, Column) else F.lit(rejected_at).cast("timestamp")
-    )  # fmt: skip
+    when = (
+        F.current_timestamp()
+        if rejected_at is None
+        else (rejected_at if isinstance(rejected_at, Column) else F.lit(rejected_at).cast("timestamp"))
+    )
     malformed = F.col(MALFORMED_COL) if has_malformed else F.lit(None).cast("string")
     typed = raw_df.select(
         *RAW_FIELDS,
@@ -264,9 +274,9 @@ def validate_raw(
         when.alias("rejected_at"),
         *_typed_columns(),
     )
-    time_text = F.when(
-        _is_raw_time_format(F.col("event_time")), F.substring(F.col("event_time"), 1, 19)
-    ).otherwise(F.date_format(F.col("t_event_time"), EVENT_ID_TIME_PATTERN))
+    time_text = F.when(_is_raw_time_format(F.col("event_time")), F.substring(F.col("event_time"), 1, 19)).otherwise(
+        F.date_format(F.col("t_event_time"), EVENT_ID_TIME_PATTERN)
+    )
     with_reason = typed.select(
         "*",
         time_text.alias("t_time_text"),
@@ -350,10 +360,7 @@ def repeated_id_hashes(events: DataFrame, id_col: str = "event_id") -> DataFrame
     """Hashes of ids that may occur more than once (every repeated id's hash is here; a hash collision
     only adds a false candidate). A narrow aggregation over one long column."""
     return (
-        events.groupBy(id_hash(F.col(id_col)).alias(ID_HASH_COL))
-        .count()
-        .where(F.col("count") > 1)
-        .select(ID_HASH_COL)
+        events.groupBy(id_hash(F.col(id_col)).alias(ID_HASH_COL)).count().where(F.col("count") > 1).select(ID_HASH_COL)
     )
 
 

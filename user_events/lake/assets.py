@@ -6,13 +6,12 @@ Spark job, and each hour is still replaced atomically (all hours of the run in o
 Intermediate Parquet lives under USER_EVENTS_LAKE_DIR (default .data/lake), one directory per hour.
 """
 
-
 import itertools
 import json
 import shutil
 import time
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
@@ -92,8 +91,14 @@ def read_hours(spark, kind: str, hours: list[datetime]):
 
 def hour_objects(s3: S3Storage, hours: list[datetime]) -> dict[datetime, list[dict]]:
     """The window's S3 objects by hour (one LIST per UTC day); an hour without objects is absent."""
-    by_key = list_hour_objects(s3.get_client(), s3.bucket_name(), env("USER_EVENTS_TOPIC"), hours[0], hours[-1] + timedelta(hours=1))
-    return {h: sorted(by_key[hour_partition_key(h)], key=lambda o: o["Key"]) for h in hours if by_key.get(hour_partition_key(h))}
+    by_key = list_hour_objects(
+        s3.get_client(), s3.bucket_name(), env("USER_EVENTS_TOPIC"), hours[0], hours[-1] + timedelta(hours=1)
+    )
+    return {
+        h: sorted(by_key[hour_partition_key(h)], key=lambda o: o["Key"])
+        for h in hours
+        if by_key.get(hour_partition_key(h))
+    }
 
 
 def manifest_path(hour: datetime) -> Path:
@@ -104,8 +109,12 @@ def manifest_path(hour: datetime) -> Path:
 def write_manifest(hour: datetime, objects: list[dict]) -> None:
     path = manifest_path(hour)
     path.parent.mkdir(parents=True, exist_ok=True)
-    manifest = {"hour": hour_partition_key(hour), "objects": len(objects), "bytes": sum(int(o.get("Size", 0)) for o in objects),
-                "read_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}  # fmt: skip
+    manifest = {
+        "hour": hour_partition_key(hour),
+        "objects": len(objects),
+        "bytes": sum(int(o.get("Size", 0)) for o in objects),
+        "read_at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(manifest))
     tmp.replace(path)
@@ -120,7 +129,9 @@ def note_hours_left_as_they_were(context, hours: list[datetime], asset_key: dg.A
     it did not touch gets an observation saying so, on that partition's own page."""
     for hour in hours:
         context.log_event(
-            dg.AssetObservation(asset_key=asset_key, partition=hour_partition_key(hour), metadata={"left_as_it_was": why})
+            dg.AssetObservation(
+                asset_key=asset_key, partition=hour_partition_key(hour), metadata={"left_as_it_was": why}
+            )
         )
 
 
@@ -159,14 +170,16 @@ def hourly_typed_events(context: dg.AssetExecutionContext, spark: SparkResource,
             "replaced (a missing hour is not an empty hour: is the S3 sink running for this topic?)"
         )
     if empty:
-        context.log.warning(f"no lake objects for {hour_range_text(empty)} under {where}: those hours are left as they were")
+        context.log.warning(
+            f"no lake objects for {hour_range_text(empty)} under {where}: those hours are left as they were"
+        )
         note_hours_left_as_they_were(context, empty, context.asset_key, f"no lake objects under {where}")
     found = [o for h in hours for o in objects[h]]
     size = sum(int(o.get("Size", 0)) for o in found)
     paths = [f"s3a://{s3.bucket_name()}/{o['Key']}" for o in found]
     session = spark.session()
     progress(context, f"{hour_range_text(hours)}: {len(paths)} object(s), {size / 1e6:.1f} MB")
-    rejected_at = datetime.now(timezone.utc).replace(microsecond=0)
+    rejected_at = datetime.now(UTC).replace(microsecond=0)
     # S3 is read and validated once; the accepted and rejected rows are then split from local Parquet
     scratch = scratch_dir("validated")
     validated = T.validate_raw(read_lake_json(session, paths), rejected_at=rejected_at)
@@ -174,7 +187,9 @@ def hourly_typed_events(context: dg.AssetExecutionContext, spark: SparkResource,
         T.compact_validated(validated).write.parquet(str(scratch))
         typed, rejected = T.split_validated(session.read.parquet(str(scratch)))
         hour_text = lambda c: F.date_format(c, spark_datetime_pattern(HOUR_DIR_FORMAT))  # noqa: E731
-        write_hour_dirs(T.dedupe_typed_events(typed).withColumn(_HOUR_COL, hour_text(F.col("event_hour"))), "typed", hours)
+        write_hour_dirs(
+            T.dedupe_typed_events(typed).withColumn(_HOUR_COL, hour_text(F.col("event_hour"))), "typed", hours
+        )
         source_hour = hour_of_lake_source(F.col("source"))
         write_hour_dirs(rejected.withColumn(_HOUR_COL, hour_text(source_hour)), "rejected", hours)
     finally:
@@ -182,7 +197,9 @@ def hourly_typed_events(context: dg.AssetExecutionContext, spark: SparkResource,
     for hour in hours:
         write_manifest(hour, objects[hour])
     stats = hour_stats(session, hours)
-    progress(context, f"typed {stats['rows_out']:,} / rejected {stats['rejected']:,} in {time.monotonic() - started:.1f}s")
+    progress(
+        context, f"typed {stats['rows_out']:,} / rejected {stats['rejected']:,} in {time.monotonic() - started:.1f}s"
+    )
     return dg.MaterializeResult(
         metadata={
             "objects": len(paths),
@@ -247,13 +264,19 @@ def hourly_warehouse_load(context: dg.AssetExecutionContext, warehouse: Postgres
             "hourly_typed_events for these hours first, or run hourly_load_job."
         )
     if unread:
-        context.log.warning(f"hourly_typed_events has not read {hour_range_text(unread)}: those hours are left as they were")
+        context.log.warning(
+            f"hourly_typed_events has not read {hour_range_text(unread)}: those hours are left as they were"
+        )
         for key in (HOURLY_USER_EVENTS, HOURLY_KPIS):
             note_hours_left_as_they_were(context, unread, key, "hourly_typed_events has not read this hour")
     with warehouse.connect(autocommit=True) as conn:
         load.ensure_tables(conn, warehouse.pg_schema)
         stats = load.load_user_events(
-            conn, warehouse.pg_schema, _batches_of_hours("typed", USER_EVENTS.column_names, hours), hours, loaded_by="lake"
+            conn,
+            warehouse.pg_schema,
+            _batches_of_hours("typed", USER_EVENTS.column_names, hours),
+            hours,
+            loaded_by="lake",
         )
         rejected = load.load_rejected_events(
             conn,
@@ -262,8 +285,11 @@ def hourly_warehouse_load(context: dg.AssetExecutionContext, warehouse: Postgres
             [lake_source(h) for h in hours],
         )
         rows = {r["hour"]: r for r in kpis.read_kpis(conn, warehouse.pg_schema, KPI_HOURLY, hours)}
-    progress(context, f"user_events: {stats['inserted']:,} rows in {len(hours)} hour(s) (replaced {stats['deleted']:,}, "
-             f"{stats['skipped_owned_by_other_load']:,} already stored by the batch path)")  # fmt: skip
+    progress(
+        context,
+        f"user_events: {stats['inserted']:,} rows in {len(hours)} hour(s) (replaced {stats['deleted']:,}, "
+        f"{stats['skipped_owned_by_other_load']:,} already stored by the batch path)",
+    )
     log_warehouse_tables_written(context, hours, stats, rejected["inserted"])
     yield dg.MaterializeResult(
         asset_key=HOURLY_USER_EVENTS,
@@ -284,7 +310,9 @@ def hourly_warehouse_load(context: dg.AssetExecutionContext, warehouse: Postgres
     # a range run materialises every hour at once: each hour's own KPIs go on an observation of it
     for hour in hours:
         context.log_event(
-            dg.AssetObservation(asset_key=HOURLY_KPIS, partition=hour_partition_key(hour), metadata=hour_kpi_metadata(rows.get(hour)))
+            dg.AssetObservation(
+                asset_key=HOURLY_KPIS, partition=hour_partition_key(hour), metadata=hour_kpi_metadata(rows.get(hour))
+            )
         )
     yield dg.MaterializeResult(
         asset_key=HOURLY_KPIS, metadata={**table, "hours": len(hours), **{k: int(v) for k, v in stats["kpis"].items()}}

@@ -78,7 +78,7 @@ class DagsterWebserver:
     url: str
 
     @classmethod
-    def from_env(cls, url: str | None = None) -> "DagsterWebserver":
+    def from_env(cls, url: str | None = None) -> DagsterWebserver:
         return cls((url or env("USER_EVENTS_DAGSTER_URL", DEFAULT_DAGSTER_URL)).rstrip("/"))
 
     def graphql(self, query: str, variables: dict) -> dict:
@@ -115,7 +115,9 @@ def wait_for_code_locations(web: DagsterWebserver, timeout: float = 300.0, poll:
         entries = web.graphql(WORKSPACE, {})["workspaceOrError"].get("locationEntries") or []
         failed = [e for e in entries if (e.get("locationOrLoadError") or {}).get("__typename") == "PythonError"]
         if failed:
-            raise BackfillError(f"code location {failed[0]['name']} failed to load: {failed[0]['locationOrLoadError']['message'][:500]}")
+            raise BackfillError(
+                f"code location {failed[0]['name']} failed to load: {failed[0]['locationOrLoadError']['message'][:500]}"
+            )
         if entries and all(e["loadStatus"] == "LOADED" for e in entries):
             return
         if time.monotonic() > deadline:
@@ -167,7 +169,9 @@ def register(subparsers) -> None:
     )
     cmd.add_argument("--from", dest="first", required=True, help="first hour, e.g. 2019-11-01-00:00")
     cmd.add_argument("--to", dest="last", required=True, help="last hour (included)")
-    cmd.add_argument("--url", default=None, help=f"webserver (default $USER_EVENTS_DAGSTER_URL or {DEFAULT_DAGSTER_URL})")
+    cmd.add_argument(
+        "--url", default=None, help=f"webserver (default $USER_EVENTS_DAGSTER_URL or {DEFAULT_DAGSTER_URL})"
+    )
     cmd.add_argument("--wait", action="store_true", help="wait until the backfill finished; exit 1 unless it succeeded")
     cmd.add_argument("--timeout", type=float, default=3600.0, help="with --wait: seconds to wait at most")
     cmd.set_defaults(func=run_backfill)

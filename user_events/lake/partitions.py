@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 
@@ -26,8 +26,8 @@ HOURLY_PARTITIONS = hourly_partitions()
 
 def hours_in_window(start: datetime, end: datetime) -> list[datetime]:
     """The hour starts in [start, end), UTC."""
-    start = start.astimezone(timezone.utc).replace(minute=0, second=0, microsecond=0)
-    end = end.astimezone(timezone.utc)
+    start = start.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+    end = end.astimezone(UTC)
     out, h = [], start
     while h < end:
         out.append(h)

@@ -6,11 +6,10 @@ ETags) when it was last requested; an hour is requested when complete and its fi
 The run_key carries the fingerprint, so the same content is never loaded twice by the sensor.
 """
 
-
 import hashlib
 import json
-from datetime import datetime, timedelta, timezone
-from typing import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 
@@ -108,7 +107,9 @@ def hour_reports(
             complete = HOURLY_PARTITIONS.time_window_for_partition_key(key).end <= complete_before
             totals = hour_totals(objects_by_hour[key], records_of)
             metadata = {**totals, "complete": complete, "fingerprint": fp}
-            out.append((key, fp, dg.AssetMaterialization(asset_key=LAKE_EVENTS_HOURLY, partition=key, metadata=metadata)))
+            out.append(
+                (key, fp, dg.AssetMaterialization(asset_key=LAKE_EVENTS_HOURLY, partition=key, metadata=metadata))
+            )
     return out
 
 
@@ -119,7 +120,7 @@ def evaluate(
     without Dagster's context. Every hour of the look-back window whose objects changed is reported with its
     totals (so hours written by any S3 sink process show as materialised); complete hours are requested."""
     requested, reported = parse_cursor(cursor)
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     complete_before = hours_complete_before(read_watermark(s3_client, bucket, topic), grace())
     first_partition = HOURLY_PARTITIONS.start
     start = max(min(complete_before, now) - lookback(), first_partition)
@@ -127,7 +128,9 @@ def evaluate(
     end = min(now.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1), complete_before + lookback())
     objects = list_hour_objects(s3_client, bucket, topic, start, max(end, complete_before))
     reports = hour_reports(objects, reported, complete_before, object_records(s3_client, bucket))
-    complete = {k: v for k, v in objects.items() if HOURLY_PARTITIONS.time_window_for_partition_key(k).end <= complete_before}
+    complete = {
+        k: v for k, v in objects.items() if HOURLY_PARTITIONS.time_window_for_partition_key(k).end <= complete_before
+    }
     todo = hours_to_request(complete, requested)
     runs = [
         dg.RunRequest(run_key=f"{key}@{fp}", partition_key=key, tags={"user_events/trigger": "lake_watermark"})

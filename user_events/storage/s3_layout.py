@@ -12,7 +12,7 @@ with them (plain Python and Spark column expressions derived from the same forma
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 TOPICS_ROOT = "topics"
 OFFSET_DIGITS = 10
@@ -74,16 +74,14 @@ def hour_of_object_key(topic: str, key: str) -> datetime | None:
     rest = key[len(topic_prefix(topic)) :]
     try:
         parts = dict(p.split("=", 1) for p in rest.split("/")[:4])
-        return datetime(
-            int(parts["year"]), int(parts["month"]), int(parts["day"]), int(parts["hour"]), tzinfo=timezone.utc
-        )
+        return datetime(int(parts["year"]), int(parts["month"]), int(parts["day"]), int(parts["hour"]), tzinfo=UTC)
     except (ValueError, KeyError):
         return None
 
 
 def hour_partition_key(hour: datetime) -> str:
     """The Dagster hourly partition key of an hour start (UTC)."""
-    return hour.astimezone(timezone.utc).strftime(PARTITION_KEY_FORMAT)
+    return hour.astimezone(UTC).strftime(PARTITION_KEY_FORMAT)
 
 
 def lake_source(hour: datetime) -> str:

@@ -9,12 +9,13 @@ sink processes sharing the partitions never overwrite each other). `read_waterma
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
-from typing import Any, Mapping
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 WATERMARK_ROOT = "_watermarks"
 SINK_NAME = "s3_sink"
-NOTHING_COMPLETE = datetime(1970, 1, 1, tzinfo=timezone.utc)
+NOTHING_COMPLETE = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def watermark_prefix(topic: str) -> str:
@@ -26,13 +27,13 @@ def watermark_key(topic: str, partition: int) -> str:
 
 
 def _iso(t: datetime | None) -> str | None:
-    return t.astimezone(timezone.utc).isoformat().replace("+00:00", "Z") if t is not None else None
+    return t.astimezone(UTC).isoformat().replace("+00:00", "Z") if t is not None else None
 
 
 def parse_iso(t: str | None) -> datetime | None:
     if not t:
         return None
-    return datetime.fromisoformat(t.replace("Z", "+00:00")).astimezone(timezone.utc)
+    return datetime.fromisoformat(t.replace("Z", "+00:00")).astimezone(UTC)
 
 
 def partition_watermark(
@@ -56,7 +57,7 @@ def partition_watermark(
         "pending_min_event_time": _iso(pending_min_event_time),
         "max_event_time": _iso(max_event_time),
         "partitions_total": partitions_total,
-        "updated_at": _iso(updated_at or datetime.now(timezone.utc)),
+        "updated_at": _iso(updated_at or datetime.now(UTC)),
     }
 
 
@@ -111,7 +112,9 @@ def hours_complete_before(watermark_doc: Mapping[str, Any], grace: timedelta = t
     total = int(watermark_doc.get("partitions_total") or 0)
     if not parts or len(parts) < total:
         return NOTHING_COMPLETE
-    newest = max((parse_iso(d.get("max_event_time")) or NOTHING_COMPLETE for d in parts.values()), default=NOTHING_COMPLETE)
+    newest = max(
+        (parse_iso(d.get("max_event_time")) or NOTHING_COMPLETE for d in parts.values()), default=NOTHING_COMPLETE
+    )
     bounds = []
     for d in parts.values():
         pending = parse_iso(d.get("pending_min_event_time"))
@@ -125,4 +128,3 @@ def hours_complete_before(watermark_doc: Mapping[str, Any], grace: timedelta = t
     if t <= NOTHING_COMPLETE:
         return NOTHING_COMPLETE
     return max(NOTHING_COMPLETE, _floor_hour(t - grace))
-

@@ -18,7 +18,9 @@ def register(subparsers) -> None:
         description="Publish generated sessions (seeded) or the rows of a raw CSV to the events topic.",
     )
     sim.add_argument("--topic", default=None, help="topic (default $USER_EVENTS_TOPIC or user_activity)")
-    sim.add_argument("--rate", type=float, default=1000.0, help="events per second; 0 = as fast as possible (default 1000)")
+    sim.add_argument(
+        "--rate", type=float, default=1000.0, help="events per second; 0 = as fast as possible (default 1000)"
+    )
     stop = sim.add_mutually_exclusive_group()
     stop.add_argument("--count", type=int, default=None, help="number of events to publish")
     stop.add_argument("--duration", type=float, default=None, help="seconds to publish for")
@@ -57,9 +59,16 @@ def register(subparsers) -> None:
         help="with --until-idle: exit 3 when no partition was assigned within this long (default 90)",
     )
     sink.add_argument("--max-seconds", type=float, default=None, help="exit after this long (tests, benchmarks)")
-    sink.add_argument("--progress-seconds", type=float, default=10.0, help="progress line (lag, last store) and sink_status every so often")
+    sink.add_argument(
+        "--progress-seconds",
+        type=float,
+        default=10.0,
+        help="progress line (lag, last store) and sink_status every so often",
+    )
     sink.add_argument("--batch-size", type=int, default=None, help="max messages per batch")
-    sink.add_argument("--rotate-seconds", type=float, default=60.0, help="s3: write a (partition, hour) file at least this often")
+    sink.add_argument(
+        "--rotate-seconds", type=float, default=60.0, help="s3: write a (partition, hour) file at least this often"
+    )
     sink.add_argument("--flush-records", type=int, default=1000, help="s3: records per file")
     sink.add_argument("--partitions", type=int, default=DEFAULT_PARTITIONS, help="partitions when creating the topic")
     sink.add_argument("--log-level", default="INFO")
@@ -99,7 +108,9 @@ def _simulate(args: argparse.Namespace, flag) -> int:
         progress_seconds=args.progress_seconds,
     )
     try:
-        result = publish(cfg, progress=lambda line: print(line, file=sys.stderr, flush=True), should_stop=lambda: bool(flag))
+        result = publish(
+            cfg, progress=lambda line: print(line, file=sys.stderr, flush=True), should_stop=lambda: bool(flag)
+        )
     except SimulationFailed as exc:
         print(f"simulate: {exc}", file=sys.stderr)
         return 2
@@ -129,15 +140,34 @@ def run_sink(args: argparse.Namespace) -> int:
         )
         sink.stop = flag
         try:
-            stats = sink.run(until_idle=args.until_idle, max_seconds=args.max_seconds, assignment_timeout=args.assignment_timeout)
+            stats = sink.run(
+                until_idle=args.until_idle, max_seconds=args.max_seconds, assignment_timeout=args.assignment_timeout
+            )
         except NoAssignment as exc:
             print(f"sink: {exc}", file=sys.stderr, flush=True)
             return 3
-    print(json.dumps({"sink": args.target, "topic": topic, "group": sink.group, "instance_id": sink.instance_id, **stats.as_dict()}))
+    print(
+        json.dumps(
+            {
+                "sink": args.target,
+                "topic": topic,
+                "group": sink.group,
+                "instance_id": sink.instance_id,
+                **stats.as_dict(),
+            }
+        )
+    )
     return 0
 
 
-def build_sink(target: str, topic: str, batch_size: int | None = None, rotate_seconds: float = 60.0, flush_records: int = 1000, **kwargs):
+def build_sink(
+    target: str,
+    topic: str,
+    batch_size: int | None = None,
+    rotate_seconds: float = 60.0,
+    flush_records: int = 1000,
+    **kwargs,
+):
     """The sink for `target` with clients from the contract variables (the resources, outside Dagster)."""
     from user_events.streaming.resources import KafkaResource
 
@@ -154,9 +184,14 @@ def build_sink(target: str, topic: str, batch_size: int | None = None, rotate_se
 
     s3 = S3Storage()
     return S3Sink(
-        topic, s3.get_client(), s3.bucket_name(), rotate_seconds=rotate_seconds, flush_records=flush_records,
-        status_db=status_database(), **kwargs,
-    )  # fmt: skip
+        topic,
+        s3.get_client(),
+        s3.bucket_name(),
+        rotate_seconds=rotate_seconds,
+        flush_records=flush_records,
+        status_db=status_database(),
+        **kwargs,
+    )
 
 
 def status_database():

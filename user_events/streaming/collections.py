@@ -5,7 +5,7 @@ Other domains (the live dashboard) read these names from here or from docs/strea
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 EVENTS = "events"
 EVENTS_PER_MINUTE = "events_per_minute"
@@ -19,7 +19,7 @@ MINUTE_ID_FORMAT = "%Y-%m-%dT%H:%MZ"
 def minute_id(minute: datetime, suffix: str) -> str:
     """`<YYYY-MM-DDTHH:MMZ>|<suffix>` (UTC), the `_id` of a per-minute document: suffix = the event type in
     `events_per_minute`, the sink in `sink_delay_per_minute`."""
-    return f"{minute.astimezone(timezone.utc).strftime(MINUTE_ID_FORMAT)}|{suffix}"
+    return f"{minute.astimezone(UTC).strftime(MINUTE_ID_FORMAT)}|{suffix}"
 
 
 def status_id(group: str, instance_id: str) -> str:

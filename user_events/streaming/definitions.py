@@ -10,10 +10,8 @@ clients of the resources, and report through Dagster. The S3 sink uses the `s3` 
 storage foundation), bound under that key in the lake's Definitions.
 """
 
-
 import time
 from datetime import timedelta
-from typing import Optional
 
 import dagster as dg
 
@@ -39,14 +37,14 @@ SINK_RETRY_TAGS = {"dagster/max_retries": "3", "dagster/retry_strategy": "FROM_F
 
 class SimulateConfig(dg.Config):
     rate: float = 1000.0
-    count: Optional[int] = 10_000
-    duration_seconds: Optional[float] = None
+    count: int | None = 10_000
+    duration_seconds: float | None = None
     seed: int = 20191101
-    from_csv: Optional[str] = None
+    from_csv: str | None = None
     time_mode: str = "live"
-    start: Optional[str] = None  # ISO time of the first generated event in replay mode (default now)
+    start: str | None = None  # ISO time of the first generated event in replay mode (default now)
     partitions: int = DEFAULT_PARTITIONS
-    topic: Optional[str] = None
+    topic: str | None = None
 
 
 events_topic_spec = dg.AssetSpec(
@@ -83,9 +81,15 @@ def simulate(context: dg.OpExecutionContext, config: SimulateConfig, kafka: Kafk
             metadata=summary,
         )
     context.add_output_metadata(summary)
-    context.log_event(dg.AssetMaterialization(asset_key=EVENTS_TOPIC, metadata={k: v for k, v in summary.items() if k != "partitions"}))
+    context.log_event(
+        dg.AssetMaterialization(
+            asset_key=EVENTS_TOPIC, metadata={k: v for k, v in summary.items() if k != "partitions"}
+        )
+    )
     if flag:
-        context.log.info(f"stop requested ({flag.reason}): {result.delivered} of {result.produced} messages delivered, none pending")
+        context.log.info(
+            f"stop requested ({flag.reason}): {result.delivered} of {result.produced} messages delivered, none pending"
+        )
     return summary
 
 
@@ -95,11 +99,11 @@ def simulate_job():
 
 
 class SinkConfig(dg.Config):
-    until_idle_seconds: Optional[float] = None  # None: run until the run is terminated; else stop once drained
+    until_idle_seconds: float | None = None  # None: run until the run is terminated; else stop once drained
     assignment_timeout_seconds: float = 90.0  # with until_idle_seconds: fail when no partition came in this long
-    max_seconds: Optional[float] = None
-    batch_size: Optional[int] = None
-    topic: Optional[str] = None
+    max_seconds: float | None = None
+    batch_size: int | None = None
+    topic: str | None = None
     partitions: int = DEFAULT_PARTITIONS  # when the sink has to create the topic
     progress_seconds: float = 10.0  # progress lines (lag, last store) and the sink_status document
     report_interval_seconds: float = 60.0  # asset materializations while running (mongo: collections; s3: hours)
@@ -112,7 +116,9 @@ class S3SinkConfig(SinkConfig):
 
 
 def _sink_kwargs(context: dg.OpExecutionContext, kafka: KafkaResource, config: SinkConfig) -> dict:
-    kwargs = dict(kafka=kafka, partitions=config.partitions, logger=context.log, progress_interval=config.progress_seconds)
+    kwargs = dict(
+        kafka=kafka, partitions=config.partitions, logger=context.log, progress_interval=config.progress_seconds
+    )
     if config.batch_size:
         kwargs["batch_size"] = config.batch_size
     return kwargs

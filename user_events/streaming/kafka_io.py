@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 import re
 import socket
-from typing import Mapping
+from collections.abc import Mapping
 
 from confluent_kafka import KafkaError, KafkaException, Message, TopicPartition
 
@@ -57,7 +57,7 @@ def describe_group(admin, group: str, timeout: float = 10.0) -> str:
     """`member (instance id, host, partitions), ...` of a consumer group, for error messages."""
     try:
         desc = admin.describe_consumer_groups([group], request_timeout=timeout)[group].result(timeout)
-    except Exception as exc:  # noqa: BLE001 - only for a message
+    except Exception as exc:
         return f"(could not describe the group: {exc})"
     members = []
     for m in desc.members:
@@ -121,4 +121,3 @@ def commit_offsets(consumer, offsets: Mapping[tuple[str, int], int], asynchronou
         for tp in result:
             if tp.error:
                 log.warning("offset commit failed for %s[%d]: %s", tp.topic, tp.partition, tp.error)
-

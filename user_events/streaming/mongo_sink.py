@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import threading
 from collections import defaultdict
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -43,8 +43,11 @@ def duplicate_key_indexes(exc: BulkWriteError) -> list[int]:
     if exc.details.get("writeConcernErrors") or any(e.get("code") != DUPLICATE_KEY for e in errors):
         raise exc
     return [e["index"] for e in errors]
+
+
 # Non-connection errors are retried this many times before the sink fails (a supervisor restarts it).
 MAX_NON_CONNECTION_RETRIES = 5
+
 
 def ensure_indexes(db: Database) -> None:
     """event_time on `events` (time-range reads), minute on `events_per_minute`. Nothing more: each
@@ -58,7 +61,7 @@ def kafka_timestamp(msg: Message) -> datetime | None:
     ts_type, ts = msg.timestamp()
     if ts_type == 0 or ts is None or ts < 0:
         return None
-    return datetime.fromtimestamp(ts / 1000, timezone.utc)
+    return datetime.fromtimestamp(ts / 1000, UTC)
 
 
 def event_document(event: TypedEvent, msg: Message, ingested_at: datetime) -> dict:
@@ -98,7 +101,7 @@ def delay_document(minute: datetime, delays_ms, sink: str = DELAY_SINK) -> dict:
         "p50_ms": float(p50),
         "p95_ms": float(p95),
         "max_ms": float(a.max()),
-        "updated_at": datetime.now(timezone.utc),
+        "updated_at": datetime.now(UTC),
     }
 
 
@@ -106,7 +109,9 @@ def price_cents(price: Decimal) -> int:
     return int((price * 100).to_integral_value())
 
 
-def apply_bucket_deltas(coll, deltas: dict[str, dict[int, dict[int, int]]], meta: dict[str, tuple[datetime, str]]) -> None:
+def apply_bucket_deltas(
+    coll, deltas: dict[str, dict[int, dict[int, int]]], meta: dict[str, tuple[datetime, str]]
+) -> None:
     """Add per-partition deltas {bucket: {partition: {offset: cents}}} to `events_per_minute`, each bucket
     in one conditional update; removes what it applied from `deltas`.
 
@@ -147,7 +152,9 @@ def apply_bucket_deltas(coll, deltas: dict[str, dict[int, dict[int, int]]], meta
     raise PyMongoError(f"{EVENTS_PER_MINUTE}: could not apply bucket updates after 10 attempts (concurrent writers?)")
 
 
-def _bucket_update(bid: str, per_partition: dict[int, dict[int, int]], applied: dict | None, meta: tuple[datetime, str]):
+def _bucket_update(
+    bid: str, per_partition: dict[int, dict[int, int]], applied: dict | None, meta: tuple[datetime, str]
+):
     """The bucket's conditional upsert; `applied` None = optimistic (nothing of it counted yet)."""
     flt: dict[str, Any] = {"_id": bid}
     new_applied: dict[str, int] = {}
@@ -172,7 +179,12 @@ def _bucket_update(bid: str, per_partition: dict[int, dict[int, int]], applied: 
         flt,
         {
             "$inc": {"count": count, "price_cents": cents},
-            "$set": {**new_applied, "minute": minute, "event_type": event_type, "updated_at": datetime.now(timezone.utc)},
+            "$set": {
+                **new_applied,
+                "minute": minute,
+                "event_type": event_type,
+                "updated_at": datetime.now(UTC),
+            },
         },
         upsert=True,
     )
@@ -242,7 +254,10 @@ class DashboardWriter(threading.Thread):
             return
         try:
             self.delay_coll.bulk_write(
-                [UpdateOne({"_id": minute_id(m, DELAY_SINK)}, {"$set": delay_document(m, d)}, upsert=True) for m, d in samples.items()],
+                [
+                    UpdateOne({"_id": minute_id(m, DELAY_SINK)}, {"$set": delay_document(m, d)}, upsert=True)
+                    for m, d in samples.items()
+                ],
                 ordered=False,
             )
             self._delay_error_logged = False
@@ -274,7 +289,9 @@ class DashboardWriter(threading.Thread):
             target = self._added
         self._wake.set()
         with self._cond:
-            ok = self._cond.wait_for(lambda: self._done >= target or self.error is not None or not self.is_alive(), timeout)
+            ok = self._cond.wait_for(
+                lambda: self._done >= target or self.error is not None or not self.is_alive(), timeout
+            )
         if self.error is not None:
             raise self.error
         return ok
@@ -295,7 +312,7 @@ class DashboardWriter(threading.Thread):
             try:
                 if deltas and not self._apply_with_retry(deltas, meta):
                     return  # stopping during an outage: nothing more is marked applied
-            except BaseException as exc:  # noqa: BLE001 - handed to the sink's thread
+            except BaseException as exc:
                 with self._cond:
                     self.error = exc
                     self._cond.notify_all()
@@ -387,7 +404,7 @@ class MongoSink(KafkaSink):
 
     def _insert(self, parsed: list[tuple[Message, TypedEvent]]) -> tuple[dict, dict]:
         """Insert the batch; returns the dashboard deltas of the events whose first storing message is ours."""
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         docs = [event_document(ev, m, now) for m, ev in parsed]
         duplicate_idx: list[int] = []
         try:
@@ -397,10 +414,19 @@ class MongoSink(KafkaSink):
         owners_of_dups: dict[str, tuple] = {}
         if duplicate_idx:
             ids = list({docs[i]["_id"] for i in duplicate_idx})
-            for d in self.db[EVENTS].find({"_id": {"$in": ids}}, {"kafka_topic": 1, "kafka_partition": 1, "kafka_offset": 1}):
+            for d in self.db[EVENTS].find(
+                {"_id": {"$in": ids}}, {"kafka_topic": 1, "kafka_partition": 1, "kafka_offset": 1}
+            ):
                 owners_of_dups[d["_id"]] = (d.get("kafka_topic"), d.get("kafka_partition"), d.get("kafka_offset"))
         dup_set = set(duplicate_idx)
-        self.dashboard.add_delays(now, [(now - d["kafka_ts"]).total_seconds() * 1000 for i, d in enumerate(docs) if i not in dup_set and d["kafka_ts"] is not None])
+        self.dashboard.add_delays(
+            now,
+            [
+                (now - d["kafka_ts"]).total_seconds() * 1000
+                for i, d in enumerate(docs)
+                if i not in dup_set and d["kafka_ts"] is not None
+            ],
+        )
         deltas: dict[str, dict[int, dict[int, int]]] = defaultdict(lambda: defaultdict(dict))
         meta: dict[str, tuple[datetime, str]] = {}
         for i, (m, ev) in enumerate(parsed):

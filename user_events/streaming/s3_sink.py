@@ -20,9 +20,9 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Callable
 
 from confluent_kafka import Message, TopicPartition
 
@@ -36,8 +36,6 @@ from user_events.storage.s3_layout import (
     partition_prefix,
     start_offset_of,
 )
-from user_events.streaming.sink_base import KafkaSink
-from user_events.streaming.validate import TypedEvent, ValidationError, parse_message
 from user_events.storage.watermark import (
     hours_complete_before,
     parse_iso,
@@ -46,6 +44,8 @@ from user_events.storage.watermark import (
     read_watermark,
     write_partition_watermark,
 )
+from user_events.streaming.sink_base import KafkaSink
+from user_events.streaming.validate import TypedEvent, ValidationError, parse_message
 
 FLUSH_RECORDS = 1000
 
@@ -64,7 +64,11 @@ def is_transient_s3_error(exc: BaseException) -> bool:
     if isinstance(exc, ClientError):
         code = str(exc.response.get("Error", {}).get("Code", ""))
         status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
-        return status >= 500 or status == 429 or code in ("SlowDown", "RequestTimeout", "InternalError", "ServiceUnavailable")
+        return (
+            status >= 500
+            or status == 429
+            or code in ("SlowDown", "RequestTimeout", "InternalError", "ServiceUnavailable")
+        )
     return isinstance(exc, (BotoCoreError, ConnectionError, TimeoutError, OSError))
 
 
@@ -215,7 +219,9 @@ class S3Sink(KafkaSink):
                 return  # rebalanced while waiting: the lookup may be stale; the batch is redelivered
             self.parts[p].stored_end[h] = end
             if end >= 0:
-                self.log.info("s3 sink: partition %d hour %s already stored up to offset %d", p, hour_partition_key(h), end)
+                self.log.info(
+                    "s3 sink: partition %d hour %s already stored up to offset %d", p, hour_partition_key(h), end
+                )
         now = time.monotonic()
         events = {id(m): (ev, line) for m, ev, line in valid}
         for m in messages:
@@ -288,7 +294,7 @@ class S3Sink(KafkaSink):
                 if st is not None:
                     for buf in list(st.buffers.values()):
                         self._write(st, buf)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             if self.is_transient(exc):
                 return False
             raise
@@ -341,7 +347,7 @@ class S3Sink(KafkaSink):
             try:
                 if self._write_watermark(st, offset):
                     st.watermark_written, st.watermark_offset = now, offset
-            except Exception as exc:  # noqa: BLE001 - a missed update only delays the hourly loads; retried
+            except Exception as exc:
                 self.log.warning("s3 sink: watermark update of partition %d failed (%s)", p, exc)
         if self.reports and now - self._last_report_check >= 1.0:
             self._report_hours(force=False)
@@ -388,7 +394,7 @@ class S3Sink(KafkaSink):
             self._last_watermark_read = now
             try:
                 watermark_t = hours_complete_before(read_watermark(self.s3, self.bucket, self.topic), self.grace)
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 self.log.warning("s3 sink: could not read the watermark (%s)", exc)
 
         def complete(h: datetime) -> bool:

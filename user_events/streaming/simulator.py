@@ -11,10 +11,10 @@ import csv
 import itertools
 import json
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Callable, Iterator
 
 from user_events.schema import RAW_FIELDS
 from user_events.streaming.kafka_io import DEFAULT_PARTITIONS, DeliveryTracker
@@ -82,7 +82,7 @@ def parse_start(text: str | None) -> datetime | None:
     if not text:
         return None
     t = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    return t if t.tzinfo else t.replace(tzinfo=timezone.utc)
+    return t if t.tzinfo else t.replace(tzinfo=UTC)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -102,7 +102,7 @@ def csv_records(path: str | Path) -> Iterator[dict]:
         for row in reader:
             if not row:
                 continue
-            rec = dict(zip(RAW_FIELDS, row))
+            rec = dict(zip(RAW_FIELDS, row, strict=False))
             if len(row) > n:
                 rec[EXTRA_FIELDS_KEY] = row[n:]
             yield rec
@@ -130,7 +130,7 @@ def generated_records(
         density = min(rate, ENDLESS_DENSITY_MAX) if rate > 0 else ENDLESS_DENSITY_MAX
         events = generate_events(seed=seed, start=start, duration=None, rate=density, diurnal=False)
     for ev in events:
-        yield dict(zip(RAW_FIELDS, raw_row(ev)))
+        yield dict(zip(RAW_FIELDS, raw_row(ev), strict=False))
 
 
 class _LiveClock:
@@ -180,7 +180,7 @@ def build_records(cfg: SimulateConfig) -> Iterator[dict]:
     if cfg.from_csv:
         records: Iterator[dict] = csv_records(cfg.from_csv)
     else:
-        start = cfg.start or datetime.now(timezone.utc).replace(microsecond=0)
+        start = cfg.start or datetime.now(UTC).replace(microsecond=0)
         records = generated_records(cfg.seed, start, cfg.count, cfg.duration, cfg.rate)
     if cfg.count is not None:
         records = itertools.islice(records, cfg.count)

@@ -12,9 +12,9 @@ import gc
 import logging
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Callable
+from datetime import UTC, datetime
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
@@ -90,7 +90,7 @@ class SinkStats:
 
     def stored(self) -> None:
         self.last_stored = time.monotonic()
-        self.last_store_at = datetime.now(timezone.utc)
+        self.last_store_at = datetime.now(UTC)
 
     @property
     def active_seconds(self) -> float:
@@ -236,8 +236,12 @@ class KafkaSink:
         )
         self.log.info(
             "%s sink: consuming %s as group %s, instance %s (until_idle=%s)",
-            self.name, self.topic, self.group, self.instance_id or "(dynamic)", until_idle,
-        )  # fmt: skip
+            self.name,
+            self.topic,
+            self.group,
+            self.instance_id or "(dynamic)",
+            until_idle,
+        )
         started = self._unassigned_since = time.monotonic()
         idle_since: float | None = None
         clean = False
@@ -269,7 +273,9 @@ class KafkaSink:
                 self.stats.stored()
             clean = True  # _close commits what is stored
         except StopDuringOutage:
-            self.log.warning("%s sink: stopped during a store outage; uncommitted messages will be redelivered", self.name)
+            self.log.warning(
+                "%s sink: stopped during a store outage; uncommitted messages will be redelivered", self.name
+            )
             self._outage_exit = True
             clean = True
         finally:
@@ -348,7 +354,7 @@ class KafkaSink:
             if self.consumer is not None:
                 try:  # after an exception too: what is committable is stored, so committing it is right
                     self.commit(asynchronous=False)
-                except Exception:  # noqa: BLE001
+                except Exception:
                     if clean:
                         raise
                 final_status = self._final_status()
@@ -368,7 +374,7 @@ class KafkaSink:
         try:
             self._status = StatusWriter(self.status_db[SINK_STATUS], self.log)
             self._status.start()
-        except Exception as exc:  # noqa: BLE001 - MongoDB is not a dependency of every sink
+        except Exception as exc:
             self.log.warning("%s sink: no status document (%s)", self.name, redact_text(str(exc))[:200])
             self._status = None
 
@@ -381,7 +387,14 @@ class KafkaSink:
             low, high = self.consumer.get_watermark_offsets(TopicPartition(self.topic, p), timeout=5, cached=False)
             committed = self._committed.get(p, self._known_committed.get(p))
             committed = committed if committed is not None and committed >= 0 else None
-            out.append({"partition": p, "end_offset": high, "committed": committed, "lag": max(high - (low if committed is None else committed), 0)})
+            out.append(
+                {
+                    "partition": p,
+                    "end_offset": high,
+                    "committed": committed,
+                    "lag": max(high - (low if committed is None else committed), 0),
+                }
+            )
         return out
 
     def progress(self, state: str = "running") -> dict:
@@ -411,7 +424,7 @@ class KafkaSink:
         self._last_progress = now
         try:
             report = self.progress()
-        except Exception as exc:  # noqa: BLE001 - a report is never worth stopping the sink
+        except Exception as exc:
             self.log.warning("%s sink: progress report failed (%s)", self.name, exc)
             return
         self._publish(report)
@@ -421,9 +434,15 @@ class KafkaSink:
         last = report["last_store_at"].isoformat(timespec="seconds") if report["last_store_at"] else "never"
         self.log.info(
             "%s sink: progress: consumed=%d written=%d duplicates=%d dlq=%d lag=%d (%s) last_store_at=%s",
-            self.name, report["consumed"], report["written"], report["duplicates"], report["dlq"],
-            report["lag"], lag or "no partitions", last,
-        )  # fmt: skip
+            self.name,
+            report["consumed"],
+            report["written"],
+            report["duplicates"],
+            report["dlq"],
+            report["lag"],
+            lag or "no partitions",
+            last,
+        )
         if self._status is not None:
             self._status.publish(self.status_document(report))
         if self.on_progress is not None:
@@ -433,21 +452,26 @@ class KafkaSink:
         """The `sink_status` document of a progress report (layout in docs/streaming.md)."""
         return {
             "_id": status_id(report["group"], report["instance_id"]),
-            **{k: report[k] for k in ("sink", "topic", "group", "instance_id", "partitions", "lag", "last_store_at", "state")},
+            **{
+                k: report[k]
+                for k in ("sink", "topic", "group", "instance_id", "partitions", "lag", "last_store_at", "state")
+            },
             "counts": {k: report[k] for k in ("consumed", "written", "duplicates", "dlq")},
-            "updated_at": datetime.now(timezone.utc),
+            "updated_at": datetime.now(UTC),
         }
 
     def _final_status(self) -> dict | None:
         """The last report (state stopped), after the final commit; also logged and handed to `on_progress`."""
         try:
             report = self.progress(state="stopped")
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             self.log.warning("%s sink: final progress report failed (%s)", self.name, exc)
             return None
         self.last_report = report
         lag = " ".join(f"p{d['partition']}={d['lag']}" for d in report["partitions"])
-        self.log.info("%s sink: final lag=%d (%s) after the last commit", self.name, report["lag"], lag or "no partitions")
+        self.log.info(
+            "%s sink: final lag=%d (%s) after the last commit", self.name, report["lag"], lag or "no partitions"
+        )
         if self.on_progress is not None:
             self.on_progress(report)
         return self.status_document(report) if self._status is not None else None
@@ -487,9 +511,11 @@ class KafkaSink:
         """Remember the group's committed offsets of new partitions (the lag of a partition this process has
         not committed yet)."""
         try:
-            for tp in self.consumer.committed([TopicPartition(self.topic, tp.partition) for tp in partitions], timeout=10):
+            for tp in self.consumer.committed(
+                [TopicPartition(self.topic, tp.partition) for tp in partitions], timeout=10
+            ):
                 self._known_committed[tp.partition] = tp.offset
-        except Exception as exc:  # noqa: BLE001 - only the lag report needs it
+        except Exception as exc:
             self.log.warning("%s sink: could not read committed offsets (%s)", self.name, exc)
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
@@ -502,9 +528,13 @@ class KafkaSink:
             elif self.flush_partitions(parts):
                 self.commit(asynchronous=False)
             else:
-                self.log.warning("%s sink: could not flush %s before revoke; the next owner re-reads them", self.name, sorted(parts))
-        except Exception as exc:  # noqa: BLE001 - never let a callback exception kill the consumer
-            self.log.warning("%s sink: flush on revoke failed (%s); the next owner re-reads", self.name, redact_text(str(exc)))
+                self.log.warning(
+                    "%s sink: could not flush %s before revoke; the next owner re-reads them", self.name, sorted(parts)
+                )
+        except Exception as exc:
+            self.log.warning(
+                "%s sink: flush on revoke failed (%s); the next owner re-reads", self.name, redact_text(str(exc))
+            )
         finally:
             self._in_callback = False
             self._drop_partitions(parts)
@@ -534,7 +564,12 @@ class KafkaSink:
         if self._dlq_producer is None:
             tid = f"{self.group}|{self.instance_id or default_instance_id(self.name) + f'.pid{os.getpid()}'}.dlq"
             producer = self.kafka.producer(
-                **{"transactional.id": tid, "linger.ms": 0, "message.timeout.ms": 30000, "transaction.timeout.ms": 60000}
+                **{
+                    "transactional.id": tid,
+                    "linger.ms": 0,
+                    "message.timeout.ms": 30000,
+                    "transaction.timeout.ms": 60000,
+                }
             )
             self.retry("DLQ init_transactions", lambda: self._kafka_call(lambda: producer.init_transactions(30)))
             self._dlq_producer = producer
@@ -570,7 +605,9 @@ class KafkaSink:
             try:
                 producer.begin_transaction()
                 for m, error in poison:
-                    producer.produce(self.dlq_topic, value=m.value(), key=m.key(), headers=dlq_headers(m, error, self.group))
+                    producer.produce(
+                        self.dlq_topic, value=m.value(), key=m.key(), headers=dlq_headers(m, error, self.group)
+                    )
                 producer.flush(40)
                 fault_point("after_dlq_write")
                 tps = [TopicPartition(self.topic, p, o) for p, o in sorted(offsets.items())]
@@ -591,7 +628,13 @@ class KafkaSink:
         self.stats.commits += 1
         for m, error in poison[:5]:
             self.log.warning(
-                "%s sink: poison message %s[%d]@%d -> %s: %s", self.name, m.topic(), m.partition(), m.offset(), self.dlq_topic, error
+                "%s sink: poison message %s[%d]@%d -> %s: %s",
+                self.name,
+                m.topic(),
+                m.partition(),
+                m.offset(),
+                self.dlq_topic,
+                error,
             )
 
     # ---- retries ------------------------------------------------------------------------------
@@ -610,12 +653,16 @@ class KafkaSink:
             while True:
                 try:
                     return fn()
-                except Exception as exc:  # noqa: BLE001
+                except Exception as exc:
                     if not self.is_transient(exc):
                         raise
                     self.stats.retries += 1
                     self.log.warning(
-                        "%s sink: %s failed (%s); retrying in %.1fs", self.name, what, redact_text(str(exc))[:300], delay
+                        "%s sink: %s failed (%s); retrying in %.1fs",
+                        self.name,
+                        what,
+                        redact_text(str(exc))[:300],
+                        delay,
                     )
                     if self._in_callback:
                         if waited > 30:

@@ -59,9 +59,11 @@ class StatusWriter(threading.Thread):
             if self._failing:
                 self.log.info("sink status: writing %s again", self.collection.full_name)
                 self._failing = False
-        except Exception as exc:  # noqa: BLE001 - status is best effort; the sink goes on
+        except Exception as exc:
             if not self._failing:
                 self.log.warning(
-                    "sink status: cannot write %s (%s); going on without it", self.collection.full_name, redact_text(str(exc))[:200]
+                    "sink status: cannot write %s (%s); going on without it",
+                    self.collection.full_name,
+                    redact_text(str(exc))[:200],
                 )
                 self._failing = True

@@ -18,10 +18,11 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from user_events.schema import EVENT_TYPES, RAW_FIELDS, event_id_of
 
@@ -104,7 +105,7 @@ class TypedEvent:
 def format_raw_time(t: datetime) -> str:
     """`YYYY-MM-DD HH:MM:SS UTC` (the raw CSV format) of an aware or UTC-naive datetime."""
     if t.tzinfo is not None:
-        t = t.astimezone(timezone.utc)
+        t = t.astimezone(UTC)
     return t.strftime(RAW_TIME_FORMAT)
 
 
@@ -132,9 +133,14 @@ def parse_event_time(value: Any) -> datetime:
     if len(text) == 23 and text.endswith(" UTC") and text[4] == "-" and text[10] == " " and text[13] == ":":
         try:
             return datetime(
-                int(text[0:4]), int(text[5:7]), int(text[8:10]),
-                int(text[11:13]), int(text[14:16]), int(text[17:19]), tzinfo=timezone.utc,
-            )  # fmt: skip
+                int(text[0:4]),
+                int(text[5:7]),
+                int(text[8:10]),
+                int(text[11:13]),
+                int(text[14:16]),
+                int(text[17:19]),
+                tzinfo=UTC,
+            )
         except ValueError:
             raise ValidationError("event_time_unparseable", repr(value)) from None
     m = _TIME_RE.match(text.strip())
@@ -146,7 +152,7 @@ def parse_event_time(value: Any) -> datetime:
         t = datetime.fromisoformat(f"{date}T{clock}{zone}")
     except ValueError:
         raise ValidationError("event_time_unparseable", repr(value)) from None
-    return t.astimezone(timezone.utc).replace(microsecond=0)
+    return t.astimezone(UTC).replace(microsecond=0)
 
 
 def parse_id(name: str, value: Any) -> int:
@@ -228,7 +234,7 @@ def validate_fields(values: Sequence[Any]) -> TypedEvent:
     """The typed event of a CSV row's fields in RAW_FIELDS order (wrong field count is an error)."""
     if len(values) != len(RAW_FIELDS):
         raise ValidationError("wrong_field_count", f"{len(values)} fields instead of 9")
-    return validate_record(dict(zip(RAW_FIELDS, values)))
+    return validate_record(dict(zip(RAW_FIELDS, values, strict=False)))
 
 
 def parse_message(value: bytes | None) -> tuple[dict, TypedEvent]:

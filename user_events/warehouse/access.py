@@ -17,7 +17,9 @@ def reader_grants(schema: str, reader: str = READER_ROLE, owner: str | None = No
 
     s, r = sql.Identifier(schema), sql.Identifier(reader)
     later = (
-        sql.SQL("ALTER DEFAULT PRIVILEGES FOR ROLE {} IN SCHEMA {} GRANT SELECT ON TABLES TO {}").format(sql.Identifier(owner), s, r)
+        sql.SQL("ALTER DEFAULT PRIVILEGES FOR ROLE {} IN SCHEMA {} GRANT SELECT ON TABLES TO {}").format(
+            sql.Identifier(owner), s, r
+        )
         if owner
         else sql.SQL("ALTER DEFAULT PRIVILEGES IN SCHEMA {} GRANT SELECT ON TABLES TO {}").format(s, r)
     )

@@ -4,7 +4,6 @@ They depend on typed_events / brand_details, whose blocking checks therefore run
 stops the run before anything is written to PostgreSQL.
 """
 
-
 import time
 
 import dagster as dg
@@ -61,7 +60,9 @@ def _prepare(conn, warehouse: PostgresResource) -> None:
     ],
     name="warehouse_events_and_kpis",
 )
-def warehouse_events_and_kpis(context: dg.AssetExecutionContext, warehouse: PostgresResource, typed_events: TypedEvents):
+def warehouse_events_and_kpis(
+    context: dg.AssetExecutionContext, warehouse: PostgresResource, typed_events: TypedEvents
+):
     """user_events and the KPIs of the hours it touched in one transaction: the KPI tables never describe
     other rows than user_events holds, even when a later step fails."""
     started = time.monotonic()
@@ -79,8 +80,11 @@ def warehouse_events_and_kpis(context: dg.AssetExecutionContext, warehouse: Post
             table: kpis.read_kpis(conn, warehouse.pg_schema, table, kpis.kpi_periods(table, typed_events.hours))
             for table, _ in KPI_TABLES
         }
-    progress(context, f"user_events: {stats['inserted']:,} rows ({stats['mode']}), KPIs of {len(typed_events.hours)} "
-             f"hour(s) in {time.monotonic() - started:.1f}s")  # fmt: skip
+    progress(
+        context,
+        f"user_events: {stats['inserted']:,} rows ({stats['mode']}), KPIs of {len(typed_events.hours)} "
+        f"hour(s) in {time.monotonic() - started:.1f}s",
+    )
     yield dg.MaterializeResult(
         asset_key=[PREFIX, USER_EVENTS.name],
         metadata={
@@ -97,9 +101,12 @@ def warehouse_events_and_kpis(context: dg.AssetExecutionContext, warehouse: Post
         rows = kpi_rows[table]
         yield dg.MaterializeResult(
             asset_key=[PREFIX, table.name],
-            metadata={**_table_meta(warehouse, table.name), "rows_written": stats["kpis"][table.name],
-                      **kpis.kpi_metadata(rows, period)},
-        )  # fmt: skip
+            metadata={
+                **_table_meta(warehouse, table.name),
+                "rows_written": stats["kpis"][table.name],
+                **kpis.kpi_metadata(rows, period),
+            },
+        )
 
 
 @dg.asset(
@@ -143,7 +150,10 @@ def warehouse_brand_details(
     with warehouse.connect(autocommit=True) as conn:
         _prepare(conn, warehouse)
         stats = load.replace_table(
-            conn, warehouse.pg_schema, BRAND_DETAILS, load.parquet_batches(brand_details.path, BRAND_DETAILS.column_names)
+            conn,
+            warehouse.pg_schema,
+            BRAND_DETAILS,
+            load.parquet_batches(brand_details.path, BRAND_DETAILS.column_names),
         )
     progress(context, f"brand_details: {stats['inserted']:,} rows")
     return dg.MaterializeResult(

@@ -18,7 +18,14 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from user_events.config import DATA_DIR, ConfigError
-from user_events.pgserver import PgCluster, PgServerError, ServerUser, machine_bindir, wait_until_accepting, wheel_bindir
+from user_events.pgserver import (
+    PgCluster,
+    PgServerError,
+    ServerUser,
+    machine_bindir,
+    wait_until_accepting,
+    wheel_bindir,
+)
 from user_events.ports import free_port, port_open
 
 SYSTEM_USER = "user_events_pg"

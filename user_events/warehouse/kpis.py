@@ -15,8 +15,8 @@ or hourly) calls `recompute_kpis` with those hours and every affected hour and d
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, datetime
-from typing import Sequence
 
 from user_events.schema import KPI_DAILY, KPI_HOURLY, KPI_METRIC_NAMES, USER_EVENTS, TableSpec, qualified, quote_ident
 
@@ -130,7 +130,7 @@ def read_kpis(conn, schema: str, table: TableSpec, periods: Sequence | None = No
             (list(periods),) if periods is not None else None,
         )
         names = [d.name for d in cur.description]
-        return [dict(zip(names, row)) for row in cur]
+        return [dict(zip(names, row, strict=False)) for row in cur]
 
 
 def kpi_metadata(rows: list[dict], period: str) -> dict:
@@ -151,4 +151,12 @@ def kpi_metadata(rows: list[dict], period: str) -> dict:
     return meta
 
 
-__all__ = ["kpi_select_sql", "kpi_periods", "recompute_kpi_table", "recompute_kpis", "read_kpis", "kpi_metadata", "KPI_METRIC_NAMES"]
+__all__ = [
+    "kpi_select_sql",
+    "kpi_periods",
+    "recompute_kpi_table",
+    "recompute_kpis",
+    "read_kpis",
+    "kpi_metadata",
+    "KPI_METRIC_NAMES",
+]

@@ -14,9 +14,9 @@ Every public load runs in one transaction: a failure anywhere leaves the previou
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Iterable, Iterator, Sequence
 
 from user_events.progress import PROGRESS_LOGGER
 from user_events.schema import (
@@ -205,7 +205,13 @@ def load_user_events(conn, schema: str, batches: Iterable, hours: Sequence[datet
         # fresh statistics: the KPI queries below (and later readers) are planned on them
         conn.execute(f"ANALYZE {target}")
         kpi_rows = kpis.recompute_kpis(conn, schema, hour_list)
-    return {"deleted": deleted, "inserted": inserted, "skipped_owned_by_other_load": skipped, "mode": mode, "kpis": kpi_rows}
+    return {
+        "deleted": deleted,
+        "inserted": inserted,
+        "skipped_owned_by_other_load": skipped,
+        "mode": mode,
+        "kpis": kpi_rows,
+    }
 
 
 def _insert_missing(conn, target: str, batches: Iterable) -> tuple[int, int]:
@@ -268,9 +274,7 @@ def load_rejected_events(conn, schema: str, batches: Iterable, sources: Sequence
     col_list = ", ".join(quote_ident(c) for c in cols)
     with conn.transaction():
         _tune_session(conn)
-        conn.execute(
-            f"CREATE TEMP TABLE _rejected_stage (LIKE {target} INCLUDING DEFAULTS) ON COMMIT DROP"
-        )
+        conn.execute(f"CREATE TEMP TABLE _rejected_stage (LIKE {target} INCLUDING DEFAULTS) ON COMMIT DROP")
         staged = copy_batches(conn, "_rejected_stage", REJECTED_EVENTS, batches)
         select_cols = ", ".join(
             "coalesce(f.first_at, s.rejected_at)" if c == "rejected_at" else f"s.{quote_ident(c)}" for c in cols
@@ -278,9 +282,9 @@ def load_rejected_events(conn, schema: str, batches: Iterable, sources: Sequence
         cur = conn.execute(
             f"""
             WITH old AS (DELETE FROM {target} WHERE source = ANY(%s) RETURNING *),
-            first_seen AS (SELECT {_row_key('old')} AS k, min(old.rejected_at) AS first_at FROM old GROUP BY 1)
+            first_seen AS (SELECT {_row_key("old")} AS k, min(old.rejected_at) AS first_at FROM old GROUP BY 1)
             INSERT INTO {target} ({col_list})
-            SELECT {select_cols} FROM _rejected_stage s LEFT JOIN first_seen f ON f.k = {_row_key('s')}
+            SELECT {select_cols} FROM _rejected_stage s LEFT JOIN first_seen f ON f.k = {_row_key("s")}
             """,
             (list(sources),),
         )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from typing import Optional
 from urllib.parse import urlsplit
 
 import dagster as dg
@@ -49,9 +48,9 @@ def connect(url: str, **kwargs):
 class PostgresResource(dg.ConfigurableResource):
     """Warehouse connections. `url` unset: the embedded PostgreSQL under .data/embedded-pg (started on demand)."""
 
-    url: Optional[str] = None
+    url: str | None = None
     pg_schema: str = "public"
-    _embedded_url: Optional[str] = PrivateAttr(default=None)
+    _embedded_url: str | None = PrivateAttr(default=None)
 
     def resolved_url(self) -> str:
         if self.url:

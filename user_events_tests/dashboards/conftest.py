@@ -39,8 +39,11 @@ class ProvisionedWarehouse:
 
 
 def superset_resource() -> SupersetResource:
-    return SupersetResource(url=os.environ["USER_EVENTS_SUPERSET_URL"], username=os.environ["USER_EVENTS_SUPERSET_USER"],
-                            password=os.environ["USER_EVENTS_SUPERSET_PASSWORD"])
+    return SupersetResource(
+        url=os.environ["USER_EVENTS_SUPERSET_URL"],
+        username=os.environ["USER_EVENTS_SUPERSET_USER"],
+        password=os.environ["USER_EVENTS_SUPERSET_PASSWORD"],
+    )
 
 
 @pytest.fixture(scope="session")
@@ -70,8 +73,13 @@ def kpi_warehouse(spark, rees46_sample, warehouse_url, superset, tmp_path_factor
         job = batch_defs(warehouse_url, schema).resolve_job_def("batch_job")
         batch = job.execute_in_process(instance=dg.DagsterInstance.ephemeral(), raise_on_error=False)
         assert batch.success, "batch_job failed on the shared sample"
-        result = dg.materialize([superset_dashboards], resources={
-            "superset": superset_resource(), "warehouse": PostgresResource(url=warehouse_url, pg_schema=schema)})
+        result = dg.materialize(
+            [superset_dashboards],
+            resources={
+                "superset": superset_resource(),
+                "warehouse": PostgresResource(url=warehouse_url, pg_schema=schema),
+            },
+        )
     assert result.success
     yield ProvisionedWarehouse(warehouse_url, schema, superset, result)
     with connect(warehouse_url, autocommit=True) as conn:

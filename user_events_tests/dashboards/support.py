@@ -23,12 +23,18 @@ def bundle_uuid(kind: str, key: str) -> str:
 
 
 def superset_client() -> SupersetClient:
-    missing = [v for v in ("USER_EVENTS_SUPERSET_URL", "USER_EVENTS_SUPERSET_USER", "USER_EVENTS_SUPERSET_PASSWORD")
-               if not os.environ.get(v)]
+    missing = [
+        v
+        for v in ("USER_EVENTS_SUPERSET_URL", "USER_EVENTS_SUPERSET_USER", "USER_EVENTS_SUPERSET_PASSWORD")
+        if not os.environ.get(v)
+    ]
     if missing:
         pytest.fail(f"Superset not configured ({', '.join(missing)} unset): run `make services-up` first")
-    return SupersetClient(os.environ["USER_EVENTS_SUPERSET_URL"], os.environ["USER_EVENTS_SUPERSET_USER"],
-                          os.environ["USER_EVENTS_SUPERSET_PASSWORD"])
+    return SupersetClient(
+        os.environ["USER_EVENTS_SUPERSET_URL"],
+        os.environ["USER_EVENTS_SUPERSET_USER"],
+        os.environ["USER_EVENTS_SUPERSET_PASSWORD"],
+    )
 
 
 def chart_by_uuid(client: SupersetClient, key: str) -> dict:
@@ -43,24 +49,38 @@ def chart_by_uuid(client: SupersetClient, key: str) -> dict:
 
 
 def _time_filters(params: dict) -> list[dict]:
-    return [{"col": f["subject"], "op": "TEMPORAL_RANGE", "val": f["comparator"]}
-            for f in params.get("adhoc_filters", []) if f.get("operator") == "TEMPORAL_RANGE"]
+    return [
+        {"col": f["subject"], "op": "TEMPORAL_RANGE", "val": f["comparator"]}
+        for f in params.get("adhoc_filters", [])
+        if f.get("operator") == "TEMPORAL_RANGE"
+    ]
 
 
 def _other_filters(params: dict) -> list[dict]:
-    return [{"col": f["subject"], "op": f["operator"], "val": f["comparator"]}
-            for f in params.get("adhoc_filters", []) if f.get("operator") not in ("TEMPORAL_RANGE",)]
+    return [
+        {"col": f["subject"], "op": f["operator"], "val": f["comparator"]}
+        for f in params.get("adhoc_filters", [])
+        if f.get("operator") not in ("TEMPORAL_RANGE",)
+    ]
 
 
 def chart_query(chart: dict) -> dict:
     """The chart data request of the chart's params (the shape the dashboard's frontend sends)."""
     p = chart["params"]
     datasource = {"id": int(p["datasource"].split("__")[0]), "type": "table"}
-    query: dict = {"filters": _time_filters(p) + _other_filters(p), "extras": {"having": "", "where": ""},
-                   "row_limit": p.get("row_limit", 10000)}
+    query: dict = {
+        "filters": _time_filters(p) + _other_filters(p),
+        "extras": {"having": "", "where": ""},
+        "row_limit": p.get("row_limit", 10000),
+    }
     if p.get("x_axis"):
-        axis = {"columnType": "BASE_AXIS", "sqlExpression": p["x_axis"], "label": p["x_axis"], "expressionType": "SQL",
-                "timeGrain": p.get("time_grain_sqla")}
+        axis = {
+            "columnType": "BASE_AXIS",
+            "sqlExpression": p["x_axis"],
+            "label": p["x_axis"],
+            "expressionType": "SQL",
+            "timeGrain": p.get("time_grain_sqla"),
+        }
         query["columns"] = [axis] + list(p.get("groupby", []))
         query["metrics"] = p.get("metrics") or [p["metric"]]
         query["orderby"] = [[axis["label"], True]]
@@ -72,8 +92,7 @@ def chart_query(chart: dict) -> dict:
         query["columns"] = list(p.get("groupby", []))
         query["metrics"] = p.get("metrics") or [p["metric"]]
         query["orderby"] = [[query["metrics"][0], False]]
-    return {"datasource": datasource, "queries": [query], "result_format": "json", "result_type": "full",
-            "force": True}
+    return {"datasource": datasource, "queries": [query], "result_format": "json", "result_type": "full", "force": True}
 
 
 def chart_rows(client: SupersetClient, key: str) -> list[dict]:

@@ -27,8 +27,15 @@ def _reader_password() -> str:
 
 def _reader_conn(warehouse_url: str, dbname: str | None = None):
     u = urlsplit(warehouse_url)
-    return psycopg.connect(host=u.hostname, port=u.port, dbname=dbname or u.path.lstrip("/"), user=READER_ROLE,
-                           password=_reader_password(), autocommit=True, connect_timeout=10)
+    return psycopg.connect(
+        host=u.hostname,
+        port=u.port,
+        dbname=dbname or u.path.lstrip("/"),
+        user=READER_ROLE,
+        password=_reader_password(),
+        autocommit=True,
+        connect_timeout=10,
+    )
 
 
 STATEMENTS = {
@@ -82,8 +89,12 @@ def test_no_database_password_in_the_dashboard_files_or_superset_metadata(kpi_wa
     with sqlite3.connect(f"file:{SUPERSET_DIR / 'superset.db'}?mode=ro", uri=True) as db:
         uris = [r[0] for r in db.execute("SELECT sqlalchemy_uri FROM dbs")]
         stored = [r[0] for r in db.execute("SELECT password FROM dbs")]
-        logged = db.execute("SELECT count(*) FROM logs WHERE json LIKE ?", (f"%{secrets['reader password']}%",)).fetchone()[0]
-    assert uris and all("@" in u and ":" not in u.split("://", 1)[1].split("@")[0] for u in uris if u.startswith("postgresql")), uris
+        logged = db.execute(
+            "SELECT count(*) FROM logs WHERE json LIKE ?", (f"%{secrets['reader password']}%",)
+        ).fetchone()[0]
+    assert uris and all(
+        "@" in u and ":" not in u.split("://", 1)[1].split("@")[0] for u in uris if u.startswith("postgresql")
+    ), uris
     assert all(p is None for p in stored), "a database password is stored (encrypted) in Superset's metadata"
     assert logged == 0
 

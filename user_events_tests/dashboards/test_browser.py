@@ -8,15 +8,21 @@ from __future__ import annotations
 import json
 import os
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from user_events.config import DATA_DIR
-from user_events.dashboards.provision import Placement, provision
 from user_events.dashboards.browser import (
-    ALL_RENDERED, CHART, CHROMIUM_ARGS, chart_count, chromium_path, log_in, open_dashboard,
+    ALL_RENDERED,
+    CHART,
+    CHROMIUM_ARGS,
+    chart_count,
+    chromium_path,
+    log_in,
+    open_dashboard,
 )
+from user_events.dashboards.provision import Placement, provision
 from user_events_tests.stream_support import mongo_db
 
 SCREENSHOTS = DATA_DIR / "screenshots"
@@ -75,7 +81,9 @@ def assert_series_drawn(page, title: str) -> None:
 
 def assert_no_chart_warning(page) -> None:
     """No chart header shows Superset's warning icon (e.g. 'The row limit set for the chart was reached')."""
-    warned = [h.inner_text().split("\n")[0] for h in page.locator(CHART).all() if h.locator("[aria-label=warning]").count()]
+    warned = [
+        h.inner_text().split("\n")[0] for h in page.locator(CHART).all() if h.locator("[aria-label=warning]").count()
+    ]
     assert not warned, f"charts with a warning icon: {warned}"
 
 
@@ -105,22 +113,44 @@ def test_kpi_dashboard_renders_every_chart_with_the_conversion_rate(kpi_warehous
 
 def _live_documents(db) -> float:
     """Per-minute documents of the last minutes, in the sinks' layouts; returns purchases per view."""
-    now = datetime.now(timezone.utc).replace(second=0, microsecond=0)
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
     counts = {"view": 400, "cart": 30, "purchase": 12}
     for i in range(5):
         minute = now - timedelta(minutes=i)
-        db.events_per_minute.insert_many([
-            {"_id": f"{minute:%Y-%m-%dT%H:%MZ}|{t}", "minute": minute, "event_type": t, "count": n + i,
-             "price_cents": (n + i) * 1999, "updated_at": now} for t, n in counts.items()])
-        db.sink_delay_per_minute.insert_one({"_id": f"{minute:%Y-%m-%dT%H:%MZ}|mongo", "minute": minute, "sink": "mongo",
-                                             "count": 442, "p50_ms": 20.0 + i, "p95_ms": 80.0 + i, "max_ms": 120.0, "updated_at": now})
+        db.events_per_minute.insert_many(
+            [
+                {
+                    "_id": f"{minute:%Y-%m-%dT%H:%MZ}|{t}",
+                    "minute": minute,
+                    "event_type": t,
+                    "count": n + i,
+                    "price_cents": (n + i) * 1999,
+                    "updated_at": now,
+                }
+                for t, n in counts.items()
+            ]
+        )
+        db.sink_delay_per_minute.insert_one(
+            {
+                "_id": f"{minute:%Y-%m-%dT%H:%MZ}|mongo",
+                "minute": minute,
+                "sink": "mongo",
+                "count": 442,
+                "p50_ms": 20.0 + i,
+                "p95_ms": 80.0 + i,
+                "max_ms": 120.0,
+                "updated_at": now,
+            }
+        )
     return sum(counts["purchase"] + i for i in range(5)) / sum(counts["view"] + i for i in range(5))
 
 
 def test_live_dashboard_renders_every_chart(kpi_warehouse, browser_page, pipeline):
     page, url = browser_page
     ratio = _live_documents(mongo_db(pipeline.mongo_db))
-    placement = Placement(**{**Placement.from_env().__dict__, "pg_schema": kpi_warehouse.schema, "mongo_db": pipeline.mongo_db})
+    placement = Placement(
+        **{**Placement.from_env().__dict__, "pg_schema": kpi_warehouse.schema, "mongo_db": pipeline.mongo_db}
+    )
     provision(kpi_warehouse.client, placement)
     try:
         took, texts = open_dashboard(page, url, "live")
@@ -136,7 +166,9 @@ def test_live_dashboard_over_empty_collections_shows_no_error(kpi_warehouse, bro
     """Before any per-minute document exists every live chart renders empty ("No results"), none an error."""
     page, url = browser_page
     # the tests' warehouse schema: the KPI tests after this one read the dashboards as provisioned here
-    placement = Placement(**{**Placement.from_env().__dict__, "pg_schema": kpi_warehouse.schema, "mongo_db": pipeline.mongo_db})
+    placement = Placement(
+        **{**Placement.from_env().__dict__, "pg_schema": kpi_warehouse.schema, "mongo_db": pipeline.mongo_db}
+    )
     provision(kpi_warehouse.client, placement)
     try:
         open_dashboard(page, url, "live")

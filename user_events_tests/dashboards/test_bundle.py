@@ -6,16 +6,19 @@ from __future__ import annotations
 import io
 import zipfile
 
+import pytest
 import yaml
 
 from user_events.dashboards.provision import BUNDLE_ROOT, Placement, build_bundle, bundle_files
-import pytest
 
 pytestmark = pytest.mark.unit
 
-ENV = {"USER_EVENTS_PG_URL": "postgresql://user_events:owner-secret-1@db.internal:6543/warehouse",
-       "USER_EVENTS_PG_SCHEMA": "analytics", "USER_EVENTS_MONGO_URI": "mongodb://live.internal:27018/",
-       "USER_EVENTS_MONGO_DB": "events_live"}
+ENV = {
+    "USER_EVENTS_PG_URL": "postgresql://user_events:owner-secret-1@db.internal:6543/warehouse",
+    "USER_EVENTS_PG_SCHEMA": "analytics",
+    "USER_EVENTS_MONGO_URI": "mongodb://live.internal:27018/",
+    "USER_EVENTS_MONGO_DB": "events_live",
+}
 
 
 def _members() -> dict[str, str]:
@@ -25,7 +28,12 @@ def _members() -> dict[str, str]:
 
 def test_placement_takes_host_port_and_names_but_never_the_password():
     placement = Placement.from_env(ENV)
-    assert (placement.pg_host, placement.pg_port, placement.pg_db, placement.pg_schema) == ("db.internal", 6543, "warehouse", "analytics")
+    assert (placement.pg_host, placement.pg_port, placement.pg_db, placement.pg_schema) == (
+        "db.internal",
+        6543,
+        "warehouse",
+        "analytics",
+    )
     assert (placement.mongo_host, placement.mongo_port, placement.mongo_db) == ("live.internal", 27018, "events_live")
     members = _members()
     assert all("owner-secret-1" not in text and "${" not in text for text in members.values())
@@ -52,5 +60,9 @@ def test_every_dashboard_chart_is_placed_and_every_chart_file_is_on_a_dashboard(
     for name, text in members.items():
         if "/dashboards/" in name:
             position = yaml.safe_load(text)["position"]
-            placed |= {node["meta"]["uuid"] for node in position.values() if isinstance(node, dict) and node.get("type") == "CHART"}
+            placed |= {
+                node["meta"]["uuid"]
+                for node in position.values()
+                if isinstance(node, dict) and node.get("type") == "CHART"
+            }
     assert placed == charts

@@ -28,9 +28,12 @@ def test_dashboards_are_downstream_of_what_they_read():
 
     graph = defs.resolve_asset_graph()
     kpis, live = dg.AssetKey(["dashboards", "kpis"]), dg.AssetKey(["dashboards", "live"])
-    assert {warehouse_table(t) for t in ("kpi_daily", "kpi_hourly", "brand_details", "rejected_events", "user_events")} \
-        <= graph.get(kpis).parent_keys
-    assert {mongo_collection(c) for c in ("events_per_minute", "sink_delay_per_minute", "sink_status")} <= graph.get(live).parent_keys
+    assert {
+        warehouse_table(t) for t in ("kpi_daily", "kpi_hourly", "brand_details", "rejected_events", "user_events")
+    } <= graph.get(kpis).parent_keys
+    assert {mongo_collection(c) for c in ("events_per_minute", "sink_delay_per_minute", "sink_status")} <= graph.get(
+        live
+    ).parent_keys
     assert graph.get(kpis).group_name == graph.get(live).group_name == "dashboards"
     # the warehouse tables chain back to the raw CSV: typed_events is among the KPI dashboard's ancestors
     assert dg.AssetKey("typed_events") in _ancestors(graph, kpis)
@@ -39,9 +42,16 @@ def test_dashboards_are_downstream_of_what_they_read():
 
 
 def test_materialising_without_superset_says_it_is_not_configured():
-    result = dg.materialize([superset_dashboards], raise_on_error=False, resources={
-        "superset": SupersetResource(), "warehouse": PostgresResource(url=os.environ.get("USER_EVENTS_PG_URL"))})
+    result = dg.materialize(
+        [superset_dashboards],
+        raise_on_error=False,
+        resources={
+            "superset": SupersetResource(),
+            "warehouse": PostgresResource(url=os.environ.get("USER_EVENTS_PG_URL")),
+        },
+    )
     assert not result.success
     failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
-    assert "Superset is not configured" in failure.step_failure_data.error.message or \
-        NOT_CONFIGURED in str(failure.step_failure_data.user_failure_data.description)
+    assert "Superset is not configured" in failure.step_failure_data.error.message or NOT_CONFIGURED in str(
+        failure.step_failure_data.user_failure_data.description
+    )

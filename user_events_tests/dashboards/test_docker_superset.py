@@ -20,7 +20,10 @@ def test_compose_superset_is_provisioned_from_the_bundle_with_the_reader_role():
     assert env["USER_EVENTS_PG_URL"] == "postgresql://user_events_reader@postgres:5432/user_events"  # no password
     assert env["USER_EVENTS_SUPERSET_READER_PASSWORD"] == SECRETS["USER_EVENTS_PG_READER_PASSWORD"]
     assert env["SUPERSET_SECRET_KEY"] == SECRETS["USER_EVENTS_SUPERSET_SECRET_KEY"]
-    assert {d: c["condition"] for d, c in svc["depends_on"].items()} == {"postgres": "service_healthy", "mongo": "service_healthy"}
+    assert {d: c["condition"] for d, c in svc["depends_on"].items()} == {
+        "postgres": "service_healthy",
+        "mongo": "service_healthy",
+    }
     dockerfile = (PROJECT_ROOT / "docker" / "superset" / "Dockerfile").read_text()
     assert "pymongosql==0.7.4" in dockerfile and "user_events/dashboards/bundle/" in dockerfile
     init = (PROJECT_ROOT / "docker" / "postgres-init" / "20-dashboards-reader.sh").read_text()

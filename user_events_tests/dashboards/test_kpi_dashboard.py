@@ -9,8 +9,15 @@ import pytest
 
 from user_events_tests.dashboards.support import chart_rows
 
-TILES = ["conversion_rate", "cart_abandonment_rate", "returning_user_rate", "repeat_customer_rate",
-         "avg_order_value", "revenue", "orders"]
+TILES = [
+    "conversion_rate",
+    "cart_abandonment_rate",
+    "returning_user_rate",
+    "repeat_customer_rate",
+    "avg_order_value",
+    "revenue",
+    "orders",
+]
 
 
 def _close(a, b) -> bool:
@@ -26,7 +33,7 @@ def test_kpi_tile_shows_the_latest_kpi_daily_value(kpi_warehouse, kpi):
     assert len(rows) == len(expected) >= 1
     latest = rows[-1][f"kpi_{kpi}"]
     assert _close(latest, expected[-1][1]), (kpi, latest, expected[-1])
-    for got, (_, want) in zip(rows, expected):  # the trend line too, day by day
+    for got, (_, want) in zip(rows, expected, strict=False):  # the trend line too, day by day
         assert _close(got[f"kpi_{kpi}"], want)
 
 
@@ -45,8 +52,11 @@ def test_rejected_rows_by_reason_equal_a_sql_count(kpi_warehouse):
 
 def test_funnel_counts_views_carts_purchases(kpi_warehouse):
     rows = chart_rows(kpi_warehouse.client, "funnel")
-    expected = dict(kpi_warehouse.sql(
-        "SELECT event_type, count(*) FROM user_events WHERE event_type IN ('view', 'cart', 'purchase') GROUP BY 1"))
+    expected = dict(
+        kpi_warehouse.sql(
+            "SELECT event_type, count(*) FROM user_events WHERE event_type IN ('view', 'cart', 'purchase') GROUP BY 1"
+        )
+    )
     assert {r["funnel_stage"].split(" ", 1)[1]: r["count"] for r in rows} == expected
     purchases = kpi_warehouse.sql("SELECT sum(purchases) FROM kpi_daily")[0][0]
     assert expected["purchase"] == purchases  # the funnel's last stage agrees with the KPI table

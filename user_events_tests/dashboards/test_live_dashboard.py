@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from user_events.dashboards.provision import Placement, provision
@@ -24,7 +24,7 @@ def _placement(mongo_database: str) -> Placement:
 
 
 def _minute_ms(event_time: str) -> float:
-    t = datetime.strptime(event_time, "%Y-%m-%d %H:%M:%S UTC").replace(tzinfo=timezone.utc)
+    t = datetime.strptime(event_time, "%Y-%m-%d %H:%M:%S UTC").replace(tzinfo=UTC)
     return t.replace(second=0).timestamp() * 1000
 
 
@@ -43,8 +43,11 @@ def test_live_dashboard_shows_the_events_just_published(superset, pipeline, rees
         lines = Path(rees46_sample).read_text().splitlines()
         csv = tmp_path / "live.csv"
         csv.write_text("\n".join(lines[: EVENTS + 1]) + "\n")
-        sim = start_cli(["simulate", "--from-csv", str(csv), "--time-mode", "live", "--rate", "0"], pipeline.env(),
-                        tmp_path / "simulate.log")
+        sim = start_cli(
+            ["simulate", "--from-csv", str(csv), "--time-mode", "live", "--rate", "0"],
+            pipeline.env(),
+            tmp_path / "simulate.log",
+        )
         assert sim.wait(180) == 0, (tmp_path / "simulate.log").read_text()[-2000:]
         records = _published(pipeline.topic)
         expected = Counter((_minute_ms(r["event_time"]), r["event_type"]) for r in records)
@@ -81,15 +84,35 @@ def test_live_dashboard_shows_the_events_just_published(superset, pipeline, rees
 def test_live_delay_chart_reads_the_per_minute_delay_documents(superset, pipeline):
     client = superset
     db = mongo_db(pipeline.mongo_db)
-    now = datetime.now(timezone.utc).replace(second=0, microsecond=0)
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
     docs = []
     for i, (p50, p95) in enumerate([(12.0, 40.0), (15.0, 90.0), (9.0, 33.0)]):
         minute = now - timedelta(minutes=i)
-        docs.append({"_id": f"{minute:%Y-%m-%dT%H:%MZ}|mongo", "minute": minute, "sink": "mongo", "count": 100 + i,
-                     "p50_ms": p50, "p95_ms": p95, "max_ms": p95 + 10, "updated_at": now})
+        docs.append(
+            {
+                "_id": f"{minute:%Y-%m-%dT%H:%MZ}|mongo",
+                "minute": minute,
+                "sink": "mongo",
+                "count": 100 + i,
+                "p50_ms": p50,
+                "p95_ms": p95,
+                "max_ms": p95 + 10,
+                "updated_at": now,
+            }
+        )
     old = now - timedelta(hours=2)  # outside the chart's window
-    docs.append({"_id": f"{old:%Y-%m-%dT%H:%MZ}|mongo", "minute": old, "sink": "mongo", "count": 1,
-                 "p50_ms": 999.0, "p95_ms": 999.0, "max_ms": 999.0, "updated_at": now})
+    docs.append(
+        {
+            "_id": f"{old:%Y-%m-%dT%H:%MZ}|mongo",
+            "minute": old,
+            "sink": "mongo",
+            "count": 1,
+            "p50_ms": 999.0,
+            "p95_ms": 999.0,
+            "max_ms": 999.0,
+            "updated_at": now,
+        }
+    )
     db.sink_delay_per_minute.insert_many(docs)
     provision(client, _placement(pipeline.mongo_db))
     try:
@@ -117,29 +140,49 @@ def test_live_charts_on_empty_collections_show_no_rows(superset, pipeline):
 
 
 # the chart's time window (its TEMPORAL_RANGE filter) and the collection its dataset reads
-WINDOWS = {"live_events_per_minute": (timedelta(hours=1), "events_per_minute"),
-           "live_revenue_per_minute": (timedelta(hours=1), "events_per_minute"),
-           "live_purchases_per_view": (timedelta(minutes=15), "events_per_minute"),
-           "live_sink_delay": (timedelta(minutes=30), "sink_delay_per_minute")}
+WINDOWS = {
+    "live_events_per_minute": (timedelta(hours=1), "events_per_minute"),
+    "live_revenue_per_minute": (timedelta(hours=1), "events_per_minute"),
+    "live_purchases_per_view": (timedelta(minutes=15), "events_per_minute"),
+    "live_sink_delay": (timedelta(minutes=30), "sink_delay_per_minute"),
+}
 
 
 def test_live_charts_fetch_only_their_time_window_from_mongodb(superset, pipeline):
     """The window reaches MongoDB: the find command each chart sends (MongoDB's profiler records it) filters on
     `minute` from the window's start, so old per-minute documents are not fetched to be dropped by Superset."""
     db = mongo_db(pipeline.mongo_db)
-    now = datetime.now(timezone.utc).replace(second=0, microsecond=0)
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
     for minute in (now, now - timedelta(hours=3)):
-        db.events_per_minute.insert_one({"_id": f"{minute:%Y-%m-%dT%H:%MZ}|view", "minute": minute, "event_type": "view",
-                                         "count": 5, "price_cents": 0, "updated_at": now})
-        db.sink_delay_per_minute.insert_one({"_id": f"{minute:%Y-%m-%dT%H:%MZ}|mongo", "minute": minute, "sink": "mongo",
-                                             "count": 5, "p50_ms": 1.0, "p95_ms": 2.0, "max_ms": 3.0, "updated_at": now})
+        db.events_per_minute.insert_one(
+            {
+                "_id": f"{minute:%Y-%m-%dT%H:%MZ}|view",
+                "minute": minute,
+                "event_type": "view",
+                "count": 5,
+                "price_cents": 0,
+                "updated_at": now,
+            }
+        )
+        db.sink_delay_per_minute.insert_one(
+            {
+                "_id": f"{minute:%Y-%m-%dT%H:%MZ}|mongo",
+                "minute": minute,
+                "sink": "mongo",
+                "count": 5,
+                "p50_ms": 1.0,
+                "p95_ms": 2.0,
+                "max_ms": 3.0,
+                "updated_at": now,
+            }
+        )
     provision(superset, _placement(pipeline.mongo_db))
     try:
         for key, (window, collection) in WINDOWS.items():
             db.command("profile", 0)
             db.system.profile.drop()
             db.command("profile", 2)
-            asked = datetime.now(timezone.utc)
+            asked = datetime.now(UTC)
             chart_rows(superset, key)
             db.command("profile", 0)
             finds = [p["command"] for p in db.system.profile.find() if p["command"].get("find") == collection]
@@ -147,7 +190,7 @@ def test_live_charts_fetch_only_their_time_window_from_mongodb(superset, pipelin
             for find in finds:
                 since = find.get("filter", {}).get("minute", {}).get("$gte")
                 assert since is not None, (key, find)
-                since = since.replace(tzinfo=timezone.utc)
+                since = since.replace(tzinfo=UTC)
                 assert abs((asked - window) - since) < timedelta(minutes=2), (key, since, asked - window)
     finally:
         db.command("profile", 0)

@@ -47,24 +47,35 @@ def test_reject_rate_threshold(monkeypatch):
 
 def test_brand_and_kpi_rules(spark):
     typed = events(spark, [ev("a" * 32, "view"), ev("b" * 32, "purchase", price="5.00")])
-    good = spark.createDataFrame(
-        [("b", 3.0, 1, 0, 1, Decimal("5.00"), 1, 1, 1.0)], spark_schema(BRAND_DETAILS)
-    )
+    good = spark.createDataFrame([("b", 3.0, 1, 0, 1, Decimal("5.00"), 1, 1, 1.0)], spark_schema(BRAND_DETAILS))
     assert brand_details_inconsistencies(good, typed) == {}
-    bad = spark.createDataFrame(
-        [("b", 3.0, 1, 0, 0, Decimal("5.00"), 0, 1, 0.5)], spark_schema(BRAND_DETAILS)
-    )
+    bad = spark.createDataFrame([("b", 3.0, 1, 0, 0, Decimal("5.00"), 0, 1, 0.5)], spark_schema(BRAND_DETAILS))
     assert set(brand_details_inconsistencies(bad, typed)) == {
-        "revenue_without_purchases", "rate_without_sessions", "purchases_total", "brand_counts_mismatch"
+        "revenue_without_purchases",
+        "rate_without_sessions",
+        "purchases_total",
+        "brand_counts_mismatch",
     }
-    row = dict(zip(KPI_DAILY.column_names, (date(2019, 11, 1), 10, 3, 2, 1, 3, Decimal("5.00"), 1.5, None, 0.1, None, None)))
+    row = dict(
+        zip(
+            KPI_DAILY.column_names,
+            (date(2019, 11, 1), 10, 3, 2, 1, 3, Decimal("5.00"), 1.5, None, 0.1, None, None),
+            strict=False,
+        )
+    )
     kpi = kpi_dataframe(spark, [row], KPI_DAILY)
     assert kpi_rule_violations(kpi) == {"orders_above_sessions": 1, "orders_above_purchases": 1}
     bad_kpis = check_kpis(kpi, KPI_DAILY)
     assert not bad_kpis.passed
     failed = [(e["column"], e["check"]) for e in bad_kpis.metadata["errors"].value["DATA"]["DATAFRAME_CHECK"]]
     assert [c for c, _ in failed] == ["conversion_rate"]  # 1.5 > 1
-    ok = dict(zip(KPI_DAILY.column_names, (date(2019, 11, 1), 10, 3, 2, 1, 1, Decimal("5.00"), 0.5, None, 0.1, None, 5.0)))
+    ok = dict(
+        zip(
+            KPI_DAILY.column_names,
+            (date(2019, 11, 1), 10, 3, 2, 1, 1, Decimal("5.00"), 0.5, None, 0.1, None, 5.0),
+            strict=False,
+        )
+    )
     good_kpis = check_kpis(kpi_dataframe(spark, [ok], KPI_DAILY), KPI_DAILY)
     assert good_kpis.passed and kpi_rule_violations(kpi_dataframe(spark, [ok], KPI_DAILY)) == {}
     assert not check_kpis(kpi_dataframe(spark, [], KPI_DAILY), KPI_DAILY).passed  # no KPI rows at all

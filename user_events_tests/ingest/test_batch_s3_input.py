@@ -8,9 +8,10 @@ import pytest
 
 from user_events.ingest import transforms as T
 from user_events.ingest.inputs import InputError, resolve_inputs
-from user_events.storage.s3 import S3Storage
 from user_events.schema import RAW_HEADER
+from user_events.storage.s3 import S3Storage
 from user_events_tests.stream_support import list_keys, require_services
+
 
 @pytest.fixture()
 def s3_prefix():
@@ -28,7 +29,11 @@ def test_s3a_glob_is_listed_vetted_and_read(spark, s3_prefix, rees46_sample):
     client, bucket, prefix = s3_prefix
     body = rees46_sample.read_bytes()
     client.put_object(Bucket=bucket, Key=f"{prefix}/a.csv", Body=body)
-    client.put_object(Bucket=bucket, Key=f"{prefix}/b.csv", Body=RAW_HEADER.encode() + b'\n2019-11-01 00:00:00 UTC,view,1,2,,"x\ny",5,3,s\n')
+    client.put_object(
+        Bucket=bucket,
+        Key=f"{prefix}/b.csv",
+        Body=RAW_HEADER.encode() + b'\n2019-11-01 00:00:00 UTC,view,1,2,,"x\ny",5,3,s\n',
+    )
     files = resolve_inputs(f"s3a://{bucket}/{prefix}/*.csv", spark)
     assert [f.uri.rsplit("/", 1)[1] for f in files] == ["a.csv", "b.csv"] and all(f.multiline for f in files)
     typed, rejected = T.type_and_validate(T.read_raw_csv(spark, [f.uri for f in files]))

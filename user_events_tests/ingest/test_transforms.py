@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
@@ -14,8 +14,17 @@ from user_events.ingest import transforms as T
 from user_events.ingest.inputs import scan_local
 from user_events.schema import RAW_FIELDS, RAW_HEADER, event_id_of
 
-GOOD = ["2019-11-01 00:00:00 UTC", "view", "1003461", "2053013555631882655", "electronics.smartphone", "xiaomi",
-        "489.07", "520088904", "4d3b30da-a5e4-49df-b1a8-ba5943f1dd33"]  # fmt: skip
+GOOD = [
+    "2019-11-01 00:00:00 UTC",
+    "view",
+    "1003461",
+    "2053013555631882655",
+    "electronics.smartphone",
+    "xiaomi",
+    "489.07",
+    "520088904",
+    "4d3b30da-a5e4-49df-b1a8-ba5943f1dd33",
+]
 
 
 def row(**changes) -> list[str]:
@@ -108,13 +117,20 @@ def _reference_event_id(raw: list[str]) -> str:
     """Independent parse of one raw row (Python) -> schema.event_id_of."""
     t = raw[0].strip()
     if t.endswith(" UTC"):
-        when = datetime.strptime(t[:-4], "%Y-%m-%d %H:%M:%S").replace(tzinfo=timezone.utc)
+        when = datetime.strptime(t[:-4], "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC)
     else:
         when = datetime.fromisoformat(t.replace("Z", "+00:00"))
     return event_id_of(
-        when.replace(microsecond=0), raw[1], int(raw[2]), int(raw[3]), raw[4] or None, raw[5] or None,
-        Decimal(raw[6]), int(raw[7]), raw[8] or None,
-    )  # fmt: skip
+        when.replace(microsecond=0),
+        raw[1],
+        int(raw[2]),
+        int(raw[3]),
+        raw[4] or None,
+        raw[5] or None,
+        Decimal(raw[6]),
+        int(raw[7]),
+        raw[8] or None,
+    )
 
 
 TRICKY = [
@@ -150,9 +166,19 @@ def test_event_id_matches_python_reference_on_tricky_rows(spark, tmp_path):
     expected = {_reference_event_id(r) for r in TRICKY}
     assert got == expected
     # ids are 32 hex chars of sha256 over the canonical text
-    canonical = "\x1f".join(["2019-11-01 00:00:00", "view", "1003461", "2053013555631882655",
-                             "electronics.smartphone", "xiaomi", "489.07", "520088904",
-                             "4d3b30da-a5e4-49df-b1a8-ba5943f1dd33"])  # fmt: skip
+    canonical = "\x1f".join(
+        [
+            "2019-11-01 00:00:00",
+            "view",
+            "1003461",
+            "2053013555631882655",
+            "electronics.smartphone",
+            "xiaomi",
+            "489.07",
+            "520088904",
+            "4d3b30da-a5e4-49df-b1a8-ba5943f1dd33",
+        ]
+    )
     assert hashlib.sha256(canonical.encode()).hexdigest()[:32] in got
     # price 5 and 5.00, 0 and -0, and the +03:00 spelling of GOOD collapse onto one id each
     assert len(got) == len(TRICKY) - 3  # and 0 == -0
@@ -188,7 +214,10 @@ def test_line_mode_equals_multiline_mode_without_quoted_newlines(spark, tmp_path
     assert not scan_local(path).multiline
     a = validate_file(spark, path, multiline=True)
     b = validate_file(spark, path, multiline=False)
-    strip = lambda rs: sorted((tuple((k, v) for k, v in r.asDict().items() if k != "rejected_at") for r in rs), key=repr)  # noqa: E731
+
+    def strip(rs):
+        return sorted((tuple((k, v) for k, v in r.asDict().items() if k != "rejected_at") for r in rs), key=repr)
+
     assert [r.asDict() for r in a[0]] == [r.asDict() for r in b[0]]
     assert strip(a[1]) == strip(b[1])
 
@@ -209,8 +238,22 @@ def test_exact_duplicates_dropped_and_counted(spark, tmp_path):
 def test_brand_details_hand_computed(spark, tmp_path):
     rows = [
         row(event_type="view", brand="a", price="10", user_id="1", user_session="s1"),
-        row(event_type="cart", brand="a", price="10", user_id="1", user_session="s1", event_time="2019-11-01 00:00:01 UTC"),
-        row(event_type="purchase", brand="a", price="10", user_id="1", user_session="s1", event_time="2019-11-01 00:00:02 UTC"),
+        row(
+            event_type="cart",
+            brand="a",
+            price="10",
+            user_id="1",
+            user_session="s1",
+            event_time="2019-11-01 00:00:01 UTC",
+        ),
+        row(
+            event_type="purchase",
+            brand="a",
+            price="10",
+            user_id="1",
+            user_session="s1",
+            event_time="2019-11-01 00:00:02 UTC",
+        ),
         row(event_type="view", brand="a", price="20", user_id="2", user_session="s2"),
         row(event_type="view", brand="", price="0", user_id="3", user_session=""),
         row(event_type="remove_from_cart", brand="b", price="7.5", user_id="3", user_session="s3"),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -37,7 +37,10 @@ def test_hours_to_request_are_the_changed_hours_oldest_first():
 def test_parse_cursor_reads_both_shapes():
     assert sensors.parse_cursor(None) == ({}, {})
     assert sensors.parse_cursor(json.dumps({"h": "fp"})) == ({"h": "fp"}, {}), "the cursor of earlier versions"
-    assert sensors.parse_cursor(json.dumps({"requested": {"h": "1"}, "reported": {"h": "2"}})) == ({"h": "1"}, {"h": "2"})
+    assert sensors.parse_cursor(json.dumps({"requested": {"h": "1"}, "reported": {"h": "2"}})) == (
+        {"h": "1"},
+        {"h": "2"},
+    )
 
 
 def test_hour_totals_add_records_only_when_every_object_says():
@@ -49,7 +52,7 @@ def test_hour_totals_add_records_only_when_every_object_says():
 
 def test_hour_reports_only_changed_hours_with_their_completeness():
     by_hour = {"2019-11-01-00:00": [A, B], "2019-11-01-01:00": [C]}
-    complete_before = datetime(2019, 11, 1, 1, tzinfo=timezone.utc)  # hour 00 complete, hour 01 not
+    complete_before = datetime(2019, 11, 1, 1, tzinfo=UTC)  # hour 00 complete, hour 01 not
     reports = sensors.hour_reports(by_hour, {"2019-11-01-01:00": "old"}, complete_before, lambda o: 1)
     got = {key: (fp, dict((k, v.value) for k, v in m.metadata.items())) for key, fp, m in reports}
     assert got == {
@@ -71,7 +74,7 @@ def test_object_records_heads_each_object_once_per_etag():
     heads = []
 
     class Client:
-        def head_object(self, Bucket, Key):  # noqa: N803 (boto3's parameter names)
+        def head_object(self, Bucket, Key):
             heads.append(Key)
             return {"Metadata": {"records": "12"} if Key == A["Key"] else {}}
 

@@ -13,22 +13,24 @@ import os
 import subprocess
 import sys
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from user_events.config import PROJECT_ROOT
 from user_events.warehouse.resources import connect
-from user_events_tests.stream_support import require_services
 from user_events_tests import reference
+from user_events_tests.stream_support import require_services
+
 
 @pytest.fixture(autouse=True)
 def _services():
     require_services("USER_EVENTS_KAFKA_BOOTSTRAP", "USER_EVENTS_S3_ENDPOINT", "USER_EVENTS_PG_URL")
 
+
 HOURS = ["2019-11-01-00:00", "2019-11-01-01:00", "2019-11-01-02:00"]
-HOUR_STARTS = [datetime(2019, 11, 1, h, tzinfo=timezone.utc) for h in range(3)]
+HOUR_STARTS = [datetime(2019, 11, 1, h, tzinfo=UTC) for h in range(3)]
 ASSETS = "hourly_typed_events,hourly_user_events,hourly_kpis"
 
 
@@ -82,7 +84,9 @@ def cli(*args: str, timeout: float = 900) -> subprocess.CompletedProcess:
 
 def run_cli(*args: str, timeout: float = 900) -> subprocess.CompletedProcess:
     proc = cli(*args, timeout=timeout)
-    assert proc.returncode == 0, f"{' '.join(proc.args)} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    assert proc.returncode == 0, (
+        f"{' '.join(proc.args)} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    )
     return proc
 
 
@@ -100,9 +104,7 @@ def table_snapshot(schema: str) -> dict[str, list]:
     out = {}
     for table, order in (("user_events", "event_id"), ("kpi_hourly", "hour"), ("kpi_daily", "day")):
         out[table] = pg(f'SELECT * FROM "{schema}"."{table}" ORDER BY {order}')
-    out["rejected_events"] = pg(
-        f'SELECT event_time, reason, source FROM "{schema}"."rejected_events" ORDER BY 1, 2, 3'
-    )
+    out["rejected_events"] = pg(f'SELECT event_time, reason, source FROM "{schema}"."rejected_events" ORDER BY 1, 2, 3')
     return out
 
 
@@ -110,23 +112,37 @@ def kpi_rows(schema: str) -> dict:
     with connect(os.environ["USER_EVENTS_PG_URL"], autocommit=True) as conn:
         cur = conn.execute(f'SELECT * FROM "{schema}"."kpi_hourly" ORDER BY hour')
         names = [d.name for d in cur.description]
-        return {r[0]: dict(zip(names, r)) for r in cur.fetchall()}
+        return {r[0]: dict(zip(names, r, strict=False)) for r in cur.fetchall()}
 
 
 def materialize_hours(first: str, last: str) -> None:
     """The README's single-run backfill command over [first, last]."""
     run_cli(
-        "dagster", "asset", "materialize", "-m", "user_events.definitions",
-        "--select", ASSETS, "--partition-range", f"{first}...{last}",
-    )  # fmt: skip
+        "dagster",
+        "asset",
+        "materialize",
+        "-m",
+        "user_events.definitions",
+        "--select",
+        ASSETS,
+        "--partition-range",
+        f"{first}...{last}",
+    )
 
 
 def load_hour(key: str) -> None:
     """The README's one-hour command."""
     run_cli(
-        "dagster", "job", "execute", "-m", "user_events.definitions", "-j", "hourly_load_job",
-        "--tags", json.dumps({"dagster/partition": key}),
-    )  # fmt: skip
+        "dagster",
+        "job",
+        "execute",
+        "-m",
+        "user_events.definitions",
+        "-j",
+        "hourly_load_job",
+        "--tags",
+        json.dumps({"dagster/partition": key}),
+    )
 
 
 def run_range_in_process(first: str, last: str) -> None:
@@ -175,7 +191,9 @@ def test_reload_and_cli_backfill_change_nothing(lake_env, replayed):
     # the range includes an hour with no objects at all: it loads as empty, not as an error
     run_range_in_process(HOURS[0], "2019-11-01-03:00")
     assert table_snapshot(schema) == before
-    assert pg(f'SELECT count(*) FROM "{schema}".user_events WHERE event_hour = %s', (HOUR_STARTS[2] + timedelta(hours=1),)) == [(0,)]
+    assert pg(
+        f'SELECT count(*) FROM "{schema}".user_events WHERE event_hour = %s', (HOUR_STARTS[2] + timedelta(hours=1),)
+    ) == [(0,)]
 
 
 def sensor_tick(instance, cursor: str | None):
@@ -207,9 +225,7 @@ def test_sensor_reports_every_hours_totals_whoever_wrote_them(lake_env, replayed
     for hour in HOUR_STARTS:
         prefix = f"topics/{topic}/year=2019/month=11/day=01/hour={hour:%H}/"
         objects = s3.list_objects_v2(Bucket=bucket, Prefix=prefix).get("Contents", [])
-        lines = sum(
-            s3.get_object(Bucket=bucket, Key=o["Key"])["Body"].read().count(b"\n") for o in objects
-        )
+        lines = sum(s3.get_object(Bucket=bucket, Key=o["Key"])["Body"].read().count(b"\n") for o in objects)
         want[f"{hour:%Y-%m-%d-%H}:00"] = (len(objects), lines, sum(o["Size"] for o in objects))
     assert all(n and lines for n, lines, _ in want.values())
     sensor = defs.resolve_sensor_def("hourly_load_sensor")
@@ -254,9 +270,14 @@ def test_late_event_makes_its_hour_reload_by_itself(lake_env, replayed, tmp_path
             instance=instance, partition_key=runs[0].partition_key, tags=runs[0].tags
         )
     assert result.success
-    assert pg(f"SELECT count(*) FROM \"{schema}\".user_events WHERE brand = 'late-brand' AND event_hour = %s", (HOUR_STARTS[1],)) == [(1,)]
+    assert pg(
+        f"SELECT count(*) FROM \"{schema}\".user_events WHERE brand = 'late-brand' AND event_hour = %s",
+        (HOUR_STARTS[1],),
+    ) == [(1,)]
     hour1 = replayed[replayed["event_hour"] == HOUR_STARTS[1]]
-    assert pg(f'SELECT count(*) FROM "{schema}".user_events WHERE event_hour = %s', (HOUR_STARTS[1],)) == [(len(hour1) + 1,)]
+    assert pg(f'SELECT count(*) FROM "{schema}".user_events WHERE event_hour = %s', (HOUR_STARTS[1],)) == [
+        (len(hour1) + 1,)
+    ]
 
 
 def test_failing_blocking_check_keeps_previous_rows(lake_env, replayed, monkeypatch):
@@ -267,7 +288,11 @@ def test_failing_blocking_check_keeps_previous_rows(lake_env, replayed, monkeypa
     from user_events.storage.s3 import S3Storage
     from user_events.storage.s3_layout import object_key
 
-    schema, topic, bucket = lake_env["USER_EVENTS_PG_SCHEMA"], lake_env["USER_EVENTS_TOPIC"], os.environ["USER_EVENTS_S3_BUCKET"]
+    schema, topic, bucket = (
+        lake_env["USER_EVENTS_PG_SCHEMA"],
+        lake_env["USER_EVENTS_TOPIC"],
+        os.environ["USER_EVENTS_S3_BUCKET"],
+    )
     before = pg(f'SELECT event_id FROM "{schema}".user_events WHERE event_hour = %s ORDER BY 1', (HOUR_STARTS[0],))
     assert before
     bad_lines = "\n".join(json.dumps({"event_time": "not a time", "event_type": "view"}) for _ in range(50)) + "\n"
@@ -313,9 +338,12 @@ def test_backfill_through_the_webserver_has_a_working_page_and_true_duration(lak
     env = {**os.environ, "DAGSTER_HOME": str(home)}
     dev = subprocess.Popen(
         [str(exe / "dagster"), "dev", "-m", "user_events_tests.backfill_location", "-h", "127.0.0.1", "-p", str(port)],
-        cwd=PROJECT_ROOT, env=env, stdout=open(tmp_path / "dev.log", "w"), stderr=subprocess.STDOUT,
+        cwd=PROJECT_ROOT,
+        env=env,
+        stdout=open(tmp_path / "dev.log", "w"),
+        stderr=subprocess.STDOUT,
         start_new_session=True,
-    )  # fmt: skip
+    )
     try:
         deadline = time.monotonic() + 240
         while True:
@@ -326,12 +354,27 @@ def test_backfill_through_the_webserver_has_a_working_page_and_true_duration(lak
                 pass
             assert dev.poll() is None and time.monotonic() < deadline, (tmp_path / "dev.log").read_text()[-3000:]
             time.sleep(2)
-        proc = run_cli("user-events", "backfill", "--from", HOURS[0], "--to", HOURS[-1], "--url", url, "--wait",
-                       "--timeout", "800", timeout=900)  # fmt: skip
+        proc = run_cli(
+            "user-events",
+            "backfill",
+            "--from",
+            HOURS[0],
+            "--to",
+            HOURS[-1],
+            "--url",
+            url,
+            "--wait",
+            "--timeout",
+            "800",
+            timeout=900,
+        )
         backfill_id = proc.stdout.split("backfill ", 1)[1].split()[0]
         state = status(DagsterWebserver(url), backfill_id)
         assert state["status"] == "COMPLETED_SUCCESS" and state["isAssetBackfill"] and state["numPartitions"] == 3
-        counts = {s["assetKey"]["path"][0]: s["numPartitionsMaterialized"] for s in state["assetBackfillData"]["assetBackfillStatuses"]}
+        counts = {
+            s["assetKey"]["path"][0]: s["numPartitionsMaterialized"]
+            for s in state["assetBackfillData"]["assetBackfillStatuses"]
+        }
         assert counts == {"hourly_typed_events": 3, "hourly_user_events": 3, "hourly_kpis": 3}
         runs = DagsterWebserver(url).graphql(
             'query R($id: String!) { runsOrError(filter: {tags: [{key: "dagster/backfill", value: $id}]}) '

@@ -51,14 +51,28 @@ def defs():
 
 def test_simulate_and_sink_jobs_in_process(pipeline, defs):
     sim = defs.resolve_job_def("simulate_job").execute_in_process(
-        run_config={"ops": {"simulate": {"config": {"count": 2500, "rate": 1000, "time_mode": "replay", "start": "2019-11-01T00:59:59Z", "seed": 4}}}}
+        run_config={
+            "ops": {
+                "simulate": {
+                    "config": {
+                        "count": 2500,
+                        "rate": 1000,
+                        "time_mode": "replay",
+                        "start": "2019-11-01T00:59:59Z",
+                        "seed": 4,
+                    }
+                }
+            }
+        }
     )
     assert sim.success
     assert sim.output_for_node("simulate")["delivered"] == 2500
 
     records = [json.loads(m.value()) for m in consume_all(pipeline.topic)]
     df = records_frame(records)
-    hours = Counter(pd.to_datetime(df.event_time, format="%Y-%m-%d %H:%M:%S UTC", utc=True).dt.strftime("%Y-%m-%d-%H:00"))
+    hours = Counter(
+        pd.to_datetime(df.event_time, format="%Y-%m-%d %H:%M:%S UTC", utc=True).dt.strftime("%Y-%m-%d-%H:00")
+    )
     assert len(hours) == 2  # the window crosses an hour boundary
 
     mongo = defs.resolve_job_def("mongo_sink_job").execute_in_process(
@@ -68,7 +82,9 @@ def test_simulate_and_sink_jobs_in_process(pipeline, defs):
     # the sink is a multi-asset now: its summary is the metadata of the collections' materializations
     final = {m.asset_key: m.metadata for m in mongo.asset_materializations_for_node("mongo_sink")}
     assert final[mongo_collection("events")]["consumed"].value == 2500
-    assert set(final) == {mongo_collection(c) for c in ("events", "events_per_minute", "sink_delay_per_minute", "sink_status")}
+    assert set(final) == {
+        mongo_collection(c) for c in ("events", "events_per_minute", "sink_delay_per_minute", "sink_status")
+    }
     assert final[mongo_collection("events")]["lag"].value == 0
     assert mongo_db(pipeline.mongo_db).events.count_documents({}) == len(expected_event_ids(df))
     assert any(m.asset_key == kafka_topic("events") for m in sim.asset_materializations_for_node("simulate"))
@@ -90,13 +106,19 @@ def test_simulate_and_sink_jobs_in_process(pipeline, defs):
 
     # a late event for the first hour: the next run writes one more object and reports that hour again
     first_hour = min(hours)
-    late = {**GOOD_RECORD, "event_time": first_hour[:10] + " " + first_hour[11:13] + ":30:00 UTC", "user_session": "late"}
+    late = {
+        **GOOD_RECORD,
+        "event_time": first_hour[:10] + " " + first_hour[11:13] + ":30:00 UTC",
+        "user_session": "late",
+    }
     produce(pipeline.topic, [encode(late)])
     again = defs.resolve_job_def("s3_sink_job").execute_in_process(
         run_config={"ops": {"s3_sink": {"config": {"until_idle_seconds": 3, "rotate_seconds": 1}}}}
     )
     mats = [m for m in again.asset_observations_for_node("s3_sink") if m.asset_key == lake]
-    assert [(m.partition, m.metadata["records"].value, m.metadata["objects"].value) for m in mats] == [(first_hour, 1, 1)]
+    assert [(m.partition, m.metadata["records"].value, m.metadata["objects"].value) for m in mats] == [
+        (first_hour, 1, 1)
+    ]
 
 
 def test_keepalive_sensor_requests_a_run_only_when_none_is_active(defs):
@@ -124,12 +146,26 @@ def test_keepalive_sensor_requests_a_run_only_when_none_is_active(defs):
 
 def test_run_termination_flushes_and_commits(pipeline, tmp_path):
     """SIGTERM to `dagster job execute` of s3_sink_job: the buffered records are written and committed."""
-    produce(pipeline.topic, (encode({**GOOD_RECORD, "user_session": f"s{i}", "user_id": str(i + 1)}) for i in range(300)))
+    produce(
+        pipeline.topic, (encode({**GOOD_RECORD, "user_session": f"s{i}", "user_id": str(i + 1)}) for i in range(300))
+    )
     cfg = tmp_path / "run.yaml"
     cfg.write_text(json.dumps({"ops": {"s3_sink": {"config": {"rotate_seconds": 3600}}}}))
     log = tmp_path / "dagster.log"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "dagster", "job", "execute", "-m", "user_events.definitions", "-j", "s3_sink_job", "-c", str(cfg)],
+        [
+            sys.executable,
+            "-m",
+            "dagster",
+            "job",
+            "execute",
+            "-m",
+            "user_events.definitions",
+            "-j",
+            "s3_sink_job",
+            "-c",
+            str(cfg),
+        ],
         env=pipeline.env(),
         cwd=PROJECT_ROOT,
         stdout=open(log, "wb"),
@@ -182,13 +218,22 @@ def _run_events(home) -> tuple[dg.DagsterRunStatus, list]:
 def test_sigterm_to_a_sink_run_ends_as_a_stop_not_a_failure(pipeline, tmp_path):
     """Run termination of mongo_sink_job: flushed and committed, a clear stop message, no STEP_FAILURE; the
     collections were materialized (with the final lag)."""
-    produce(pipeline.topic, (encode({**GOOD_RECORD, "user_session": f"s{i}", "user_id": str(i + 1)}) for i in range(200)))
+    produce(
+        pipeline.topic, (encode({**GOOD_RECORD, "user_session": f"s{i}", "user_id": str(i + 1)}) for i in range(200))
+    )
     log, home = tmp_path / "dagster.log", tmp_path / "home"
-    proc = _dagster_execute("mongo_sink_job", pipeline.env(), {"ops": {"mongo_sink": {"config": {"progress_seconds": 1}}}}, log, home)
+    proc = _dagster_execute(
+        "mongo_sink_job", pipeline.env(), {"ops": {"mongo_sink": {"config": {"progress_seconds": 1}}}}, log, home
+    )
     try:
         wait_assigned(log, 120, "the sink to start")
         group = pipeline.group("mongo")
-        wait_until(lambda: committed_offsets(pipeline.topic, group) == end_offsets(pipeline.topic), 60, "the sink to commit", interval=1)
+        wait_until(
+            lambda: committed_offsets(pipeline.topic, group) == end_offsets(pipeline.topic),
+            60,
+            "the sink to commit",
+            interval=1,
+        )
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(90) == 0, log.read_text()[-3000:]
     finally:
@@ -213,7 +258,11 @@ def test_sigterm_to_a_simulate_run_ends_as_a_stop(pipeline, tmp_path):
     config = {"ops": {"simulate": {"config": {"count": 1_000_000, "rate": 200, "time_mode": "live"}}}}
     proc = _dagster_execute("simulate_job", pipeline.env(), config, log, home)
     try:
-        wait_until(lambda: "published" in log.read_text() or sum(end_offsets_or_zero(pipeline.topic).values()) > 100, 120, "publishing")
+        wait_until(
+            lambda: "published" in log.read_text() or sum(end_offsets_or_zero(pipeline.topic).values()) > 100,
+            120,
+            "publishing",
+        )
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(90) == 0, log.read_text()[-3000:]
     finally:
@@ -230,7 +279,7 @@ def test_sigterm_to_a_simulate_run_ends_as_a_stop(pipeline, tmp_path):
 def end_offsets_or_zero(topic: str) -> dict:
     try:
         return end_offsets(topic)
-    except Exception:  # noqa: BLE001 - the topic may not exist yet
+    except Exception:
         return {}
 
 
@@ -245,7 +294,9 @@ def test_a_real_failure_still_fails_the_sink_run(pipeline, defs):
     assigned, done = threading.Event(), threading.Event()
 
     def hold() -> None:  # a member that keeps polling (and so takes part in the sink's rebalance)
-        holder = Consumer(kafka().client_config("consumer", **{"group.id": pipeline.group("mongo"), "group.instance.id": "holder"}))
+        holder = Consumer(
+            kafka().client_config("consumer", **{"group.id": pipeline.group("mongo"), "group.instance.id": "holder"})
+        )
         holder.subscribe([pipeline.topic], on_assign=lambda c, parts: assigned.set() if parts else None)
         while not done.is_set():
             holder.poll(0.2)
@@ -264,4 +315,6 @@ def test_a_real_failure_still_fails_the_sink_run(pipeline, defs):
         thread.join(30)
     assert not result.success
     [failure] = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
-    assert pipeline.group("mongo") in str(failure.step_failure_data.error) and "holder" in str(failure.step_failure_data.error)
+    assert pipeline.group("mongo") in str(failure.step_failure_data.error) and "holder" in str(
+        failure.step_failure_data.error
+    )

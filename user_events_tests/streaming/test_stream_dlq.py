@@ -11,8 +11,8 @@ import pytest
 
 from user_events_tests.stream_support import (
     GOOD_RECORD,
-    consume_all,
     committed_offsets,
+    consume_all,
     encode,
     end_offsets,
     mongo_db,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import random
 from collections import Counter
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -15,7 +15,7 @@ from user_events.streaming.s3_sink import S3Sink
 
 pytestmark = pytest.mark.unit
 
-UTC = timezone.utc
+UTC = UTC
 TOPIC = "t_logic"
 
 
@@ -141,7 +141,9 @@ def test_random_crashes_store_every_record_exactly_once(seed):
         part = int(key.rsplit("+", 2)[1])
         recs = [json.loads(line) for line in body.splitlines()]
         offsets = [int(r["product_id"]) - 1000 for r in recs]
-        assert offsets == sorted(offsets) and offsets[0] == start_offset_of(key) and offsets[-1] == int(meta["end-offset"])
+        assert (
+            offsets == sorted(offsets) and offsets[0] == start_offset_of(key) and offsets[-1] == int(meta["end-offset"])
+        )
         for r in recs:
             t = datetime.strptime(r["event_time"], "%Y-%m-%d %H:%M:%S UTC").replace(tzinfo=UTC)
             assert key.startswith(hour_prefix(TOPIC, t.replace(minute=0, second=0)))  # right hour folder

@@ -6,7 +6,7 @@ import json
 import re
 import time
 from collections import Counter, defaultdict
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pandas as pd
 
@@ -25,7 +25,18 @@ def run_simulate(p, tmp_path, *args: str) -> tuple[int, dict]:
 
 def test_generated_events_in_replay_mode(pipeline, tmp_path):
     code, summary = run_simulate(
-        pipeline, tmp_path, "--count", "3000", "--rate", "0", "--time-mode", "replay", "--start", "2019-11-01T10:00:00Z", "--seed", "5"
+        pipeline,
+        tmp_path,
+        "--count",
+        "3000",
+        "--rate",
+        "0",
+        "--time-mode",
+        "replay",
+        "--start",
+        "2019-11-01T10:00:00Z",
+        "--seed",
+        "5",
     )
     assert code == 0 and summary["produced"] == summary["delivered"] == 3000 and summary["failed"] == 0
     msgs = consume_all(pipeline.topic)
@@ -52,23 +63,41 @@ def test_generated_events_in_replay_mode(pipeline, tmp_path):
         assert [t for _, _, t in sorted(items)] == sorted(t for _, _, t in items)
     # same seed, same events
     code, _ = run_simulate(
-        pipeline, tmp_path, "--count", "3000", "--rate", "0", "--time-mode", "replay", "--start", "2019-11-01T10:00:00Z", "--seed", "5"
+        pipeline,
+        tmp_path,
+        "--count",
+        "3000",
+        "--rate",
+        "0",
+        "--time-mode",
+        "replay",
+        "--start",
+        "2019-11-01T10:00:00Z",
+        "--seed",
+        "5",
     )
     again = consume_all(pipeline.topic)
     assert Counter(m.value() for m in again) == Counter({v: 2 * n for v, n in Counter(m.value() for m in msgs).items()})
 
 
 def test_live_mode_restamps_with_publication_time(pipeline, tmp_path):
-    before = datetime.now(timezone.utc).replace(microsecond=0)
-    code, summary = run_simulate(pipeline, tmp_path, "--count", "500", "--rate", "2000", "--time-mode", "live", "--seed", "9")
-    after = datetime.now(timezone.utc)
+    before = datetime.now(UTC).replace(microsecond=0)
+    code, summary = run_simulate(
+        pipeline, tmp_path, "--count", "500", "--rate", "2000", "--time-mode", "live", "--seed", "9"
+    )
+    after = datetime.now(UTC)
     assert code == 0 and summary["delivered"] == 500
-    times = [datetime.strptime(json.loads(m.value())["event_time"], "%Y-%m-%d %H:%M:%S UTC").replace(tzinfo=timezone.utc) for m in consume_all(pipeline.topic)]
+    times = [
+        datetime.strptime(json.loads(m.value())["event_time"], "%Y-%m-%d %H:%M:%S UTC").replace(tzinfo=UTC)
+        for m in consume_all(pipeline.topic)
+    ]
     assert len(times) == 500 and all(before <= t <= after for t in times)
 
 
 def test_csv_replay_publishes_the_rows(pipeline, tmp_path, rees46_sample):
-    code, summary = run_simulate(pipeline, tmp_path, "--from-csv", str(rees46_sample), "--count", "1000", "--time-mode", "replay", "--rate", "0")
+    code, summary = run_simulate(
+        pipeline, tmp_path, "--from-csv", str(rees46_sample), "--count", "1000", "--time-mode", "replay", "--rate", "0"
+    )
     assert code == 0 and summary["delivered"] == 1000
     rows = pd.read_csv(rees46_sample, dtype=str, keep_default_na=False, nrows=1000)
     want = Counter(json.dumps(r, sort_keys=True) for r in rows.to_dict("records"))

@@ -12,7 +12,7 @@ import random
 import signal
 import time
 from collections import Counter
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit, urlunsplit
 
 import pandas as pd
@@ -54,7 +54,19 @@ POISON = [
 
 
 def simulate_args(count: int, rate: float, start: str = "2019-11-01T00:59:57Z", seed: int = 11) -> list[str]:
-    return ["simulate", "--count", str(count), "--rate", str(rate), "--time-mode", "replay", "--start", start, "--seed", str(seed)]
+    return [
+        "simulate",
+        "--count",
+        str(count),
+        "--rate",
+        str(rate),
+        "--time-mode",
+        "replay",
+        "--start",
+        start,
+        "--seed",
+        str(seed),
+    ]
 
 
 SINK_ARGS = {
@@ -123,7 +135,9 @@ def produce_poison(p) -> None:
 
 
 def run_until_idle(p, tmp_path, idle: float = 4.0) -> None:
-    procs = [start_cli(SINK_ARGS[s] + ["--until-idle", str(idle)], p.env(), tmp_path / f"{s}-final.log") for s in SINK_ARGS]
+    procs = [
+        start_cli(SINK_ARGS[s] + ["--until-idle", str(idle)], p.env(), tmp_path / f"{s}-final.log") for s in SINK_ARGS
+    ]
     for proc in procs:
         assert proc.wait(120) == 0
 
@@ -256,7 +270,9 @@ def test_rees46_sample_replay_to_s3_and_mongo(pipeline, tmp_path, rees46_sample)
     ]
     csv_path = tmp_path / "sample_plus_bad.csv"
     csv_path.write_text(rees46_sample.read_text().rstrip("\n") + "\n" + "\n".join(bad_rows) + "\n")
-    sim = start_cli(["simulate", "--from-csv", str(csv_path), "--time-mode", "replay", "--rate", "0"], p.env(), tmp_path / "sim.log")
+    sim = start_cli(
+        ["simulate", "--from-csv", str(csv_path), "--time-mode", "replay", "--rate", "0"], p.env(), tmp_path / "sim.log"
+    )
     assert sim.wait(120) == 0, (tmp_path / "sim.log").read_text()[-2000:]
     run_until_idle(p, tmp_path, idle=3.0)
 
@@ -270,10 +286,15 @@ def test_rees46_sample_replay_to_s3_and_mongo(pipeline, tmp_path, rees46_sample)
         valid = valid[pd.to_numeric(valid[c], errors="coerce").gt(0)]
     assert len(valid) == 9999  # the sample is clean; the bad rows are ours
     lines = s3_lines(p.topic)
-    want = Counter(json.dumps(dict(zip(RAW_FIELDS, row)), sort_keys=True) for row in valid[list(RAW_FIELDS)].itertuples(index=False))
+    want = Counter(
+        json.dumps(dict(zip(RAW_FIELDS, row, strict=False)), sort_keys=True)
+        for row in valid[list(RAW_FIELDS)].itertuples(index=False)
+    )
     got = Counter(json.dumps(r, sort_keys=True) for _, r in lines)
     assert got == want
-    assert {k.split(f"topics/{p.topic}/")[1].rsplit("/", 1)[0] for k, _ in lines} == {"year=2019/month=11/day=01/hour=00"}
+    assert {k.split(f"topics/{p.topic}/")[1].rsplit("/", 1)[0] for k, _ in lines} == {
+        "year=2019/month=11/day=01/hour=00"
+    }
 
     db = mongo_db(p.mongo_db)
     assert db.events.count_documents({}) == len(expected_event_ids(valid))
@@ -283,14 +304,20 @@ def test_rees46_sample_replay_to_s3_and_mongo(pipeline, tmp_path, rees46_sample)
     client, bucket = s3()
     wm = read_watermark(client, bucket, p.topic)
     assert wm["partitions_total"] == 3 and set(wm["partitions"]) == {0, 1, 2}
-    assert all(d["pending_records"] == 0 and d["committed_offset"] == d["log_end_offset"] for d in wm["partitions"].values())
+    assert all(
+        d["pending_records"] == 0 and d["committed_offset"] == d["log_end_offset"] for d in wm["partitions"].values()
+    )
     assert max(d["max_event_time"] for d in wm["partitions"].values()) == "2019-11-01T00:56:00Z"
-    assert hours_complete_before(wm, timedelta(0)) == datetime(2019, 11, 1, tzinfo=timezone.utc)
+    assert hours_complete_before(wm, timedelta(0)) == datetime(2019, 11, 1, tzinfo=UTC)
 
     dlq = consume_all(p.dlq)
-    errors = Counter((dict(m.headers())["sink"].decode(), dict(m.headers())["error"].decode().split(":")[0]) for m in dlq)
+    errors = Counter(
+        (dict(m.headers())["sink"].decode(), dict(m.headers())["error"].decode().split(":")[0]) for m in dlq
+    )
     assert errors == {
-        (group, code): 1 for group in (p.group("mongo"), p.group("s3")) for code in ("price_negative", "event_type_invalid", "wrong_field_count")
+        (group, code): 1
+        for group in (p.group("mongo"), p.group("s3"))
+        for code in ("price_negative", "event_type_invalid", "wrong_field_count")
     }
 
 
@@ -313,7 +340,7 @@ def test_minute_buckets_count_each_offset_once(pipeline):
     from user_events.streaming.mongo_sink import apply_bucket_deltas
 
     coll = mongo_db(pipeline.mongo_db)["events_per_minute"]
-    meta = {"b": (datetime(2019, 11, 1, tzinfo=timezone.utc), "view")}
+    meta = {"b": (datetime(2019, 11, 1, tzinfo=UTC), "view")}
 
     def apply(deltas):
         apply_bucket_deltas(coll, deltas, dict(meta))

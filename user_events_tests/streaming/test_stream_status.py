@@ -45,12 +45,25 @@ def test_s3_sink_status_reports_lag_as_end_minus_committed(pipeline, tmp_path):
         return status.find_one({"_id": doc_id, "state": "running", "partitions.2": {"$exists": True}})
 
     try:
-        wait_until(lambda: current() is not None and (tmp_path / "s3-1.log").read_text().count("progress:") >= 2, 120, "a status document")
+        wait_until(
+            lambda: current() is not None and (tmp_path / "s3-1.log").read_text().count("progress:") >= 2,
+            120,
+            "a status document",
+        )
         doc = current()
-        assert doc["sink"] == "s3" and doc["topic"] == p.topic and doc["group"] == p.group("s3") and doc["instance_id"] == "status-test"
+        assert (
+            doc["sink"] == "s3"
+            and doc["topic"] == p.topic
+            and doc["group"] == p.group("s3")
+            and doc["instance_id"] == "status-test"
+        )
         by_partition = {d["partition"]: d for d in doc["partitions"]}
         assert {q: d["end_offset"] for q, d in by_partition.items()} == ends
-        assert {q: d["committed"] for q, d in by_partition.items()} == committed_offsets(p.topic, p.group("s3")) == committed
+        assert (
+            {q: d["committed"] for q, d in by_partition.items()}
+            == committed_offsets(p.topic, p.group("s3"))
+            == committed
+        )
         assert all(d["lag"] == ends[q] - committed[q] for q, d in by_partition.items())
         assert doc["lag"] == 200
         assert "lag=200" in (tmp_path / "s3-1.log").read_text()  # the progress line says it too
@@ -59,7 +72,11 @@ def test_s3_sink_status_reports_lag_as_end_minus_committed(pipeline, tmp_path):
         assert proc.wait(60) == 0
     final = status.find_one({"_id": doc_id})
     assert final["state"] == "stopped" and final["lag"] == 0 and final["last_store_at"] is not None
-    assert {d["partition"]: d["committed"] for d in final["partitions"]} == ends == committed_offsets(p.topic, p.group("s3"))
+    assert (
+        {d["partition"]: d["committed"] for d in final["partitions"]}
+        == ends
+        == committed_offsets(p.topic, p.group("s3"))
+    )
 
 
 def test_mongo_sink_status_and_delay_per_minute(pipeline, tmp_path):
@@ -68,18 +85,24 @@ def test_mongo_sink_status_and_delay_per_minute(pipeline, tmp_path):
     them from the stored documents."""
     p = pipeline
     produce(p.topic, records(1500))
-    proc = start_cli(["sink", "mongo", "--until-idle", "3"], p.env(USER_EVENTS_SINK_INSTANCE_ID="m1"), tmp_path / "mongo.log")
+    proc = start_cli(
+        ["sink", "mongo", "--until-idle", "3"], p.env(USER_EVENTS_SINK_INSTANCE_ID="m1"), tmp_path / "mongo.log"
+    )
     assert proc.wait(120) == 0, (tmp_path / "mongo.log").read_text()[-2000:]
     db = mongo_db(p.mongo_db)
     doc = db.sink_status.find_one({"_id": f"{p.group('mongo')}|m1"})
     ends = end_offsets(p.topic)
     assert doc["state"] == "stopped" and doc["lag"] == 0 and doc["last_store_at"] is not None
-    assert {d["partition"]: (d["end_offset"], d["committed"], d["lag"]) for d in doc["partitions"]} == {q: (e, e, 0) for q, e in ends.items()}
+    assert {d["partition"]: (d["end_offset"], d["committed"], d["lag"]) for d in doc["partitions"]} == {
+        q: (e, e, 0) for q, e in ends.items()
+    }
 
     events = pd.DataFrame(list(db.events.find({}, {"ingested_at": 1, "kafka_ts": 1})))
     events["delay_ms"] = (events.ingested_at - events.kafka_ts).dt.total_seconds() * 1000
     events["minute"] = events.ingested_at.dt.floor("min")
-    want = events.groupby("minute").delay_ms.agg(count="size", p50=lambda s: s.quantile(0.5), p95=lambda s: s.quantile(0.95), max="max")
+    want = events.groupby("minute").delay_ms.agg(
+        count="size", p50=lambda s: s.quantile(0.5), p95=lambda s: s.quantile(0.95), max="max"
+    )
     got = {d["minute"]: d for d in db.sink_delay_per_minute.find()}
     assert {m.to_pydatetime() for m in want.index} == set(got)
     for minute, row in want.iterrows():

@@ -3,20 +3,20 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
 
 from user_events.schema import RAW_FIELDS, event_id_of
 from user_events.storage.s3_layout import hour_partition_key, object_key, start_offset_of
+from user_events.storage.watermark import NOTHING_COMPLETE, hours_complete_before
 from user_events.streaming.s3_sink import ndjson_line
 from user_events.streaming.validate import ValidationError, parse_message, validate_fields, validate_record
-from user_events.storage.watermark import NOTHING_COMPLETE, hours_complete_before
 
 pytestmark = pytest.mark.unit
 
-UTC = timezone.utc
+UTC = UTC
 GOOD = {
     "event_time": "2019-11-01 00:00:01 UTC",
     "event_type": "view",
@@ -39,9 +39,16 @@ def test_valid_raw_record_is_typed():
     assert ev.event_hour == datetime(2019, 11, 1, tzinfo=UTC)
     # the id is the schema's id of the same typed values
     assert ev.event_id == event_id_of(
-        datetime(2019, 11, 1, 0, 0, 1, tzinfo=UTC), "view", 17302664, 2053013553853497655, None, "creed",
-        Decimal("28.31"), 561587266, "755422e7-9040-477b-9bd2-6a6e8fd97387",
-    )  # fmt: skip
+        datetime(2019, 11, 1, 0, 0, 1, tzinfo=UTC),
+        "view",
+        17302664,
+        2053013553853497655,
+        None,
+        "creed",
+        Decimal("28.31"),
+        561587266,
+        "755422e7-9040-477b-9bd2-6a6e8fd97387",
+    )
     assert ev.raw_dict() == GOOD
 
 

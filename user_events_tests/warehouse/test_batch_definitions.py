@@ -31,9 +31,14 @@ def test_code_location_has_batch_job_and_graph():
     assert parents("hourly_typed_events") == {"lake_events_hourly"}
     assert parents("lake_events_hourly") == {"kafka/events"}
     checks = {(c.asset_key.to_user_string(), c.name) for c in graph.asset_check_keys}
-    assert {("typed_events", "typed_events_schema"), ("typed_events", "typed_events_unique_event_id"),
-            ("typed_events", "typed_events_reject_rate"), ("brand_details", "brand_details_sane"),
-            ("warehouse/kpi_daily", "kpi_daily_ranges"), ("warehouse/kpi_hourly", "kpi_hourly_ranges")} <= checks  # fmt: skip
+    assert {
+        ("typed_events", "typed_events_schema"),
+        ("typed_events", "typed_events_unique_event_id"),
+        ("typed_events", "typed_events_reject_rate"),
+        ("brand_details", "brand_details_sane"),
+        ("warehouse/kpi_daily", "kpi_daily_ranges"),
+        ("warehouse/kpi_hourly", "kpi_hourly_ranges"),
+    } <= checks
     from user_events.ingest.definitions import INGEST_CHECKS
     from user_events.warehouse.checks import WAREHOUSE_CHECKS
 
@@ -42,11 +47,27 @@ def test_code_location_has_batch_job_and_graph():
 
 
 def test_dagster_cli_validates_the_code_location():
-    proc = subprocess.run(
-        [str(PROJECT_ROOT / ".venv" / "bin" / "dagster"), "definitions", "validate", "-m", "user_events.definitions"],
-        capture_output=True, text=True, timeout=300, cwd=PROJECT_ROOT,
-    ) if (PROJECT_ROOT / ".venv" / "bin" / "dagster").exists() else subprocess.run(
-        [sys.executable, "-m", "dagster", "definitions", "validate", "-m", "user_events.definitions"],
-        capture_output=True, text=True, timeout=300, cwd=PROJECT_ROOT,
-    )  # fmt: skip
+    proc = (
+        subprocess.run(
+            [
+                str(PROJECT_ROOT / ".venv" / "bin" / "dagster"),
+                "definitions",
+                "validate",
+                "-m",
+                "user_events.definitions",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            cwd=PROJECT_ROOT,
+        )
+        if (PROJECT_ROOT / ".venv" / "bin" / "dagster").exists()
+        else subprocess.run(
+            [sys.executable, "-m", "dagster", "definitions", "validate", "-m", "user_events.definitions"],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            cwd=PROJECT_ROOT,
+        )
+    )
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]

@@ -8,12 +8,10 @@ from decimal import Decimal
 
 import pytest
 
+from user_events.batch_cli import failure_message
 from user_events.schema import KPI_DAILY, KPI_HOURLY, RAW_HEADER, WAREHOUSE_TABLES
 from user_events.warehouse import load
-from user_events.batch_cli import failure_message
-
 from user_events_tests import reference
-
 
 
 def snapshot(conn, schema) -> dict[str, list]:
@@ -66,7 +64,7 @@ def test_batch_job_on_rees46_sample(run_batch, rees46_sample, pg_conn, pg_schema
         with pg_conn.cursor() as cur:
             cur.execute(f'SELECT * FROM "{pg_schema}"."{table.name}"')
             names = [d.name for d in cur.description]
-            got = {row[0]: dict(zip(names, row)) for row in cur}
+            got = {row[0]: dict(zip(names, row, strict=False)) for row in cur}
         assert set(got) == set(want), table.name
         for key, metrics in want.items():
             reference.assert_metrics_equal(got[key], metrics, f"{table.name}[{key}]")
@@ -75,7 +73,7 @@ def test_batch_job_on_rees46_sample(run_batch, rees46_sample, pg_conn, pg_schema
     with pg_conn.cursor() as cur:
         cur.execute(f'SELECT * FROM "{pg_schema}".brand_details')
         names = [d.name for d in cur.description]
-        got_brands = {row[0]: dict(zip(names, row)) for row in cur}
+        got_brands = {row[0]: dict(zip(names, row, strict=False)) for row in cur}
     assert set(got_brands) == set(want_brands)
     for brand, want in want_brands.items():
         got = got_brands[brand]
@@ -179,9 +177,7 @@ def test_generated_dataset_rejects_match_the_generator(run_batch, tmp_path, pg_c
     stats = write_csv(tmp_path / "gen.csv", rows=20_000, seed=7, duplicate_rate=0.01, invalid_rate=0.01)
     result = run_batch(tmp_path / "gen.csv")
     assert result.success, failure_message(result)
-    got = dict(
-        pg_conn.execute(f'SELECT reason, count(*) FROM "{pg_schema}".rejected_events GROUP BY 1').fetchall()
-    )
+    got = dict(pg_conn.execute(f'SELECT reason, count(*) FROM "{pg_schema}".rejected_events GROUP BY 1').fetchall())
     assert got == stats["invalid_by_kind"]
     events, rejected, duplicates = reference.accepted_events(tmp_path / "gen.csv")
     assert rejected == stats["invalid"]

@@ -17,9 +17,9 @@ import pytest
 
 from user_events.warehouse.resources import connect
 from user_events_tests import reference
-from user_events_tests.stream_support import require_services
 from user_events_tests.lake.test_lake_hourly import HOUR_STARTS, HOURS, cli, isolated_pipeline, restamped_sample
 from user_events_tests.lake.test_lake_hourly import run_cli as ok_cli
+from user_events_tests.stream_support import require_services
 
 RAW_HEADER = "event_time,event_type,product_id,category_id,category_code,brand,price,user_id,user_session\n"
 
@@ -31,7 +31,9 @@ def _services():
 
 @pytest.fixture(scope="module")
 def owned_env(tmp_path_factory):
-    yield from isolated_pipeline(tmp_path_factory, "owner_test", USER_EVENTS_BATCH_DIR=str(tmp_path_factory.mktemp("batch")))
+    yield from isolated_pipeline(
+        tmp_path_factory, "owner_test", USER_EVENTS_BATCH_DIR=str(tmp_path_factory.mktemp("batch"))
+    )
 
 
 def pg(sql: str, params=None) -> list[tuple]:
@@ -56,7 +58,7 @@ def assert_kpis_describe_user_events(schema: str, events: pd.DataFrame) -> None:
         with connect(os.environ["USER_EVENTS_PG_URL"], autocommit=True) as conn:
             cur = conn.execute(f'SELECT * FROM "{schema}".{table} ORDER BY 1')
             names = [d.name for d in cur.description]
-            actual = {r[0]: dict(zip(names, r)) for r in cur.fetchall()}
+            actual = {r[0]: dict(zip(names, r, strict=False)) for r in cur.fetchall()}
         want = reference.kpis(events, period)
         assert set(actual) == set(want), f"{table} periods"
         for p, metrics in want.items():
@@ -91,9 +93,16 @@ def test_hour_job_on_an_empty_lake_changes_nothing_and_fails_clearly(owned_env, 
     schema = owned_env["USER_EVENTS_PG_SCHEMA"]
     before = snapshot(schema)
     proc = cli(
-        "dagster", "job", "execute", "-m", "user_events.definitions", "-j", "hourly_load_job",
-        "--tags", json.dumps({"dagster/partition": HOURS[0]}),
-    )  # fmt: skip
+        "dagster",
+        "job",
+        "execute",
+        "-m",
+        "user_events.definitions",
+        "-j",
+        "hourly_load_job",
+        "--tags",
+        json.dumps({"dagster/partition": HOURS[0]}),
+    )
     assert proc.returncode != 0, "loading an hour the lake has no objects for must not report success"
     assert "no lake objects" in proc.stdout + proc.stderr
     assert snapshot(schema) == before
@@ -104,9 +113,16 @@ def test_load_assets_before_typed_events_change_nothing(owned_env, batch_loaded)
     schema = owned_env["USER_EVENTS_PG_SCHEMA"]
     before = snapshot(schema)
     proc = cli(
-        "dagster", "asset", "materialize", "-m", "user_events.definitions",
-        "--select", "hourly_user_events,hourly_kpis", "--partition-range", f"{HOURS[0]}...{HOURS[-1]}",
-    )  # fmt: skip
+        "dagster",
+        "asset",
+        "materialize",
+        "-m",
+        "user_events.definitions",
+        "--select",
+        "hourly_user_events,hourly_kpis",
+        "--partition-range",
+        f"{HOURS[0]}...{HOURS[-1]}",
+    )
     assert proc.returncode != 0
     assert "hourly_typed_events" in proc.stdout + proc.stderr
     assert snapshot(schema) == before
@@ -134,22 +150,37 @@ def test_batch_and_lake_rows_coexist_each_event_once(owned_env, batch_loaded, tm
     assert len(union) == len(batch_events) + len(extra)
 
     ok_cli(
-        "dagster", "job", "execute", "-m", "user_events.definitions", "-j", "hourly_load_job",
-        "--tags", json.dumps({"dagster/partition": HOURS[1]}),
-    )  # fmt: skip
+        "dagster",
+        "job",
+        "execute",
+        "-m",
+        "user_events.definitions",
+        "-j",
+        "hourly_load_job",
+        "--tags",
+        json.dumps({"dagster/partition": HOURS[1]}),
+    )
     assert_kpis_describe_user_events(schema, union)
     assert pg(f"SELECT count(*) FROM \"{schema}\".user_events WHERE brand = 'lake-only'") == [(2,)]
-    assert len(hour1_events) + 2 == pg(
-        f'SELECT count(*) FROM "{schema}".user_events WHERE event_hour = %s', (HOUR_STARTS[1],)
-    )[0][0]
+    assert (
+        len(hour1_events) + 2
+        == pg(f'SELECT count(*) FROM "{schema}".user_events WHERE event_hour = %s', (HOUR_STARTS[1],))[0][0]
+    )
 
     run_batch(csv_path)  # the batch again: its rows replaced, the lake's kept, nothing twice
     assert_kpis_describe_user_events(schema, union)
 
     ok_cli(  # the hour again: unchanged
-        "dagster", "job", "execute", "-m", "user_events.definitions", "-j", "hourly_load_job",
-        "--tags", json.dumps({"dagster/partition": HOURS[1]}),
-    )  # fmt: skip
+        "dagster",
+        "job",
+        "execute",
+        "-m",
+        "user_events.definitions",
+        "-j",
+        "hourly_load_job",
+        "--tags",
+        json.dumps({"dagster/partition": HOURS[1]}),
+    )
     assert_kpis_describe_user_events(schema, union)
 
 
@@ -166,17 +197,19 @@ def test_range_over_hours_without_lake_objects_leaves_them_and_says_so(owned_env
     before = pg(sql, hour0_and_2)
     assert len(before) == int(batch_events["event_hour"].isin(hour0_and_2).sum())
     ok_cli(
-        "dagster", "asset", "materialize", "-m", "user_events.definitions",
-        "--select", "hourly_typed_events,hourly_user_events,hourly_kpis",
-        "--partition-range", f"{HOURS[0]}...{HOURS[-1]}",
-    )  # fmt: skip
+        "dagster",
+        "asset",
+        "materialize",
+        "-m",
+        "user_events.definitions",
+        "--select",
+        "hourly_typed_events,hourly_user_events,hourly_kpis",
+        "--partition-range",
+        f"{HOURS[0]}...{HOURS[-1]}",
+    )
     assert pg(sql, hour0_and_2) == before
     with dg.DagsterInstance.get() as instance:
         for key in ("hourly_typed_events", "hourly_user_events", "hourly_kpis"):
             records = instance.fetch_observations(dg.AssetKey(key), limit=50).records
-            left = {
-                r.partition_key
-                for r in records
-                if "left_as_it_was" in r.asset_observation.metadata
-            }
+            left = {r.partition_key for r in records if "left_as_it_was" in r.asset_observation.metadata}
             assert left == {HOURS[0], HOURS[2]}, key

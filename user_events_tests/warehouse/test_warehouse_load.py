@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import pyarrow as pa
@@ -11,7 +11,7 @@ import pytest
 from user_events.schema import BRAND_DETAILS, KPI_DAILY, KPI_HOURLY, REJECTED_EVENTS, event_id_of
 from user_events.warehouse import kpis, load
 
-UTC = timezone.utc
+UTC = UTC
 
 
 def ev(hour: int, minute: int, etype: str, user: int, session: str | None, price="10.00", brand="b", second=0):
@@ -36,12 +36,20 @@ def ev(hour: int, minute: int, etype: str, user: int, session: str | None, price
 def batch(rows: list[dict]) -> pa.RecordBatch:
     schema = pa.schema(
         [
-            ("event_id", pa.string()), ("event_time", pa.timestamp("us", tz="UTC")), ("event_type", pa.string()),
-            ("product_id", pa.int64()), ("category_id", pa.int64()), ("category_code", pa.string()),
-            ("brand", pa.string()), ("price", pa.decimal128(18, 2)), ("user_id", pa.int64()),
-            ("user_session", pa.string()), ("event_hour", pa.timestamp("us", tz="UTC")), ("event_date", pa.date32()),
+            ("event_id", pa.string()),
+            ("event_time", pa.timestamp("us", tz="UTC")),
+            ("event_type", pa.string()),
+            ("product_id", pa.int64()),
+            ("category_id", pa.int64()),
+            ("category_code", pa.string()),
+            ("brand", pa.string()),
+            ("price", pa.decimal128(18, 2)),
+            ("user_id", pa.int64()),
+            ("user_session", pa.string()),
+            ("event_hour", pa.timestamp("us", tz="UTC")),
+            ("event_date", pa.date32()),
         ]
-    )  # fmt: skip
+    )
     return pa.RecordBatch.from_pylist(rows, schema=schema)
 
 
@@ -49,7 +57,7 @@ def fetch(conn, schema, table, order="1"):
     with conn.cursor() as cur:
         cur.execute(f'SELECT * FROM "{schema}"."{table}" ORDER BY {order}')
         names = [d.name for d in cur.description]
-        return [dict(zip(names, r)) for r in cur]
+        return [dict(zip(names, r, strict=False)) for r in cur]
 
 
 @pytest.fixture()
@@ -60,10 +68,23 @@ def db(pg_conn, pg_schema):
 
 def test_copy_round_trips_awkward_text_verbatim(db):
     conn, schema = db
-    awkward = ['o"brien, "the" best', "multi\nline\r\nbrand", "x'); DROP TABLE user_events;--", "löwe 日本製 🙂",
-               "\\N", "", " padded ", "tab\there", "NULL"]  # fmt: skip
-    rows = [ev(0, i, "view", 1, f"s{i}", brand=b) for i, b in enumerate(awkward)] + [ev(1, 0, "view", 1, None, brand=None)]
-    stats = load.load_user_events(conn, schema, [batch(rows)], [datetime(2019, 11, 1, h, tzinfo=UTC) for h in (0, 1)], loaded_by="batch")
+    awkward = [
+        'o"brien, "the" best',
+        "multi\nline\r\nbrand",
+        "x'); DROP TABLE user_events;--",
+        "löwe 日本製 🙂",
+        "\\N",
+        "",
+        " padded ",
+        "tab\there",
+        "NULL",
+    ]
+    rows = [ev(0, i, "view", 1, f"s{i}", brand=b) for i, b in enumerate(awkward)] + [
+        ev(1, 0, "view", 1, None, brand=None)
+    ]
+    stats = load.load_user_events(
+        conn, schema, [batch(rows)], [datetime(2019, 11, 1, h, tzinfo=UTC) for h in (0, 1)], loaded_by="batch"
+    )
     assert stats["inserted"] == len(rows)
     got = fetch(conn, schema, "user_events", "event_time")
     assert [r["brand"] for r in got] == awkward + [None]  # "" stays "", NULL stays NULL
@@ -76,20 +97,32 @@ def test_load_replaces_only_the_hours_of_the_input(db):
     conn, schema = db
     h = lambda n: datetime(2019, 11, 1, n, tzinfo=UTC)  # noqa: E731
     first = [ev(0, 1, "view", 1, "a"), ev(1, 1, "view", 1, "a"), ev(2, 1, "view", 2, "b")]
-    assert load.load_user_events(conn, schema, [batch(first)], [h(0), h(1), h(2)], loaded_by="batch")["mode"] == "truncate"
+    assert (
+        load.load_user_events(conn, schema, [batch(first)], [h(0), h(1), h(2)], loaded_by="batch")["mode"] == "truncate"
+    )
     # a later load of hour 1 only: hour 1 replaced, hours 0 and 2 untouched
     second = [ev(1, 5, "cart", 3, "c"), ev(1, 6, "purchase", 3, "c")]
     stats = load.load_user_events(conn, schema, [batch(second)], [h(1)], loaded_by="batch")
     assert stats == {
-        "deleted": 1, "inserted": 2, "skipped_owned_by_other_load": 0, "mode": "delete-owned-hours",
+        "deleted": 1,
+        "inserted": 2,
+        "skipped_owned_by_other_load": 0,
+        "mode": "delete-owned-hours",
         "kpis": {"kpi_hourly": 1, "kpi_daily": 1},
-    }  # fmt: skip
+    }
     got = fetch(conn, schema, "user_events", "event_time")
-    assert [(r["event_hour"].hour, r["event_type"]) for r in got] == [(0, "view"), (1, "cart"), (1, "purchase"), (2, "view")]
+    assert [(r["event_hour"].hour, r["event_type"]) for r in got] == [
+        (0, "view"),
+        (1, "cart"),
+        (1, "purchase"),
+        (2, "view"),
+    ]
 
 
 def owners(conn, schema) -> list[tuple]:
-    return [(r["event_hour"].hour, r["user_id"], r["loaded_by"]) for r in fetch(conn, schema, "user_events", "event_time")]
+    return [
+        (r["event_hour"].hour, r["user_id"], r["loaded_by"]) for r in fetch(conn, schema, "user_events", "event_time")
+    ]
 
 
 def test_each_load_replaces_only_the_rows_it_owns(db):
@@ -97,8 +130,13 @@ def test_each_load_replaces_only_the_rows_it_owns(db):
     conn, schema = db
     h = lambda n: datetime(2019, 11, 1, n, tzinfo=UTC)  # noqa: E731
     shared = ev(1, 10, "purchase", 5, "s", price="4.00")
-    load.load_user_events(conn, schema, [batch([ev(0, 0, "view", 1, "a"), ev(1, 0, "view", 2, "b"), shared])],
-                          [h(0), h(1)], loaded_by="batch")  # fmt: skip
+    load.load_user_events(
+        conn,
+        schema,
+        [batch([ev(0, 0, "view", 1, "a"), ev(1, 0, "view", 2, "b"), shared])],
+        [h(0), h(1)],
+        loaded_by="batch",
+    )
     lake = load.load_user_events(conn, schema, [batch([shared, ev(1, 30, "cart", 9, "z")])], [h(1)], loaded_by="lake")
     assert (lake["deleted"], lake["inserted"], lake["skipped_owned_by_other_load"]) == (0, 1, 1)
     assert owners(conn, schema) == [(0, 1, "batch"), (1, 2, "batch"), (1, 5, "batch"), (1, 9, "lake")]
@@ -150,7 +188,9 @@ def _rejected(reason: str, text: str, at: datetime, source="file:/x.csv") -> dic
 
 
 def _rejected_batch(rows):
-    fields = [(c, pa.timestamp("us", tz="UTC") if c == "rejected_at" else pa.string()) for c in REJECTED_EVENTS.column_names]
+    fields = [
+        (c, pa.timestamp("us", tz="UTC") if c == "rejected_at" else pa.string()) for c in REJECTED_EVENTS.column_names
+    ]
     return pa.RecordBatch.from_pylist(rows, schema=pa.schema(fields))
 
 
@@ -158,17 +198,26 @@ def test_rejected_rows_replaced_per_source_keeping_first_rejection_time(db):
     conn, schema = db
     t1, t2 = datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 2, 1, tzinfo=UTC)
     load.load_rejected_events(
-        conn, schema,
-        [_rejected_batch([_rejected("event_type_invalid", "click", t1), _rejected("event_type_invalid", "click", t1),
-                          _rejected("event_type_invalid", "tap", t1, source="file:/other.csv")])],
+        conn,
+        schema,
+        [
+            _rejected_batch(
+                [
+                    _rejected("event_type_invalid", "click", t1),
+                    _rejected("event_type_invalid", "click", t1),
+                    _rejected("event_type_invalid", "tap", t1, source="file:/other.csv"),
+                ]
+            )
+        ],
         ["file:/x.csv", "file:/other.csv"],
-    )  # fmt: skip
+    )
     # reload of x.csv: one old row again (keeps t1), one new row (gets t2); other.csv untouched
     load.load_rejected_events(
-        conn, schema,
+        conn,
+        schema,
         [_rejected_batch([_rejected("event_type_invalid", "click", t2), _rejected("event_type_invalid", "swipe", t2)])],
         ["file:/x.csv"],
-    )  # fmt: skip
+    )
     got = sorted((r["source"], r["event_type"], r["rejected_at"]) for r in fetch(conn, schema, "rejected_events"))
     assert got == [("file:/other.csv", "tap", t1), ("file:/x.csv", "click", t1), ("file:/x.csv", "swipe", t2)]
 
@@ -178,7 +227,9 @@ def test_kpis_hand_computed_with_null_rules(db):
     rows = [
         # hour 0: session a (user 1) views, carts, buys 2 items; session b (user 1) carts, abandons;
         # session c (user 2) buys; a NULL-session purchase by user 3
-        ev(0, 1, "view", 1, "a"), ev(0, 2, "cart", 1, "a"), ev(0, 3, "purchase", 1, "a", price="30.00"),
+        ev(0, 1, "view", 1, "a"),
+        ev(0, 2, "cart", 1, "a"),
+        ev(0, 3, "purchase", 1, "a", price="30.00"),
         ev(0, 4, "purchase", 1, "a", price="20.00", second=1),
         ev(0, 10, "cart", 1, "b"),
         ev(0, 20, "purchase", 2, "c", price="5.00"),
@@ -187,7 +238,7 @@ def test_kpis_hand_computed_with_null_rules(db):
         ev(1, 0, "view", 1, "a"),
         # hour 2: events without any session
         ev(2, 0, "view", 4, None),
-    ]  # fmt: skip
+    ]
     hours = [datetime(2019, 11, 1, h, tzinfo=UTC) for h in (0, 1, 2)]
     load.load_user_events(conn, schema, [batch(rows)], hours, loaded_by="batch")
     assert kpis.recompute_kpis(conn, schema, hours) == {"kpi_hourly": 3, "kpi_daily": 1}
@@ -216,12 +267,34 @@ def test_kpis_hand_computed_with_null_rules(db):
 
 def test_brand_details_full_replace(db):
     conn, schema = db
-    fields = [("brand", pa.string()), ("avg_price", pa.float64()), ("views", pa.int64()), ("carts", pa.int64()),
-              ("purchases", pa.int64()), ("revenue", pa.decimal128(18, 2)), ("sessions", pa.int64()),
-              ("users", pa.int64()), ("conversion_rate", pa.float64())]  # fmt: skip
-    mk = lambda brand: {"brand": brand, "avg_price": 1.5, "views": 1, "carts": 0, "purchases": 0,  # noqa: E731
-                        "revenue": Decimal("0.00"), "sessions": 1, "users": 1, "conversion_rate": 0.0}
-    load.replace_table(conn, schema, BRAND_DETAILS, [pa.RecordBatch.from_pylist([mk("a"), mk(None)], schema=pa.schema(fields))])
+    fields = [
+        ("brand", pa.string()),
+        ("avg_price", pa.float64()),
+        ("views", pa.int64()),
+        ("carts", pa.int64()),
+        ("purchases", pa.int64()),
+        ("revenue", pa.decimal128(18, 2)),
+        ("sessions", pa.int64()),
+        ("users", pa.int64()),
+        ("conversion_rate", pa.float64()),
+    ]
+
+    def mk(brand):
+        return {
+            "brand": brand,
+            "avg_price": 1.5,
+            "views": 1,
+            "carts": 0,
+            "purchases": 0,
+            "revenue": Decimal("0.00"),
+            "sessions": 1,
+            "users": 1,
+            "conversion_rate": 0.0,
+        }
+
+    load.replace_table(
+        conn, schema, BRAND_DETAILS, [pa.RecordBatch.from_pylist([mk("a"), mk(None)], schema=pa.schema(fields))]
+    )
     load.replace_table(conn, schema, BRAND_DETAILS, [pa.RecordBatch.from_pylist([mk("c")], schema=pa.schema(fields))])
     assert [r["brand"] for r in fetch(conn, schema, "brand_details")] == ["c"]
 

@@ -25,8 +25,14 @@ def main() -> int:
         password = os.environ["USER_EVENTS_SUPERSET_PASSWORD"]
         user = security_manager.find_user(username=username)
         if user is None:
-            created = security_manager.add_user(username, "Superset", "Admin", f"{username}@localhost",
-                                                security_manager.find_role("Admin"), password=password)
+            created = security_manager.add_user(
+                username,
+                "Superset",
+                "Admin",
+                f"{username}@localhost",
+                security_manager.find_role("Admin"),
+                password=password,
+            )
             if not created:
                 print("could not create the admin user", file=sys.stderr)
                 return 1
