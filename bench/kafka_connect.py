@@ -7,31 +7,20 @@ mongodb-driver-sync it needs) are resolved once with Maven (cache: ~/.m2) and co
 
 from __future__ import annotations
 
-import os
-import shutil
 import signal
 import subprocess
 from pathlib import Path
 
 from user_events.config import DATA_DIR
-from user_events.devservices.core import LOOPBACK, free_port, run_logged, say
+from user_events.devservices.core import LOOPBACK, find_java, free_port, maven_libs, say
 from user_events.devservices.kafka import KAFKA_VERSION, LOG4J_VERSION
+from user_events.schema import RAW_FIELDS
 
 MONGO_CONNECTOR_VERSION = "2.0.1"  # the newest Maven Central serves
 MONGO_DRIVER_VERSION = "4.7.2"  # mongo-kafka-connect 2.0.x is built against the 4.7 driver
 CONNECT_DIR = DATA_DIR / "bench" / "kafka-connect"
 # The nine raw fields: the business key of an event (the peer's upsert filter and its unique index).
-BUSINESS_KEY = (
-    "event_time",
-    "event_type",
-    "product_id",
-    "category_id",
-    "category_code",
-    "brand",
-    "price",
-    "user_id",
-    "user_session",
-)
+BUSINESS_KEY = RAW_FIELDS
 # Logged by the Kafka consumer when the group hands it partitions (classic protocol, Kafka 4.x clients).
 ASSIGNED_MARKER = "Adding newly assigned partitions: "
 
@@ -66,48 +55,15 @@ logger.connect.level = INFO
 def connect_libs() -> Path:
     """The class path directory of Kafka Connect + the MongoDB connector, resolved with Maven on first use."""
     libs = CONNECT_DIR / "libs"
-    marker = libs / f".connect-{KAFKA_VERSION}-mongo-{MONGO_CONNECTOR_VERSION}-driver-{MONGO_DRIVER_VERSION}"
-    if marker.exists():
-        return libs
-    if not shutil.which("mvn"):
-        raise RuntimeError("bench (g): Maven (`mvn`) not found; install it, e.g. `apt-get install maven`")
-    say(f"bench: resolving connect-runtime {KAFKA_VERSION} + mongo-kafka-connect {MONGO_CONNECTOR_VERSION} with Maven")
-    CONNECT_DIR.mkdir(parents=True, exist_ok=True)
-    pom = CONNECT_DIR / "pom.xml"
-    pom.write_text(
-        POM.format(
-            kafka=KAFKA_VERSION, connector=MONGO_CONNECTOR_VERSION, driver=MONGO_DRIVER_VERSION, log4j=LOG4J_VERSION
+    marker = f".connect-{KAFKA_VERSION}-mongo-{MONGO_CONNECTOR_VERSION}-driver-{MONGO_DRIVER_VERSION}"
+    if not (libs / marker).exists():
+        say(
+            f"bench: resolving connect-runtime {KAFKA_VERSION} + mongo-kafka-connect {MONGO_CONNECTOR_VERSION} with Maven"
         )
+    pom = POM.format(
+        kafka=KAFKA_VERSION, connector=MONGO_CONNECTOR_VERSION, driver=MONGO_DRIVER_VERSION, log4j=LOG4J_VERSION
     )
-    staging = CONNECT_DIR / "libs.new"
-    shutil.rmtree(staging, ignore_errors=True)
-    run_logged(
-        [
-            "mvn",
-            "-B",
-            "-q",
-            "-f",
-            str(pom),
-            "dependency:copy-dependencies",
-            f"-DoutputDirectory={staging}",
-            "-DincludeScope=runtime",
-        ],
-        CONNECT_DIR / "mvn.log",
-        "bench: mvn copy-dependencies",
-    )
-    shutil.rmtree(libs, ignore_errors=True)
-    staging.rename(libs)
-    marker.touch()
-    return libs
-
-
-def java() -> str:
-    home = os.environ.get("JAVA_HOME")
-    found = shutil.which("java", path=os.path.join(home, "bin")) if home else None
-    found = found or shutil.which("java")
-    if not found:
-        raise RuntimeError("bench (g): `java` (17 or newer) not found")
-    return found
+    return maven_libs(pom, CONNECT_DIR, libs, marker, CONNECT_DIR / "mvn.log", "bench (g)")
 
 
 def worker_properties(bootstrap: str, offsets_file: Path, rest_port: int) -> dict[str, str]:
@@ -195,7 +151,7 @@ class ConnectStandalone:
         """Launch the worker (a restart appends to the same log; `assigned()` looks only at this launch's part)."""
         self._log_offset = self.log.stat().st_size if self.log.exists() else 0
         argv = [
-            java(),
+            find_java("bench (g)"),
             *self.heap,
             "-XX:+UseG1GC",
             "-Djava.awt.headless=true",

@@ -9,6 +9,7 @@ import fcntl
 import json
 import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -269,3 +270,44 @@ def run_logged(argv: list[str], log: Path, what: str, timeout: float = 1800, env
             raise ServiceError(f"{what} did not finish within {timeout:.0f}s; see {log}") from exc
     if rc != 0:
         raise ServiceError(f"{what} failed (exit {rc}); see {log}")
+
+
+def find_java(what: str) -> str:
+    """`java` from JAVA_HOME if set, else from PATH."""
+    home = os.environ.get("JAVA_HOME")
+    found = shutil.which("java", path=os.path.join(home, "bin")) if home else None
+    found = found or shutil.which("java")
+    if not found:
+        raise ServiceError(f"{what}: `java` (17 or newer) not found on PATH")
+    return found
+
+
+def maven_libs(pom: str, workdir: Path, libs: Path, marker: str, log: Path, what: str) -> Path:
+    """`libs`, holding the runtime dependencies of `pom` copied by Maven on first use (a `marker` file names
+    what they are, so a change of versions resolves again; staged, so a failed copy leaves no half directory)."""
+    if (libs / marker).exists():
+        return libs
+    if not shutil.which("mvn"):
+        raise ServiceError(f"{what}: Maven (`mvn`) not found; install it, e.g. `apt-get install maven`")
+    workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / "pom.xml").write_text(pom)
+    staging = libs.with_name(libs.name + ".new")
+    shutil.rmtree(staging, ignore_errors=True)
+    run_logged(
+        [
+            "mvn",
+            "-B",
+            "-q",
+            "-f",
+            str(workdir / "pom.xml"),
+            "dependency:copy-dependencies",
+            f"-DoutputDirectory={staging}",
+            "-DincludeScope=runtime",
+        ],
+        log,
+        f"{what}: mvn copy-dependencies",
+    )
+    shutil.rmtree(libs, ignore_errors=True)
+    staging.rename(libs)
+    (libs / marker).touch()
+    return libs

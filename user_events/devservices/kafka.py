@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
 import time
 import uuid
 from base64 import urlsafe_b64encode
 
 from .base import Service
-from .core import LOOPBACK, ServiceError, port_open, run_logged, say
+from .core import LOOPBACK, ServiceError, find_java, maven_libs, port_open, run_logged, say
 
 KAFKA_VERSION = os.environ.get("USER_EVENTS_KAFKA_VERSION", "4.3.1")
 LOG4J_VERSION = "2.25.4"  # the log4j2 that kafka_2.13 4.x depends on; adds the slf4j binding Kafka expects
@@ -57,46 +56,16 @@ class Kafka(Service):
         )
 
     def _java(self) -> str:
-        java = (
-            shutil.which("java", path=os.path.join(os.environ["JAVA_HOME"], "bin"))
-            if os.environ.get("JAVA_HOME")
-            else None
-        )
-        java = java or shutil.which("java")
-        if not java:
-            raise ServiceError("kafka: `java` (17 or newer) not found on PATH")
-        return java
+        return find_java("kafka")
 
     def _classpath(self) -> str:
         return str(self.libs / "*")
 
     def install(self) -> None:
-        marker = self.libs / f".kafka-{KAFKA_VERSION}"
-        if not marker.exists():
+        marker = f".kafka-{KAFKA_VERSION}"
+        if not (self.libs / marker).exists():
             say(f"kafka: resolving org.apache.kafka:kafka_2.13:{KAFKA_VERSION} with Maven (first run downloads ~45 MB)")
-            if not shutil.which("mvn"):
-                raise ServiceError("kafka: Maven (`mvn`) not found; install it, e.g. `apt-get install maven`")
-            self.dir.mkdir(parents=True, exist_ok=True)
-            (self.dir / "pom.xml").write_text(POM.format(kafka=KAFKA_VERSION, log4j=LOG4J_VERSION))
-            staging = self.dir / "libs.new"
-            shutil.rmtree(staging, ignore_errors=True)
-            run_logged(
-                [
-                    "mvn",
-                    "-B",
-                    "-q",
-                    "-f",
-                    str(self.dir / "pom.xml"),
-                    "dependency:copy-dependencies",
-                    f"-DoutputDirectory={staging}",
-                    "-DincludeScope=runtime",
-                ],
-                self.log,
-                "kafka: mvn copy-dependencies",
-            )
-            shutil.rmtree(self.libs, ignore_errors=True)
-            staging.rename(self.libs)
-            marker.touch()
+        maven_libs(POM.format(kafka=KAFKA_VERSION, log4j=LOG4J_VERSION), self.dir, self.libs, marker, self.log, "kafka")
         self._write_config()
         if not (self.data / "meta.properties").exists():
             say("kafka: formatting KRaft storage")
