@@ -7,10 +7,9 @@ mongodb-driver-sync it needs) are resolved once with Maven (cache: ~/.m2) and co
 
 from __future__ import annotations
 
-import signal
-import subprocess
 from pathlib import Path
 
+from bench.processes import LoggedProcess
 from user_events.config import DATA_DIR
 from user_events.devservices.core import LOOPBACK, find_java, free_port, maven_libs, say
 from user_events.devservices.kafka import KAFKA_VERSION, LOG4J_VERSION
@@ -116,7 +115,7 @@ def _write_properties(path: Path, props: dict[str, str]) -> None:
     path.write_text("".join(f"{k}={v}\n" for k, v in props.items()))
 
 
-class ConnectStandalone:
+class ConnectStandalone(LoggedProcess):
     """One `ConnectStandalone` JVM running one MongoDB sink connector (consumer group `connect-<name>`)."""
 
     heap = ("-Xms256M", "-Xmx2G")  # connect-standalone.sh's default heap
@@ -136,7 +135,7 @@ class ConnectStandalone:
         self.dir.mkdir(parents=True, exist_ok=True)
         self.name = name
         self.group = f"connect-{name}"
-        self.log = self.dir / "connect.log"
+        super().__init__(self.dir / "connect.log")
         (self.dir / "log4j2.properties").write_text(LOG4J2)
         _write_properties(
             self.dir / "worker.properties", worker_properties(bootstrap, self.dir / "offsets", free_port())
@@ -144,12 +143,9 @@ class ConnectStandalone:
         _write_properties(
             self.dir / "connector.properties", connector_properties(name, topic, mongo_uri, database, collection)
         )
-        self.proc: subprocess.Popen | None = None
-        self._log_offset = 0
 
     def start(self) -> None:
         """Launch the worker (a restart appends to the same log; `assigned()` looks only at this launch's part)."""
-        self._log_offset = self.log.stat().st_size if self.log.exists() else 0
         argv = [
             find_java("bench (g)"),
             *self.heap,
@@ -162,16 +158,7 @@ class ConnectStandalone:
             str(self.dir / "worker.properties"),
             str(self.dir / "connector.properties"),
         ]
-        self.proc = subprocess.Popen(argv, stdout=open(self.log, "ab"), stderr=subprocess.STDOUT, cwd=self.dir)
-
-    @property
-    def pid(self) -> int:
-        return self.proc.pid
-
-    def log_text(self) -> str:
-        with open(self.log, "rb") as fh:
-            fh.seek(self._log_offset)
-            return fh.read().decode(errors="replace")
+        self.launch(argv, cwd=self.dir)
 
     def assigned(self) -> bool:
         """This launch's consumer got at least one partition."""
@@ -180,19 +167,3 @@ class ConnectStandalone:
             for line in self.log_text().splitlines()
             if ASSIGNED_MARKER in line
         )
-
-    def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
-    def kill(self) -> None:
-        if self.alive():
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait(30)
-
-    def stop(self) -> None:
-        if self.alive():
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(60)
-            except subprocess.TimeoutExpired:
-                self.kill()

@@ -36,6 +36,7 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
+from bench.processes import LoggedProcess
 from user_events.config import PROJECT_ROOT, load_env_file
 
 OUT = PROJECT_ROOT / "bench" / "out"
@@ -140,55 +141,22 @@ RECOVERY_WARMUP_SECONDS = 5.0
 RECOVERY_NEW_DOCUMENTS = 500
 
 
-class OurSinkProcess:
+class OurSinkProcess(LoggedProcess):
     """`user-events sink mongo` as its own process, with the same interface as bench.kafka_connect.ConnectStandalone."""
 
     inserted_field = written_field = "ingested_at"  # a redelivered event is not written again
 
     def __init__(self, workdir: Path, name: str, topic: str, database: str):
-        self.log = workdir / f"{name}.log"
+        super().__init__(workdir / f"{name}.log")
         self.env = dict(
             os.environ, USER_EVENTS_TOPIC=topic, USER_EVENTS_MONGO_DB=database, USER_EVENTS_SINK_INSTANCE_ID=name
         )
-        self.proc: subprocess.Popen | None = None
-        self._log_offset = 0
 
     def start(self) -> None:
-        self._log_offset = self.log.stat().st_size if self.log.exists() else 0
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "user_events.cli", "sink", "mongo"],
-            env=self.env,
-            stdout=open(self.log, "ab"),
-            stderr=subprocess.STDOUT,
-        )
-
-    @property
-    def pid(self) -> int:
-        return self.proc.pid
-
-    def log_text(self) -> str:
-        with open(self.log, "rb") as fh:
-            fh.seek(self._log_offset)
-            return fh.read().decode(errors="replace")
+        self.launch([sys.executable, "-m", "user_events.cli", "sink", "mongo"], env=self.env)
 
     def assigned(self) -> bool:
         return "assigned partitions [" in self.log_text().replace("assigned partitions []", "")
-
-    def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
-    def kill(self) -> None:
-        if self.alive():
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait(30)
-
-    def stop(self) -> None:
-        if self.alive():
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(60)
-            except subprocess.TimeoutExpired:
-                self.kill()
 
 
 def rss_mib(pid: int) -> tuple[float, float]:
