@@ -130,19 +130,14 @@ def materialize_hours(first: str, last: str) -> None:
     )
 
 
-def load_hour(key: str) -> None:
+def hour_job_args(key: str) -> list[str]:
     """The README's one-hour command."""
-    run_cli(
-        "dagster",
-        "job",
-        "execute",
-        "-m",
-        "user_events.definitions",
-        "-j",
-        "hourly_load_job",
-        "--tags",
-        json.dumps({"dagster/partition": key}),
-    )
+    tags = json.dumps({"dagster/partition": key})
+    return ["dagster", "job", "execute", "-m", "user_events.definitions", "-j", "hourly_load_job", "--tags", tags]
+
+
+def load_hour(key: str) -> None:
+    run_cli(*hour_job_args(key))
 
 
 def run_range_in_process(first: str, last: str) -> None:

@@ -8,7 +8,6 @@ the CSVs (user_events_tests.reference), never from the code under test.
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
@@ -17,7 +16,15 @@ import pytest
 
 from user_events.warehouse.resources import connect
 from user_events_tests import reference
-from user_events_tests.lake.test_lake_hourly import HOUR_STARTS, HOURS, cli, isolated_pipeline, restamped_sample
+from user_events_tests.lake.test_lake_hourly import (
+    HOUR_STARTS,
+    HOURS,
+    cli,
+    hour_job_args,
+    isolated_pipeline,
+    load_hour,
+    restamped_sample,
+)
 from user_events_tests.lake.test_lake_hourly import run_cli as ok_cli
 from user_events_tests.stream_support import require_services
 
@@ -92,17 +99,7 @@ def batch_loaded(owned_env, rees46_sample, tmp_path_factory):
 def test_hour_job_on_an_empty_lake_changes_nothing_and_fails_clearly(owned_env, batch_loaded):
     schema = owned_env["USER_EVENTS_PG_SCHEMA"]
     before = snapshot(schema)
-    proc = cli(
-        "dagster",
-        "job",
-        "execute",
-        "-m",
-        "user_events.definitions",
-        "-j",
-        "hourly_load_job",
-        "--tags",
-        json.dumps({"dagster/partition": HOURS[0]}),
-    )
+    proc = cli(*hour_job_args(HOURS[0]))
     assert proc.returncode != 0, "loading an hour the lake has no objects for must not report success"
     assert "no lake objects" in proc.stdout + proc.stderr
     assert snapshot(schema) == before
@@ -149,17 +146,7 @@ def test_batch_and_lake_rows_coexist_each_event_once(owned_env, batch_loaded, tm
     union = pd.concat([batch_events, lake_events]).drop_duplicates("event_id").reset_index(drop=True)
     assert len(union) == len(batch_events) + len(extra)
 
-    ok_cli(
-        "dagster",
-        "job",
-        "execute",
-        "-m",
-        "user_events.definitions",
-        "-j",
-        "hourly_load_job",
-        "--tags",
-        json.dumps({"dagster/partition": HOURS[1]}),
-    )
+    load_hour(HOURS[1])
     assert_kpis_describe_user_events(schema, union)
     assert pg(f"SELECT count(*) FROM \"{schema}\".user_events WHERE brand = 'lake-only'") == [(2,)]
     assert (
@@ -170,17 +157,7 @@ def test_batch_and_lake_rows_coexist_each_event_once(owned_env, batch_loaded, tm
     run_batch(csv_path)  # the batch again: its rows replaced, the lake's kept, nothing twice
     assert_kpis_describe_user_events(schema, union)
 
-    ok_cli(  # the hour again: unchanged
-        "dagster",
-        "job",
-        "execute",
-        "-m",
-        "user_events.definitions",
-        "-j",
-        "hourly_load_job",
-        "--tags",
-        json.dumps({"dagster/partition": HOURS[1]}),
-    )
+    load_hour(HOURS[1])  # the hour again: unchanged
     assert_kpis_describe_user_events(schema, union)
 
 
