@@ -29,7 +29,7 @@ SCREENSHOTS = DATA_DIR / "screenshots"
 
 
 @pytest.fixture(scope="module")
-def browser_page():
+def browser():
     from playwright.sync_api import sync_playwright
 
     executable = chromium_path()
@@ -37,13 +37,19 @@ def browser_page():
         pytest.fail("Debian's chromium is missing: `make services-up` installs it with apt-get when run as root")
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
-        # tall enough for a whole dashboard: a full-page screenshot then needs no resize (a resize re-renders
-        # every chart and the picture would catch them blank)
-        page = browser.new_page(viewport={"width": 1600, "height": 2200})
-        url = os.environ["USER_EVENTS_SUPERSET_URL"].rstrip("/")
-        log_in(page, url, os.environ["USER_EVENTS_SUPERSET_USER"], os.environ["USER_EVENTS_SUPERSET_PASSWORD"])
-        yield page, url
+        yield browser
         browser.close()
+
+
+@pytest.fixture(scope="module")
+def browser_page(browser):
+    # tall enough for a whole dashboard: a full-page screenshot then needs no resize (a resize re-renders
+    # every chart and the picture would catch them blank)
+    page = browser.new_page(viewport={"width": 1600, "height": 2200})
+    url = os.environ["USER_EVENTS_SUPERSET_URL"].rstrip("/")
+    log_in(page, url, os.environ["USER_EVENTS_SUPERSET_USER"], os.environ["USER_EVENTS_SUPERSET_PASSWORD"])
+    yield page, url
+    page.close()
 
 
 def assert_no_chart_error(page) -> None:
@@ -175,3 +181,15 @@ def test_live_dashboard_over_empty_collections_shows_no_error(kpi_warehouse, bro
         assert_no_chart_error(page)
     finally:
         provision(kpi_warehouse.client, Placement(**{**placement.__dict__, "mongo_db": Placement.from_env().mongo_db}))
+
+
+def test_a_refused_login_fails_at_once_with_what_the_server_said(browser):
+    page = browser.new_page()
+    url = os.environ["USER_EVENTS_SUPERSET_URL"].rstrip("/")
+    started = time.monotonic()
+    with pytest.raises(RuntimeError) as refused:
+        log_in(page, url, os.environ["USER_EVENTS_SUPERSET_USER"], "not-the-password")
+    page.close()
+    assert "Invalid username or password" in str(refused.value)
+    assert str(refused.value).count("attempt") == 1 and time.monotonic() - started < 30
+    assert "not-the-password" not in str(refused.value)
