@@ -23,6 +23,7 @@ from user_events.dashboards.browser import (
     open_dashboard,
 )
 from user_events.dashboards.provision import Placement, provision
+from user_events.devservices.core import SERVICES_DIR
 from user_events_tests.stream_support import mongo_db
 
 SCREENSHOTS = DATA_DIR / "screenshots"
@@ -47,9 +48,24 @@ def browser_page(browser):
     # every chart and the picture would catch them blank)
     page = browser.new_page(viewport={"width": 1600, "height": 2200})
     url = os.environ["USER_EVENTS_SUPERSET_URL"].rstrip("/")
-    log_in(page, url, os.environ["USER_EVENTS_SUPERSET_USER"], os.environ["USER_EVENTS_SUPERSET_PASSWORD"])
+    try:
+        log_in(page, url, os.environ["USER_EVENTS_SUPERSET_USER"], os.environ["USER_EVENTS_SUPERSET_PASSWORD"])
+    except RuntimeError as failed:
+        pytest.fail(f"{failed}\nSuperset's log around it:\n{superset_log_tail()}")
     yield page, url
     page.close()
+
+
+def superset_log_tail(lines: int = 40) -> str:
+    log = SERVICES_DIR / "superset" / "superset.log"
+    if not log.exists():
+        return "(no log)"
+    wanted = [
+        line
+        for line in log.read_text(errors="replace").splitlines()
+        if "login" in line or "welcome" in line or "Error" in line or "Traceback" in line
+    ]
+    return "\n".join(wanted[-lines:])
 
 
 def assert_no_chart_error(page) -> None:
