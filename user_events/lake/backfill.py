@@ -15,7 +15,6 @@ from dataclasses import dataclass
 import requests
 
 from user_events.config import ConfigError, env
-from user_events.lake.partitions import HOURLY_PARTITIONS
 
 LAKE_LOAD_ASSETS = (("hourly_typed_events",), ("hourly_user_events",), ("hourly_kpis",))
 DEFAULT_DAGSTER_URL = "http://127.0.0.1:3000"
@@ -98,6 +97,8 @@ class DagsterWebserver:
 
 def hour_keys(first: str, last: str) -> list[str]:
     """The hourly partition keys from `first` to `last`, both included; a clear error for bad keys."""
+    from user_events.lake.partitions import HOURLY_PARTITIONS  # Dagster: imported only by this command
+
     keys = HOURLY_PARTITIONS.get_partition_keys()
     for key in (first, last):
         if key not in keys:

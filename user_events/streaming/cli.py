@@ -169,24 +169,23 @@ def build_sink(
     **kwargs,
 ):
     """The sink for `target` with clients from the contract variables (the resources, outside Dagster)."""
-    from user_events.streaming.resources import KafkaResource
+    from user_events.streaming.clients import KafkaClients
 
-    kwargs["kafka"] = KafkaResource()
+    kwargs["kafka"] = KafkaClients()
     if batch_size:
         kwargs["batch_size"] = batch_size
     if target == "mongo":
+        from user_events.streaming.clients import MongoClients
         from user_events.streaming.mongo_sink import MongoSink
-        from user_events.streaming.resources import MongoResource
 
-        return MongoSink(topic, MongoResource().database(), **kwargs)
-    from user_events.storage.s3 import S3Storage
+        return MongoSink(topic, MongoClients().database(), **kwargs)
+    from user_events.storage.s3_client import default_bucket, s3_client
     from user_events.streaming.s3_sink import S3Sink
 
-    s3 = S3Storage()
     return S3Sink(
         topic,
-        s3.get_client(),
-        s3.bucket_name(),
+        s3_client(),
+        default_bucket(),
         rotate_seconds=rotate_seconds,
         flush_records=flush_records,
         status_db=status_database(),
@@ -196,6 +195,6 @@ def build_sink(
 
 def status_database():
     """The MongoDB database for the S3 sink's `sink_status` document: quick to give up (2 s), never required."""
-    from user_events.streaming.resources import MongoResource
+    from user_events.streaming.clients import MongoClients
 
-    return MongoResource(server_selection_timeout_ms=2000).database()
+    return MongoClients(server_selection_timeout_ms=2000).database()

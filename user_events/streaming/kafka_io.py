@@ -1,7 +1,7 @@
 """Kafka plumbing shared by the simulator and the sinks: names, DLQ records, delivery reports, commits.
 
-Clients come from `streaming.resources.KafkaResource` (also used outside Dagster: `KafkaResource()` reads
-the contract variables)."""
+Clients come from `streaming.clients.KafkaClients` (`KafkaClients()` reads the contract variables; the
+Dagster resource `KafkaResource` behaves the same)."""
 
 from __future__ import annotations
 

@@ -1,62 +1,23 @@
 """Dagster resources for the real-time path: Kafka (confluent-kafka) and MongoDB (pymongo).
 
-Every field left unset falls back, at use time, to its contract environment variable (see
-user_events.config): the resource works the same under `dagster dev`, in a plain process and in tests,
-and no value (secrets included) is copied into run config or Dagster metadata.
+The clients' behaviour lives in `streaming.clients` (also used by the `user-events` processes, which must
+not import Dagster); these classes add Dagster's config fields. Every field left unset falls back, at use
+time, to its contract environment variable (see user_events.config): the resource works the same under
+`dagster dev`, in a plain process and in tests, and no value (secrets included) is copied into run config
+or Dagster metadata.
 """
 
 from __future__ import annotations
 
-import configparser
-import os
-import time
-from pathlib import Path
 from typing import Any
 
 import dagster as dg
 from pydantic import Field, PrivateAttr
 
-from user_events.config import ConfigError, env
-
-# confluent-kafka's Python-level settings keep their underscores; every other keyword becomes a dotted
-# librdkafka property (linger_ms=5 -> "linger.ms": 5).
-_PYTHON_LEVEL_KEYS = {"error_cb", "throttle_cb", "stats_cb", "oauth_cb", "on_delivery", "on_commit", "logger"}
+from user_events.streaming.clients import KafkaClientsMixin, MongoClientMixin
 
 
-def kafka_properties(**overrides: Any) -> dict[str, Any]:
-    """Keyword overrides as librdkafka properties: underscores become dots, None values are dropped."""
-    props: dict[str, Any] = {}
-    for key, value in overrides.items():
-        if value is None:
-            continue
-        props[key if key in _PYTHON_LEVEL_KEYS or "." in key else key.replace("_", ".")] = value
-    return props
-
-
-def read_librdkafka_config(path: str | Path, section: str | None = None) -> dict[str, str]:
-    """Properties from a librdkafka config file in the seed's ini format.
-
-    `[default]` applies to every client; `section` (`producer`, `consumer`, `admin`) adds its own
-    block when present. A file without any section header is read as plain `key=value` properties.
-    """
-    p = Path(path).expanduser()
-    if not p.is_file():
-        raise ConfigError(f"USER_EVENTS_KAFKA_CONFIG points to {p}, which is not a file")
-    text = p.read_text()
-    parser = configparser.ConfigParser(interpolation=None, default_section="__none__")
-    parser.optionxform = str  # keep property names as written
-    try:
-        parser.read_string(text)
-    except configparser.MissingSectionHeaderError:
-        parser.read_string("[default]\n" + text)
-    props: dict[str, str] = {}
-    for name in ("default", section):
-        if name and parser.has_section(name):
-            props.update({k.strip(): v.strip() for k, v in parser.items(name)})
-    return props
-
-
-class KafkaResource(dg.ConfigurableResource):
+class KafkaResource(KafkaClientsMixin, dg.ConfigurableResource):
     """Kafka clients for one cluster.
 
     bootstrap_servers / config_file / topic default to USER_EVENTS_KAFKA_BOOTSTRAP,
@@ -73,98 +34,8 @@ class KafkaResource(dg.ConfigurableResource):
     )
     topic: str | None = Field(default=None, description="Events topic; unset -> USER_EVENTS_TOPIC.")
 
-    # --- configuration -------------------------------------------------------------------------
-    def bootstrap(self) -> str:
-        return self.bootstrap_servers or env("USER_EVENTS_KAFKA_BOOTSTRAP")
 
-    def topic_name(self) -> str:
-        return self.topic or env("USER_EVENTS_TOPIC")
-
-    def client_config(self, section: str | None = None, **overrides: Any) -> dict[str, Any]:
-        """The merged client settings: config file, then bootstrap servers, then overrides.
-
-        An explicitly set bootstrap (field or USER_EVENTS_KAFKA_BOOTSTRAP) beats the file's
-        bootstrap.servers; the contract default (localhost:9092) only fills in when neither has one.
-        """
-        conf: dict[str, Any] = {}
-        path = self.config_file or env("USER_EVENTS_KAFKA_CONFIG")
-        if path:
-            conf.update(read_librdkafka_config(path, section))
-        explicit = self.bootstrap_servers or (os.environ.get("USER_EVENTS_KAFKA_BOOTSTRAP") or "").strip()
-        if explicit or "bootstrap.servers" not in conf:
-            conf["bootstrap.servers"] = explicit or self.bootstrap()
-        conf.update(kafka_properties(**overrides))
-        return conf
-
-    # --- clients -------------------------------------------------------------------------------
-    def producer(self, **overrides: Any):
-        """A confluent_kafka.Producer (idempotent, acks=all unless overridden)."""
-        from confluent_kafka import Producer
-
-        conf = {"enable.idempotence": True, "acks": "all", "linger.ms": 20, "client.id": "user_events"}
-        conf.update(self.client_config("producer", **overrides))
-        return Producer(conf)
-
-    def consumer(self, group_id: str, **overrides: Any):
-        """A confluent_kafka.Consumer in `group_id`; starts from the earliest offset when the group has
-        none, and commits only when told to (enable.auto.commit=false)."""
-        from confluent_kafka import Consumer
-
-        conf = {
-            "group.id": group_id,
-            "auto.offset.reset": "earliest",
-            "enable.auto.commit": False,
-            "client.id": "user_events",
-        }
-        conf.update(self.client_config("consumer", **overrides))
-        conf["group.id"] = group_id
-        return Consumer(conf)
-
-    def admin(self, **overrides: Any):
-        from confluent_kafka.admin import AdminClient
-
-        return AdminClient(self.client_config("admin", **overrides))
-
-    def ensure_topic(
-        self,
-        name: str | None = None,
-        partitions: int = 3,
-        replication_factor: int = -1,
-        config: dict[str, str] | None = None,
-        timeout: float = 30.0,
-    ) -> int:
-        """Create the topic unless it exists; returns its partition count.
-
-        replication_factor=-1 lets the cluster's default apply (1 on the local single node, 3 on a managed
-        cluster). An existing topic is left as it is, even with fewer partitions.
-        """
-        from confluent_kafka import KafkaError, KafkaException
-        from confluent_kafka.admin import NewTopic
-
-        name = name or self.topic_name()
-        admin = self.admin()
-        deadline = time.monotonic() + timeout
-        future = admin.create_topics(
-            [NewTopic(name, num_partitions=partitions, replication_factor=replication_factor, config=config or {})],
-            operation_timeout=timeout,
-            request_timeout=timeout,
-        )[name]
-        try:
-            future.result(timeout=timeout)
-        except KafkaException as exc:
-            if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
-                raise
-        while True:  # metadata of a just-created topic may lag by a moment
-            meta = admin.list_topics(topic=name, timeout=max(1.0, deadline - time.monotonic()))
-            topic = meta.topics.get(name)
-            if topic is not None and topic.error is None and topic.partitions:
-                return len(topic.partitions)
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"topic {name!r} has no metadata after {timeout:.0f}s")
-            time.sleep(0.2)
-
-
-class MongoResource(dg.ConfigurableResource):
+class MongoResource(MongoClientMixin, dg.ConfigurableResource):
     """A MongoDB client and database; uri / db default to USER_EVENTS_MONGO_URI / USER_EVENTS_MONGO_DB."""
 
     uri: str | None = Field(default=None, description="Connection string; unset -> USER_EVENTS_MONGO_URI.")
@@ -172,30 +43,6 @@ class MongoResource(dg.ConfigurableResource):
     server_selection_timeout_ms: int = Field(default=10_000, description="How long to wait for the server.")
 
     _client: Any = PrivateAttr(default=None)
-
-    def database_name(self) -> str:
-        return self.db or env("USER_EVENTS_MONGO_DB")
-
-    def client(self):
-        """One pymongo.MongoClient per resource instance (timezone-aware datetimes)."""
-        if self._client is None:
-            from pymongo import MongoClient
-
-            self._client = MongoClient(
-                self.uri or env("USER_EVENTS_MONGO_URI"),
-                tz_aware=True,
-                appname="user_events",
-                serverSelectionTimeoutMS=self.server_selection_timeout_ms,
-            )
-        return self._client
-
-    def database(self):
-        return self.client()[self.database_name()]
-
-    def close(self) -> None:
-        if self._client is not None:
-            self._client.close()
-            self._client = None
 
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
         self.close()

@@ -17,8 +17,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from user_events.schema import RAW_FIELDS
+from user_events.streaming.clients import KafkaClients, KafkaClientsMixin
 from user_events.streaming.kafka_io import DEFAULT_PARTITIONS, DeliveryTracker
-from user_events.streaming.resources import KafkaResource
 from user_events.streaming.validate import RAW_TIME_FORMAT, ValidationError, parse_event_time
 
 TIME_MODES = ("live", "replay")
@@ -191,13 +191,13 @@ def build_records(cfg: SimulateConfig) -> Iterator[dict]:
 
 def publish(
     cfg: SimulateConfig,
-    kafka: KafkaResource | None = None,
+    kafka: KafkaClientsMixin | None = None,
     progress: Callable[[str], None] | None = None,
     should_stop: Callable[[], bool] = lambda: False,
 ) -> SimulateResult:
     """Publish cfg's records at cfg.rate until count/duration/end of file/should_stop(); wait for every
     delivery report. Raises nothing for delivery failures: they are counted in the result."""
-    kafka = kafka or KafkaResource()
+    kafka = kafka or KafkaClients()
     result = SimulateResult(topic=cfg.topic)
     result.partitions = kafka.ensure_topic(cfg.topic, cfg.partitions)
     tracker = DeliveryTracker()

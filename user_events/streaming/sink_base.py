@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
 from user_events.config import env, redact_text
+from user_events.streaming.clients import KafkaClients, KafkaClientsMixin
 from user_events.streaming.collections import SINK_STATUS, status_id
 from user_events.streaming.kafka_io import (
     DEFAULT_PARTITIONS,
@@ -30,7 +31,6 @@ from user_events.streaming.kafka_io import (
     sink_group,
     sink_instance_id,
 )
-from user_events.streaming.resources import KafkaResource
 from user_events.streaming.status import StatusWriter
 from user_events.streaming.stopping import StopFlag
 
@@ -130,7 +130,7 @@ class KafkaSink:
     def __init__(
         self,
         topic: str,
-        kafka: KafkaResource | None = None,
+        kafka: KafkaClientsMixin | None = None,
         batch_size: int = 500,
         batch_timeout: float = 0.1,
         commit_interval: float = 1.0,
@@ -144,7 +144,7 @@ class KafkaSink:
     ) -> None:
         self.topic = topic
         self.dlq_topic = dlq_topic_of(topic)
-        self.kafka = kafka or KafkaResource()
+        self.kafka = kafka or KafkaClients()
         self.batch_size = batch_size
         self.batch_timeout = batch_timeout
         self.commit_interval = commit_interval

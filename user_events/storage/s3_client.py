@@ -1,0 +1,57 @@
+"""A boto3 S3 client for the S3-compatible object store (AWS S3, SeaweedFS, MinIO, ...), without Dagster.
+
+Used by the `S3Storage` resource and, directly, by the `user-events sink s3` process (which must start
+without importing Dagster). Unset values fall back to the contract variables (USER_EVENTS_S3_ENDPOINT,
+USER_EVENTS_S3_BUCKET, AWS_REGION); the access keys are left to boto3's own credential chain
+(AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, profiles, instance roles) unless given. With a custom
+endpoint the client uses path-style addressing, which every S3-compatible store understands.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from user_events.config import env
+
+
+def default_bucket() -> str:
+    return env("USER_EVENTS_S3_BUCKET")
+
+
+def s3_client(
+    endpoint_url: str | None = None,
+    region_name: str | None = None,
+    profile_name: str | None = None,
+    max_attempts: int = 5,
+    use_ssl: bool = True,
+    verify: bool | str | None = None,
+    aws_access_key_id: str | None = None,
+    aws_secret_access_key: str | None = None,
+    aws_session_token: str | None = None,
+    use_unsigned_session: bool = False,
+) -> Any:
+    import boto3
+    from botocore.config import Config
+
+    endpoint = endpoint_url or env("USER_EVENTS_S3_ENDPOINT")
+    session = boto3.session.Session(profile_name=profile_name)
+    config = Config(
+        retries={"max_attempts": max_attempts, "mode": "standard"},
+        s3={"addressing_style": "path"} if endpoint else {},
+    )
+    client = session.client(
+        "s3",
+        region_name=region_name or env("AWS_REGION") or env("AWS_DEFAULT_REGION") or "us-east-1",
+        endpoint_url=endpoint,
+        use_ssl=use_ssl,
+        verify=verify,
+        aws_access_key_id=aws_access_key_id,
+        aws_secret_access_key=aws_secret_access_key,
+        aws_session_token=aws_session_token,
+        config=config,
+    )
+    if use_unsigned_session:
+        from botocore import UNSIGNED
+
+        client.meta.events.register("choose-signer.s3.*", lambda **_: UNSIGNED)
+    return client
