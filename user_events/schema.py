@@ -254,6 +254,40 @@ def pandera_spark_schema(table: TableSpec, columns: Iterable[str] | None = None)
     return pa.DataFrameSchema(pa_columns, name=table.name, strict=False)
 
 
+def pandera_pandas_schema(table: TableSpec, columns: Iterable[str] | None = None):
+    """The same checks as `pandera_spark_schema` with pandera's pandas API, for small frames collected to the
+    driver (brand details, KPI rows): NULLs, value sets and ranges. Column types are not part of it: they are
+    Spark's, compared separately (`spark_type_mismatches`), since a pandas dtype says less (a long column
+    with a NULL arrives as float)."""
+    import pandera.pandas as pa
+
+    names = list(columns) if columns is not None else table.column_names
+    pa_columns = {
+        name: pa.Column(checks=_pandera_checks(pa, table.column(name)), nullable=table.column(name).nullable)
+        for name in names
+    }
+    return pa.DataFrameSchema(pa_columns, name=table.name, strict=False)
+
+
+def spark_type_mismatches(actual, table: TableSpec) -> list[dict]:
+    """The table's columns whose Spark type in the StructType `actual` differs from the spec (or is missing),
+    as pandera reports a wrong data type."""
+    have = {f.name: f.dataType for f in actual.fields}
+    wrong = []
+    for field in spark_schema(table).fields:
+        got = have.get(field.name)
+        if got != field.dataType:
+            wrong.append(
+                {
+                    "schema": table.name,
+                    "column": field.name,
+                    "check": f"dtype('{field.dataType}')",
+                    "error": f"expected column '{field.name}' to have type {field.dataType}, got {got}",
+                }
+            )
+    return wrong
+
+
 EVENT_ID_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"  # Spark: "yyyy-MM-dd HH:mm:ss" in UTC
 
 

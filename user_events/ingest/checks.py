@@ -16,8 +16,8 @@ from user_events.ingest.quality import (
     check_reject_rate,
     check_schema,
     error_count,
-    pandera_errors,
     rule_violations,
+    small_frame_errors,
 )
 from user_events.ingest.resources import SparkResource
 from user_events.schema import BRAND_DETAILS
@@ -81,7 +81,7 @@ def brand_details_sane(
 ) -> dg.AssetCheckResult:
     session = spark.session()
     details = session.read.parquet(brand_details.path)
-    errors = pandera_errors(details, BRAND_DETAILS)
+    errors = small_frame_errors(details, BRAND_DETAILS)
     inconsistent = brand_details_inconsistencies(details, session.read.parquet(typed_events.path))
     return dg.AssetCheckResult(
         passed=not errors and not inconsistent,

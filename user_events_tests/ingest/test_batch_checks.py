@@ -6,7 +6,13 @@ from datetime import date, datetime
 from decimal import Decimal
 
 from user_events.ingest.checks import brand_details_inconsistencies
-from user_events.ingest.quality import check_event_id_unique, check_reject_rate, check_schema
+from user_events.ingest.quality import (
+    check_event_id_unique,
+    check_reject_rate,
+    check_schema,
+    pandera_errors,
+    small_frame_errors,
+)
 from user_events.schema import BRAND_DETAILS, KPI_DAILY, USER_EVENTS, spark_schema
 from user_events.warehouse.checks import check_kpis, kpi_dataframe, kpi_rule_violations
 
@@ -79,3 +85,47 @@ def test_brand_and_kpi_rules(spark):
     good_kpis = check_kpis(kpi_dataframe(spark, [ok], KPI_DAILY), KPI_DAILY)
     assert good_kpis.passed and kpi_rule_violations(kpi_dataframe(spark, [ok], KPI_DAILY)) == {}
     assert not check_kpis(kpi_dataframe(spark, [], KPI_DAILY), KPI_DAILY).passed  # no KPI rows at all
+
+
+def _reported(errors: dict) -> set[tuple[str, str, str]]:
+    return {
+        (kind, e["column"], e["check"]) for by_type in errors.values() for kind, items in by_type.items() for e in items
+    }
+
+
+def test_small_frames_get_the_same_pandera_report_as_pandera_pyspark(spark):
+    """Brand details and KPI rows are checked on the driver with pandera's pandas API; pandera.pyspark over
+    the same frames (the second method) finds the same failures."""
+    brands = spark.createDataFrame(
+        [
+            ("ok", 3.0, 1, 0, 1, Decimal("5.00"), 1, 1, 1.0),
+            ("neg", 3.0, -1, 0, 1, Decimal("-5.00"), 1, 1, 1.5),
+            (None, 3.0, 1, 0, 1, Decimal("5.00"), 1, 1, None),
+        ],
+        spark_schema(BRAND_DETAILS),
+    )
+    kpi_rows = [
+        dict(
+            zip(
+                KPI_DAILY.column_names,
+                (date(2019, 11, 1), 10, 3, 2, 1, 1, Decimal("5.00"), v, None, 0.1, None, None),
+                strict=False,
+            )
+        )
+        for v in (0.5, 1.5, -0.2)
+    ]
+    for df, table in ((brands, BRAND_DETAILS), (kpi_dataframe(spark, kpi_rows, KPI_DAILY), KPI_DAILY)):
+        small, by_spark = small_frame_errors(df, table), pandera_errors(df, table)
+        assert _reported(small) and _reported(small) == _reported(by_spark), (small, by_spark)
+    assert small_frame_errors(kpi_dataframe(spark, kpi_rows[:1], KPI_DAILY), KPI_DAILY) == {}
+
+
+def test_a_small_frame_with_a_wrong_column_type_is_reported(spark):
+    from pyspark.sql.types import StringType, StructField, StructType
+
+    fields = [
+        StructField(f.name, StringType()) if f.name == "avg_price" else f for f in spark_schema(BRAND_DETAILS).fields
+    ]
+    wrong = spark.createDataFrame([("b", "3.0", 1, 0, 1, Decimal("5.00"), 1, 1, 1.0)], StructType(fields))
+    errors = small_frame_errors(wrong, BRAND_DETAILS)
+    assert [e["column"] for e in errors["SCHEMA"]["WRONG_DATATYPE"]] == ["avg_price"]
