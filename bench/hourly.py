@@ -81,7 +81,22 @@ def raw_floor(s3, bucket: str, topic: str, hour: datetime, pg_url: str, schema: 
     return time.perf_counter() - started
 
 
-def run_hours(job, first: str, last: str | None = None) -> float:
+def step_seconds(instance, run_id: str) -> dict[str, float]:
+    """Wall seconds of each step (op) of a run, from its STEP_START / STEP_SUCCESS event log entries."""
+    started: dict[str, float] = {}
+    took: dict[str, float] = {}
+    for entry in instance.all_logs(run_id):
+        event = entry.dagster_event
+        if event is None:
+            continue
+        if event.event_type_value == "STEP_START":
+            started[event.step_key] = entry.timestamp
+        elif event.event_type_value in ("STEP_SUCCESS", "STEP_FAILURE") and event.step_key in started:
+            took[event.step_key] = entry.timestamp - started[event.step_key]
+    return took
+
+
+def run_hours(job, first: str, last: str | None = None, per_step: bool = False) -> float:
     import dagster as dg
 
     tags = (
@@ -92,14 +107,18 @@ def run_hours(job, first: str, last: str | None = None) -> float:
     started = time.perf_counter()
     with dg.instance_for_test() as instance:
         result = job.execute_in_process(instance=instance, partition_key=first if last is None else None, tags=tags)
-    assert result.success
-    return time.perf_counter() - started
+        took = time.perf_counter() - started
+        assert result.success
+        if per_step:
+            for step, seconds in step_seconds(instance, result.run_id).items():
+                print(f"    step {step:<40} {seconds:7.2f} s")
+    return took
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--events", type=int, default=500_000, help="events in the one-hour test")
-    ap.add_argument("--hours", type=int, default=24)
+    ap.add_argument("--hours", type=int, default=24, help="hours in the backfill test (0: skip it)")
     ap.add_argument("--events-per-hour", type=int, default=20_000, help="events per hour in the 24-hour test")
     args = ap.parse_args()
 
@@ -127,12 +146,14 @@ def main() -> None:
     print(f"putting {args.events:,} events of {hour_partition_key(hour)} into S3 ...", flush=True)
     n = put_hour(s3, bucket, topic, hour, args.events, seed=1)
     floor = raw_floor(s3, bucket, topic, hour, pg_url, schema)
-    load = run_hours(job, hour_partition_key(hour))
+    load = run_hours(job, hour_partition_key(hour), per_step=True)
     print(f"\none hour, {n:,} events")
     print(f"  (a) raw floor (fetch + psql \\copy text): {floor:8.2f} s  {n / floor:10,.0f} rows/s")
     print(f"  (b) hourly_load_job end to end:          {load:8.2f} s  {n / load:10,.0f} rows/s")
     print(f"  ratio hourly load / raw floor (b/a) = {load / floor:.2f}")
 
+    if args.hours <= 0:
+        return
     first = datetime(2019, 11, 2, 0, tzinfo=UTC)
     hours = [first + timedelta(hours=i) for i in range(args.hours)]
     print(f"\nputting {args.hours} hours x {args.events_per_hour:,} events into S3 ...", flush=True)
