@@ -103,3 +103,42 @@ def test_the_simulate_job_config_keeps_its_field_names_and_defaults():
     }
     cfg = from_dagster_config(SimulateConfig, config_cls(duration_seconds=3.0), topic="t")
     assert (cfg.duration, cfg.count, cfg.progress_seconds) == (3.0, 10_000, 5.0)
+
+
+def test_the_sink_commands_flags_are_as_before():
+    from user_events.streaming.sink_options import SinkOptions
+
+    p = argparse.ArgumentParser()
+    add_arguments(p, SinkOptions)
+    flags = {a.option_strings[0]: a.default for a in p._actions if a.option_strings and a.dest != "help"}
+    assert flags == {
+        "--topic": None,
+        "--until-idle": None,
+        "--assignment-timeout": 90.0,
+        "--max-seconds": None,
+        "--progress-seconds": 10.0,
+        "--batch-size": None,
+        "--rotate-seconds": 60.0,
+        "--flush-records": 1000,
+        "--partitions": 3,
+        "--log-level": "INFO",
+    }
+
+
+def test_the_sink_job_configs_keep_their_field_names_and_defaults():
+    from user_events.streaming.definitions import S3SinkConfig, SinkConfig
+
+    common = {
+        "until_idle_seconds": None,
+        "assignment_timeout_seconds": 90.0,
+        "max_seconds": None,
+        "batch_size": None,
+        "topic": None,
+        "partitions": 3,
+        "progress_seconds": 10.0,
+        "report_interval_seconds": 60.0,
+    }
+    assert {k: v.default for k, v in SinkConfig.model_fields.items()} == common
+    s3 = {k: v.default for k, v in S3SinkConfig.model_fields.items()}
+    assert s3 == {**common, "rotate_seconds": 60.0, "flush_records": 1000, "grace_seconds": 300.0}
+    assert issubclass(S3SinkConfig, SinkConfig)

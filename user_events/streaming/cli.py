@@ -9,8 +9,8 @@ import sys
 
 from user_events.config import env, redact_text
 from user_events.options import add_arguments, from_arguments
-from user_events.streaming.kafka_io import DEFAULT_PARTITIONS
 from user_events.streaming.simulate_config import SimulateConfig
+from user_events.streaming.sink_options import FLUSH_RECORDS, ROTATE_SECONDS, SinkOptions
 
 
 def register(subparsers) -> None:
@@ -28,35 +28,7 @@ def register(subparsers) -> None:
         description="Consume the events topic into MongoDB or S3. SIGTERM flushes, commits and exits 0.",
     )
     sink.add_argument("target", choices=("mongo", "s3"))
-    sink.add_argument("--topic", default=None, help="topic (default $USER_EVENTS_TOPIC or user_activity)")
-    sink.add_argument(
-        "--until-idle",
-        type=float,
-        default=None,
-        metavar="SECONDS",
-        help="exit 0 once drained: every assigned partition at its end and no message for this long",
-    )
-    sink.add_argument(
-        "--assignment-timeout",
-        type=float,
-        default=90.0,
-        metavar="SECONDS",
-        help="with --until-idle: exit 3 when no partition was assigned within this long (default 90)",
-    )
-    sink.add_argument("--max-seconds", type=float, default=None, help="exit after this long (tests, benchmarks)")
-    sink.add_argument(
-        "--progress-seconds",
-        type=float,
-        default=10.0,
-        help="progress line (lag, last store) and sink_status every so often",
-    )
-    sink.add_argument("--batch-size", type=int, default=None, help="max messages per batch")
-    sink.add_argument(
-        "--rotate-seconds", type=float, default=60.0, help="s3: write a (partition, hour) file at least this often"
-    )
-    sink.add_argument("--flush-records", type=int, default=1000, help="s3: records per file")
-    sink.add_argument("--partitions", type=int, default=DEFAULT_PARTITIONS, help="partitions when creating the topic")
-    sink.add_argument("--log-level", default="INFO")
+    add_arguments(sink, SinkOptions)
     sink.set_defaults(func=run_sink)
 
 
@@ -115,7 +87,9 @@ def run_sink(args: argparse.Namespace) -> int:
         sink.stop = flag
         try:
             stats = sink.run(
-                until_idle=args.until_idle, max_seconds=args.max_seconds, assignment_timeout=args.assignment_timeout
+                until_idle=args.until_idle_seconds,
+                max_seconds=args.max_seconds,
+                assignment_timeout=args.assignment_timeout_seconds,
             )
         except NoAssignment as exc:
             print(f"sink: {exc}", file=sys.stderr, flush=True)
@@ -138,8 +112,8 @@ def build_sink(
     target: str,
     topic: str,
     batch_size: int | None = None,
-    rotate_seconds: float = 60.0,
-    flush_records: int = 1000,
+    rotate_seconds: float = ROTATE_SECONDS,
+    flush_records: int = FLUSH_RECORDS,
     **kwargs,
 ):
     """The sink for `target` with clients from the contract variables (the resources, outside Dagster)."""

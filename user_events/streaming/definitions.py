@@ -20,9 +20,9 @@ from user_events.options import dagster_config, from_dagster_config
 from user_events.storage.s3 import S3Storage
 from user_events.streaming import simulate_config
 from user_events.streaming.collections import COLLECTIONS, EVENTS, EVENTS_PER_MINUTE, SINK_DELAY_PER_MINUTE, SINK_STATUS
-from user_events.streaming.kafka_io import DEFAULT_PARTITIONS
 from user_events.streaming.resources import KafkaResource, MongoResource
 from user_events.streaming.sensors import SINK_TAG, keep_running_sensor
+from user_events.streaming.sink_options import S3_ONLY, SinkOptions
 from user_events.streaming.stopping import StopFlag, stop_on_signals
 
 LAKE_HOURLY_ASSET = LAKE_EVENTS_HOURLY
@@ -81,21 +81,8 @@ def simulate_job():
     simulate()
 
 
-class SinkConfig(dg.Config):
-    until_idle_seconds: float | None = None  # None: run until the run is terminated; else stop once drained
-    assignment_timeout_seconds: float = 90.0  # with until_idle_seconds: fail when no partition came in this long
-    max_seconds: float | None = None
-    batch_size: int | None = None
-    topic: str | None = None
-    partitions: int = DEFAULT_PARTITIONS  # when the sink has to create the topic
-    progress_seconds: float = 10.0  # progress lines (lag, last store) and the sink_status document
-    report_interval_seconds: float = 60.0  # asset materializations while running (mongo: collections; s3: hours)
-
-
-class S3SinkConfig(SinkConfig):
-    rotate_seconds: float = 60.0
-    flush_records: int = 1000
-    grace_seconds: float = 300.0
+SinkConfig = dagster_config(SinkOptions, "SinkConfig", include=lambda name: name not in S3_ONLY)
+S3SinkConfig = dagster_config(SinkOptions, "S3SinkConfig", include=lambda name: name in S3_ONLY, base=SinkConfig)
 
 
 def _sink_kwargs(context: dg.OpExecutionContext, kafka: KafkaResource, config: SinkConfig) -> dict:

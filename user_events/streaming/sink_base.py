@@ -32,6 +32,7 @@ from user_events.streaming.kafka_io import (
     sink_group,
     sink_instance_id,
 )
+from user_events.streaming.sink_options import DEFAULT_ASSIGNMENT_TIMEOUT, DEFAULT_PROGRESS_SECONDS
 from user_events.streaming.status import StatusWriter
 from user_events.streaming.stopping import StopFlag
 
@@ -43,8 +44,6 @@ BACKOFF = wait_exponential(multiplier=0.2, max=MAX_BACKOFF_SECONDS)
 # Static membership makes a restart of the same instance immediate, whatever this is: the session timeout
 # only decides how long the partitions of a member that never comes back (host gone, scaled down) wait.
 DEFAULT_SESSION_TIMEOUT_MS = 45_000
-DEFAULT_ASSIGNMENT_TIMEOUT = 90.0  # > the session timeout: a dead member's partitions have moved by then
-DEFAULT_PROGRESS_SECONDS = 10.0
 
 
 class TransientError(Exception):
