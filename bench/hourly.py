@@ -22,7 +22,7 @@ from datetime import UTC, datetime, timedelta
 
 from bench.batch import psql_binary
 from user_events.config import PROJECT_ROOT, load_env_file
-from user_events.streaming.s3_sink import FLUSH_RECORDS
+from user_events.streaming.sink_options import FLUSH_RECORDS
 
 
 def put_hour(s3, bucket: str, topic: str, hour: datetime, n: int, seed: int) -> int:

@@ -160,7 +160,7 @@ class OurSinkProcess(LoggedProcess):
 
 
 def rss_mib(pid: int) -> tuple[float, float]:
-    """(current VmRSS, peak VmHWM) of a process in MiB, from /proc."""
+    """(current VmRSS, peak VmHWM) of a process in MiB, from /proc (psutil has no peak RSS on Linux)."""
     fields = {}
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         key, _, value = line.partition(":")

@@ -13,7 +13,6 @@ import pwd
 import shutil
 import stat
 import subprocess
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -179,12 +178,12 @@ class PgCluster:
 def wait_until_accepting(connect: Callable[[], object], timeout: float = 30.0) -> object:
     """Call `connect` (a psycopg connect) until the server accepts; the value of the first success."""
     import psycopg
+    from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_fixed
 
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            return connect()
-        except psycopg.OperationalError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.2)
+    retrying = Retrying(
+        retry=retry_if_exception_type(psycopg.OperationalError),
+        stop=stop_after_delay(timeout),
+        wait=wait_fixed(0.2),
+        reraise=True,
+    )
+    return retrying(connect)

@@ -17,13 +17,13 @@ import logging
 import os
 import string
 import sys
-import time
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import requests
+from tenacity import Retrying, retry_if_exception_type, retry_if_result, stop_after_delay, wait_fixed
 
 from user_events.warehouse.access import READER_ROLE
 
@@ -209,16 +209,20 @@ def provision(
 
 
 def wait_until_up(url: str, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            if requests.get(f"{url.rstrip('/')}/health", timeout=5).text.strip() == "OK":
-                return
-        except requests.RequestException:
-            pass
-        if time.monotonic() > deadline:
-            raise SupersetError(f"Superset at {url} did not answer /health within {timeout:.0f}s")
-        time.sleep(2)
+    """Until Superset's /health answers OK (every 2 s); SupersetError after `timeout` seconds."""
+
+    def healthy() -> bool:
+        return requests.get(f"{url.rstrip('/')}/health", timeout=5).text.strip() == "OK"
+
+    def timed_out(_state) -> None:
+        raise SupersetError(f"Superset at {url} did not answer /health within {timeout:.0f}s")
+
+    Retrying(
+        retry=retry_if_exception_type(requests.RequestException) | retry_if_result(lambda ok: not ok),
+        stop=stop_after_delay(timeout),
+        wait=wait_fixed(2),
+        retry_error_callback=timed_out,
+    )(healthy)
 
 
 def main() -> int:

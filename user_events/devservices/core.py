@@ -18,6 +18,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import psutil
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception_type,
+    retry_if_not_exception_type,
+    stop_before_delay,
+    wait_fixed,
+)
+
 from user_events.config import DATA_DIR
 from user_events.ports import LOOPBACK, free_port, port_open  # noqa: F401  (the services' ports)
 
@@ -115,23 +125,33 @@ def services_lock():
 
 
 # --- processes ---------------------------------------------------------------------------------------
-def _proc_start_time(pid: int) -> int | None:
-    """Kernel start time of pid (clock ticks since boot): with the pid it identifies one process."""
+def _proc_start_time(pid: int) -> float | None:
+    """When pid started (psutil's create time): with the pid it identifies one process. None when no such
+    process is alive (a zombie has already exited)."""
     try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
+        proc = psutil.Process(pid)
+        if proc.status() == psutil.STATUS_ZOMBIE:
+            return None
+        return proc.create_time()
+    except psutil.Error:
         return None
-    # the command name (field 2) may contain spaces; fields after the closing parenthesis are fixed
-    fields = stat.rsplit(")", 1)[1].split()
-    if fields[0] == "Z":  # a zombie has already exited
-        return None
-    return int(fields[19])
+
+
+def _is_recorded_process(pid: int, rec: dict) -> bool:
+    """The process alive as pid is the one the pid file recorded (same start time)."""
+    started = _proc_start_time(pid)
+    if started is None:
+        return False
+    if "create_time" in rec:
+        return started == rec["create_time"]
+    # a pid file written before psutil did this: the start time in kernel clock ticks since boot
+    return round((started - psutil.boot_time()) * os.sysconf("SC_CLK_TCK")) == rec.get("start_time")
 
 
 def _proc_cmdline(pid: int) -> str:
     try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-    except OSError:
+        return " ".join(psutil.Process(pid).cmdline())
+    except psutil.Error:
         return ""
 
 
@@ -169,7 +189,7 @@ class Process:
         if not rec:
             return None
         pid = int(rec["pid"])
-        if _proc_start_time(pid) != rec.get("start_time"):
+        if not _is_recorded_process(pid, rec):
             return None
         if self.marker not in _proc_cmdline(pid):
             return None
@@ -192,15 +212,10 @@ class Process:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # survives `make`, not killed by Ctrl+C in the terminal that started it
             )
-        start_time = None
-        for _ in range(50):  # /proc entry appears at once; start time is fixed from fork on
-            start_time = _proc_start_time(proc.pid)
-            if start_time is not None:
-                break
-            time.sleep(0.01)
-        if start_time is None:
+        create_time = _proc_start_time(proc.pid)
+        if create_time is None:
             raise ServiceError(f"{self.name} exited right after starting; see {log}")
-        self.pid_file.write_text(json.dumps({"pid": proc.pid, "start_time": start_time, "argv": argv[:3]}))
+        self.pid_file.write_text(json.dumps({"pid": proc.pid, "create_time": create_time, "argv": argv[:3]}))
         self.popen = proc
         return proc.pid
 
@@ -218,7 +233,7 @@ class Process:
         rec = self.record() or {}
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if _proc_start_time(pid) != rec.get("start_time"):
+            if not _is_recorded_process(pid, rec):  # gone, a zombie, or the pid reused
                 self.pid_file.unlink(missing_ok=True)
                 return True
             with contextlib.suppress(ChildProcessError):
@@ -234,22 +249,35 @@ class Process:
         return False
 
 
+class _Exited(Exception):
+    pass
+
+
 def wait_healthy(name: str, check: Callable[[], None], timeout: float, log: Path, proc: Process | None = None) -> float:
     """Call `check` until it passes; returns seconds taken. Raises ServiceError naming the log on failure."""
     started = time.monotonic()
-    last: BaseException | None = None
-    while time.monotonic() - started < timeout:
+
+    def attempt() -> None:
         if proc is not None and proc.exited():
-            raise ServiceError(f"{name} exited during start-up; see {log}")
-        try:
-            check()
-            return time.monotonic() - started
-        except Exception as exc:
-            last = exc
-            time.sleep(0.5)
-    raise ServiceError(
-        f"{name} failed its health check within {timeout:.0f}s ({type(last).__name__}: {last}); see {log}"
-    )
+            raise _Exited
+        check()
+
+    def timed_out(state: RetryCallState):
+        last = state.outcome.exception()
+        raise ServiceError(
+            f"{name} failed its health check within {timeout:.0f}s ({type(last).__name__}: {last}); see {log}"
+        )
+
+    try:
+        Retrying(
+            retry=retry_if_exception_type(Exception) & retry_if_not_exception_type(_Exited),
+            stop=stop_before_delay(timeout),
+            wait=wait_fixed(0.5),
+            retry_error_callback=timed_out,
+        )(attempt)
+    except _Exited:
+        raise ServiceError(f"{name} exited during start-up; see {log}") from None
+    return time.monotonic() - started
 
 
 def run_logged(argv: list[str], log: Path, what: str, timeout: float = 1800, env: dict | None = None) -> None:

@@ -22,63 +22,34 @@ from user_events.schema import (
     EVENT_ID_HEX_CHARS,
     EVENT_ID_SEPARATOR,
     EVENT_TYPES,
-    ID_FIELDS,
     RAW_FIELDS,
     REJECTED_EVENTS,
     USER_EVENTS,
     raw_spark_schema,
 )
+from user_events.validation_rules import (
+    INTEGER_SHAPE,
+    NUMBER_SHAPE,
+    PRICE_PRECISION,
+    PRICE_SCALE,
+    REASON_DOCS,
+    REASONS,
+    TIME_SHAPE,
+    WRONG_FIELD_COUNT,
+    spark_regex,
+)
+from user_events.validation_rules import id_reasons as _id_reasons
 
 MALFORMED_COL = "_malformed"  # the raw record when its number of fields is wrong, else NULL
 SOURCE_COL = "_source"  # where the row came from (file URI, or partition key)
 REASON_COL = "reason"
 EVENT_ID_COL = "t_event_id"  # validate_raw's event id (NULL for rejected rows)
 
-WRONG_FIELD_COUNT = "wrong_field_count"
-
-
-def _id_reasons(field: str) -> tuple[str, ...]:
-    return (f"{field}_missing", f"{field}_not_integer", f"{field}_out_of_range", f"{field}_not_positive")
-
-
-# Every rejection reason, in the order the rules are applied.
-REASONS: tuple[str, ...] = (
-    (WRONG_FIELD_COUNT,)
-    + ("event_time_missing", "event_time_unparseable")
-    + ("event_type_missing", "event_type_invalid")
-    + _id_reasons("product_id")
-    + _id_reasons("category_id")
-    + ("price_missing", "price_not_number", "price_out_of_range", "price_negative")
-    + _id_reasons("user_id")
-)
-
-REASON_DOCS: dict[str, str] = {
-    WRONG_FIELD_COUNT: "the record does not have exactly 9 fields (raw_line holds the record)",
-    "event_time_missing": "event_time empty",
-    "event_time_unparseable": "event_time is not 'YYYY-MM-DD HH:MM:SS UTC' nor ISO-8601 with Z or an offset, "
-    "or names an impossible date/time",
-    "event_type_missing": "event_type empty",
-    "event_type_invalid": f"event_type not one of {', '.join(EVENT_TYPES)}",
-    "price_missing": "price empty",
-    "price_not_number": "price is not a decimal number",
-    "price_out_of_range": "price does not fit numeric(18,2)",
-    "price_negative": "price below zero (zero is valid)",
-}
-for _f in ID_FIELDS:
-    REASON_DOCS.update(
-        {
-            f"{_f}_missing": f"{_f} empty",
-            f"{_f}_not_integer": f"{_f} is not an integer (digits with an optional sign)",
-            f"{_f}_out_of_range": f"{_f} beyond 64-bit signed integer",
-            f"{_f}_not_positive": f"{_f} is zero or negative",
-        }
-    )
-
-# Accepted event_time shapes: "YYYY-MM-DD HH:MM:SS UTC" and ISO-8601 ('T' or space) with Z or an offset.
-_TIME_RE = r"^(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?)(?: ?(UTC|Z)|([+-]\d{2})(?::?(\d{2}))?)$"
-_INT_RE = r"^[+-]?[0-9]+$"
-_NUMBER_RE = r"^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$"
-PRICE_TYPE = "decimal(18,2)"
+# the rules (shapes, limits, reasons and their order) are validation_rules'; here they become Spark columns
+_TIME_RE = spark_regex(TIME_SHAPE)
+_INT_RE = spark_regex(INTEGER_SHAPE)
+_NUMBER_RE = spark_regex(NUMBER_SHAPE)
+PRICE_TYPE = f"decimal({PRICE_PRECISION},{PRICE_SCALE})"
 EVENT_ID_TIME_PATTERN = "yyyy-MM-dd HH:mm:ss"
 
 CSV_OPTIONS = {
@@ -110,6 +81,7 @@ def read_raw_csv(spark: SparkSession, paths: str | Sequence[str], multiline: boo
     return df.select(*RAW_FIELDS, MALFORMED_COL, F.col("_metadata.file_path").alias(SOURCE_COL))
 
 
+# F.trim trims validation_rules.TRIMMED (spaces) only, as the rules say
 def _blank(c: Column) -> Column:
     return c.isNull() | (F.trim(c) == "")
 

@@ -8,7 +8,9 @@ import logging
 import sys
 
 from user_events.config import env, redact_text
-from user_events.streaming.kafka_io import DEFAULT_PARTITIONS
+from user_events.options import add_arguments, from_arguments
+from user_events.streaming.simulate_config import SimulateConfig
+from user_events.streaming.sink_options import FLUSH_RECORDS, ROTATE_SECONDS, SinkOptions
 
 
 def register(subparsers) -> None:
@@ -17,24 +19,7 @@ def register(subparsers) -> None:
         help="publish simulated (or replayed) events to Kafka",
         description="Publish generated sessions (seeded) or the rows of a raw CSV to the events topic.",
     )
-    sim.add_argument("--topic", default=None, help="topic (default $USER_EVENTS_TOPIC or user_activity)")
-    sim.add_argument(
-        "--rate", type=float, default=1000.0, help="events per second; 0 = as fast as possible (default 1000)"
-    )
-    stop = sim.add_mutually_exclusive_group()
-    stop.add_argument("--count", type=int, default=None, help="number of events to publish")
-    stop.add_argument("--duration", type=float, default=None, help="seconds to publish for")
-    sim.add_argument("--seed", type=int, default=20191101, help="generator seed (default 20191101)")
-    sim.add_argument("--from-csv", default=None, metavar="PATH", help="replay this raw CSV instead of generating")
-    sim.add_argument(
-        "--time-mode",
-        choices=("live", "replay"),
-        default="live",
-        help="live: event_time = publication time (default); replay: keep the source's times",
-    )
-    sim.add_argument("--start", default=None, help="first simulated time of generated events in replay mode (ISO)")
-    sim.add_argument("--partitions", type=int, default=DEFAULT_PARTITIONS, help="partitions when creating the topic")
-    sim.add_argument("--progress-seconds", type=float, default=5.0)
+    add_arguments(sim, SimulateConfig)
     sim.set_defaults(func=run_simulate)
 
     sink = subparsers.add_parser(
@@ -43,35 +28,7 @@ def register(subparsers) -> None:
         description="Consume the events topic into MongoDB or S3. SIGTERM flushes, commits and exits 0.",
     )
     sink.add_argument("target", choices=("mongo", "s3"))
-    sink.add_argument("--topic", default=None, help="topic (default $USER_EVENTS_TOPIC or user_activity)")
-    sink.add_argument(
-        "--until-idle",
-        type=float,
-        default=None,
-        metavar="SECONDS",
-        help="exit 0 once drained: every assigned partition at its end and no message for this long",
-    )
-    sink.add_argument(
-        "--assignment-timeout",
-        type=float,
-        default=90.0,
-        metavar="SECONDS",
-        help="with --until-idle: exit 3 when no partition was assigned within this long (default 90)",
-    )
-    sink.add_argument("--max-seconds", type=float, default=None, help="exit after this long (tests, benchmarks)")
-    sink.add_argument(
-        "--progress-seconds",
-        type=float,
-        default=10.0,
-        help="progress line (lag, last store) and sink_status every so often",
-    )
-    sink.add_argument("--batch-size", type=int, default=None, help="max messages per batch")
-    sink.add_argument(
-        "--rotate-seconds", type=float, default=60.0, help="s3: write a (partition, hour) file at least this often"
-    )
-    sink.add_argument("--flush-records", type=int, default=1000, help="s3: records per file")
-    sink.add_argument("--partitions", type=int, default=DEFAULT_PARTITIONS, help="partitions when creating the topic")
-    sink.add_argument("--log-level", default="INFO")
+    add_arguments(sink, SinkOptions)
     sink.set_defaults(func=run_sink)
 
 
@@ -92,21 +49,10 @@ def run_simulate(args: argparse.Namespace) -> int:
 
 
 def _simulate(args: argparse.Namespace, flag) -> int:
-    from user_events.streaming.simulator import SimulateConfig, SimulationFailed, parse_start, publish
+    from user_events.streaming.simulator import SimulationFailed, publish
 
     _setup_logging()
-    cfg = SimulateConfig(
-        topic=args.topic or env("USER_EVENTS_TOPIC"),
-        rate=args.rate,
-        count=args.count,
-        duration=args.duration,
-        seed=args.seed,
-        from_csv=args.from_csv,
-        time_mode=args.time_mode,
-        partitions=args.partitions,
-        start=parse_start(args.start),
-        progress_seconds=args.progress_seconds,
-    )
+    cfg = from_arguments(SimulateConfig, args, topic=args.topic or env("USER_EVENTS_TOPIC"))
     try:
         result = publish(
             cfg, progress=lambda line: print(line, file=sys.stderr, flush=True), should_stop=lambda: bool(flag)
@@ -141,7 +87,9 @@ def run_sink(args: argparse.Namespace) -> int:
         sink.stop = flag
         try:
             stats = sink.run(
-                until_idle=args.until_idle, max_seconds=args.max_seconds, assignment_timeout=args.assignment_timeout
+                until_idle=args.until_idle_seconds,
+                max_seconds=args.max_seconds,
+                assignment_timeout=args.assignment_timeout_seconds,
             )
         except NoAssignment as exc:
             print(f"sink: {exc}", file=sys.stderr, flush=True)
@@ -164,8 +112,8 @@ def build_sink(
     target: str,
     topic: str,
     batch_size: int | None = None,
-    rotate_seconds: float = 60.0,
-    flush_records: int = 1000,
+    rotate_seconds: float = ROTATE_SECONDS,
+    flush_records: int = FLUSH_RECORDS,
     **kwargs,
 ):
     """The sink for `target` with clients from the contract variables (the resources, outside Dagster)."""

@@ -16,11 +16,13 @@ from datetime import timedelta
 import dagster as dg
 
 from user_events.asset_keys import LAKE_EVENTS_HOURLY, kafka_topic, mongo_collection
+from user_events.options import dagster_config, from_dagster_config
 from user_events.storage.s3 import S3Storage
+from user_events.streaming import simulate_config
 from user_events.streaming.collections import COLLECTIONS, EVENTS, EVENTS_PER_MINUTE, SINK_DELAY_PER_MINUTE, SINK_STATUS
-from user_events.streaming.kafka_io import DEFAULT_PARTITIONS
 from user_events.streaming.resources import KafkaResource, MongoResource
 from user_events.streaming.sensors import SINK_TAG, keep_running_sensor
+from user_events.streaming.sink_options import S3_ONLY, SinkOptions
 from user_events.streaming.stopping import StopFlag, stop_on_signals
 
 LAKE_HOURLY_ASSET = LAKE_EVENTS_HOURLY
@@ -35,16 +37,7 @@ COLLECTION_DESCRIPTIONS = {
 SINK_RETRY_TAGS = {"dagster/max_retries": "3", "dagster/retry_strategy": "FROM_FAILURE"}
 
 
-class SimulateConfig(dg.Config):
-    rate: float = 1000.0
-    count: int | None = 10_000
-    duration_seconds: float | None = None
-    seed: int = 20191101
-    from_csv: str | None = None
-    time_mode: str = "live"
-    start: str | None = None  # ISO time of the first generated event in replay mode (default now)
-    partitions: int = DEFAULT_PARTITIONS
-    topic: str | None = None
+SimulateConfig = dagster_config(simulate_config.SimulateConfig, "SimulateConfig")
 
 
 events_topic_spec = dg.AssetSpec(
@@ -59,17 +52,7 @@ events_topic_spec = dg.AssetSpec(
 def simulate(context: dg.OpExecutionContext, config: SimulateConfig, kafka: KafkaResource) -> dict:
     from user_events.streaming import simulator
 
-    cfg = simulator.SimulateConfig(
-        topic=config.topic or kafka.topic_name(),
-        rate=config.rate,
-        count=config.count,
-        duration=config.duration_seconds,
-        seed=config.seed,
-        from_csv=config.from_csv,
-        time_mode=config.time_mode,
-        partitions=config.partitions,
-        start=simulator.parse_start(config.start),
-    )
+    cfg = from_dagster_config(simulate_config.SimulateConfig, config, topic=config.topic or kafka.topic_name())
     flag = StopFlag()
     with stop_on_signals(flag):
         result = simulator.publish(cfg, kafka, progress=context.log.info, should_stop=lambda: bool(flag))
@@ -98,21 +81,8 @@ def simulate_job():
     simulate()
 
 
-class SinkConfig(dg.Config):
-    until_idle_seconds: float | None = None  # None: run until the run is terminated; else stop once drained
-    assignment_timeout_seconds: float = 90.0  # with until_idle_seconds: fail when no partition came in this long
-    max_seconds: float | None = None
-    batch_size: int | None = None
-    topic: str | None = None
-    partitions: int = DEFAULT_PARTITIONS  # when the sink has to create the topic
-    progress_seconds: float = 10.0  # progress lines (lag, last store) and the sink_status document
-    report_interval_seconds: float = 60.0  # asset materializations while running (mongo: collections; s3: hours)
-
-
-class S3SinkConfig(SinkConfig):
-    rotate_seconds: float = 60.0
-    flush_records: int = 1000
-    grace_seconds: float = 300.0
+SinkConfig = dagster_config(SinkOptions, "SinkConfig", include=lambda name: name not in S3_ONLY)
+S3SinkConfig = dagster_config(SinkOptions, "S3SinkConfig", include=lambda name: name in S3_ONLY, base=SinkConfig)
 
 
 def _sink_kwargs(context: dg.OpExecutionContext, kafka: KafkaResource, config: SinkConfig) -> dict:

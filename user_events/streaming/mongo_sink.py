@@ -27,9 +27,10 @@ from confluent_kafka import Message
 from pymongo import ASCENDING, InsertOne, UpdateOne
 from pymongo.database import Database
 from pymongo.errors import BulkWriteError, ConnectionFailure, PyMongoError
+from tenacity import RetryCallState, Retrying, retry_if_exception_type
 
 from user_events.streaming.collections import EVENTS, EVENTS_PER_MINUTE, SINK_DELAY_PER_MINUTE, minute_id
-from user_events.streaming.sink_base import KafkaSink, StopDuringOutage
+from user_events.streaming.sink_base import BACKOFF, KafkaSink, StopDuringOutage
 from user_events.streaming.validate import TypedEvent, ValidationError, minute_start, parse_message
 
 DUPLICATE_KEY = 11000
@@ -327,21 +328,41 @@ class DashboardWriter(threading.Thread):
             self._write_delays()
 
     def _apply_with_retry(self, deltas: dict, meta: dict) -> bool:
-        delay, failures = 0.2, 0
-        while True:
-            try:
-                apply_bucket_deltas(self.coll, deltas, meta)
-                return True
-            except ConnectionFailure as exc:
-                self.log.warning("mongo sink: %s update failed (%s); retrying in %.1fs", EVENTS_PER_MINUTE, exc, delay)
-            except PyMongoError as exc:
-                failures += 1
-                if failures > MAX_NON_CONNECTION_RETRIES:
-                    raise
-                self.log.warning("mongo sink: %s update failed (%s); retrying in %.1fs", EVENTS_PER_MINUTE, exc, delay)
-            if self._stopping.wait(delay):
+        """Apply the deltas, retrying with `BACKOFF`: a connection error forever, other store errors
+        MAX_NON_CONNECTION_RETRIES times. False when the writer stops while waiting."""
+        failures = 0
+
+        def give_up(state: RetryCallState) -> bool:
+            nonlocal failures
+            if isinstance(state.outcome.exception(), ConnectionFailure):
                 return False
-            delay = min(delay * 2, 30.0)
+            failures += 1
+            return failures > MAX_NON_CONNECTION_RETRIES
+
+        def log_failure(state: RetryCallState) -> None:
+            exc, delay = state.outcome.exception(), state.upcoming_sleep
+            self.log.warning("mongo sink: %s update failed (%s); retrying in %.1fs", EVENTS_PER_MINUTE, exc, delay)
+
+        def wait(seconds: float) -> None:
+            if self._stopping.wait(seconds):
+                raise _WriterStopped
+
+        try:
+            Retrying(
+                retry=retry_if_exception_type(PyMongoError),
+                wait=BACKOFF,
+                stop=give_up,
+                before_sleep=log_failure,
+                sleep=wait,
+                reraise=True,
+            )(apply_bucket_deltas, self.coll, deltas, meta)
+        except _WriterStopped:
+            return False
+        return True
+
+
+class _WriterStopped(Exception):
+    """The dashboard writer was stopped while it waited to retry."""
 
 
 class MongoSink(KafkaSink):

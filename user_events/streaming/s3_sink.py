@@ -45,9 +45,8 @@ from user_events.storage.watermark import (
     write_partition_watermark,
 )
 from user_events.streaming.sink_base import KafkaSink
+from user_events.streaming.sink_options import FLUSH_RECORDS, ROTATE_SECONDS
 from user_events.streaming.validate import TypedEvent, ValidationError, parse_message
-
-FLUSH_RECORDS = 1000
 
 
 def ndjson_line(raw_value: bytes, record: dict) -> bytes:
@@ -132,7 +131,7 @@ class S3Sink(KafkaSink):
         topic: str,
         s3_client,
         bucket: str,
-        rotate_seconds: float = 60.0,
+        rotate_seconds: float = ROTATE_SECONDS,
         flush_records: int = FLUSH_RECORDS,
         watermark_interval: float = 10.0,
         report_interval: float = 60.0,

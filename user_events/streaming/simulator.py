@@ -18,10 +18,10 @@ from pathlib import Path
 
 from user_events.schema import RAW_FIELDS
 from user_events.streaming.clients import KafkaClients, KafkaClientsMixin
-from user_events.streaming.kafka_io import DEFAULT_PARTITIONS, DeliveryTracker
+from user_events.streaming.kafka_io import DeliveryTracker
+from user_events.streaming.simulate_config import TIME_MODES, SimulateConfig
 from user_events.streaming.validate import RAW_TIME_FORMAT, ValidationError, parse_event_time
 
-TIME_MODES = ("live", "replay")
 EXTRA_FIELDS_KEY = "_extra_fields"  # a CSV row with too many fields keeps them here (and is rejected downstream)
 # Simulated event density of an endless generated stream. In live mode times are re-stamped anyway; a
 # bounded density keeps the generator's per-hour planning small whatever the publish rate.
@@ -43,20 +43,6 @@ class SimulationFailed(RuntimeError):
 
 
 @dataclass
-class SimulateConfig:
-    topic: str
-    rate: float = 1000.0  # events/s; 0 = as fast as possible
-    count: int | None = None
-    duration: float | None = None  # seconds
-    seed: int = 20191101
-    from_csv: str | None = None
-    time_mode: str = "live"  # live: event_time = publication time; replay: keep the source's times
-    partitions: int = DEFAULT_PARTITIONS
-    start: datetime | None = None  # first simulated time of generated events (replay mode); default now
-    progress_seconds: float = 5.0
-
-
-@dataclass
 class SimulateResult:
     topic: str
     produced: int = 0
@@ -75,14 +61,6 @@ class SimulateResult:
         d["rate"] = round(self.rate, 1)
         d["seconds"] = round(self.seconds, 3)
         return d
-
-
-def parse_start(text: str | None) -> datetime | None:
-    """An ISO time (Z, offset, or naive = UTC) for SimulateConfig.start."""
-    if not text:
-        return None
-    t = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    return t if t.tzinfo else t.replace(tzinfo=UTC)
 
 
 # ------------------------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
+from tenacity import RetryCallState, Retrying, retry_if_exception, wait_exponential
 
 from user_events.config import env, redact_text
 from user_events.streaming.clients import KafkaClients, KafkaClientsMixin
@@ -31,17 +32,18 @@ from user_events.streaming.kafka_io import (
     sink_group,
     sink_instance_id,
 )
+from user_events.streaming.sink_options import DEFAULT_ASSIGNMENT_TIMEOUT, DEFAULT_PROGRESS_SECONDS
 from user_events.streaming.status import StatusWriter
 from user_events.streaming.stopping import StopFlag
 
 log = logging.getLogger(__name__)
 
 MAX_BACKOFF_SECONDS = 30.0
+# The wait before each retry of a store call: 0.2 s, doubling per failure, at most MAX_BACKOFF_SECONDS.
+BACKOFF = wait_exponential(multiplier=0.2, max=MAX_BACKOFF_SECONDS)
 # Static membership makes a restart of the same instance immediate, whatever this is: the session timeout
 # only decides how long the partitions of a member that never comes back (host gone, scaled down) wait.
 DEFAULT_SESSION_TIMEOUT_MS = 45_000
-DEFAULT_ASSIGNMENT_TIMEOUT = 90.0  # > the session timeout: a dead member's partitions have moved by then
-DEFAULT_PROGRESS_SECONDS = 10.0
 
 
 class TransientError(Exception):
@@ -640,41 +642,52 @@ class KafkaSink:
     # ---- retries ------------------------------------------------------------------------------
 
     def retry(self, what: str, fn: Callable[[], object]):
-        """Run fn until it succeeds; on a transient store error wait with exponential backoff.
+        """Run fn until it succeeds; on a transient store error wait with exponential backoff (`BACKOFF`).
 
         While waiting the assigned partitions are paused and the consumer keeps polling, so the
         process stays in its group (max.poll.interval) without taking more messages. Inside a
         rebalance callback it only sleeps, for at most ~30 s, then gives up (the next owner re-reads).
         """
-        delay = 0.2
         paused: list[TopicPartition] = []
-        waited = 0.0
+
+        def log_failure(state: RetryCallState) -> None:
+            self.stats.retries += 1
+            self.log.warning(
+                "%s sink: %s failed (%s); retrying in %.1fs",
+                self.name,
+                what,
+                redact_text(str(state.outcome.exception()))[:300],
+                BACKOFF(state),
+            )
+
+        def give_up(state: RetryCallState) -> bool:
+            if self._in_callback:
+                return state.idle_for > 30
+            return bool(self.stop) and state.idle_for > 5
+
+        def raise_last(state: RetryCallState):
+            exc = state.outcome.exception()
+            if self._in_callback:
+                raise exc
+            raise StopDuringOutage() from exc
+
+        def wait(seconds: float) -> None:
+            nonlocal paused
+            if self._in_callback:
+                time.sleep(seconds)
+            else:
+                paused = self._pause_all(paused)
+                self._wait_polling(seconds)
+
         try:
-            while True:
-                try:
-                    return fn()
-                except Exception as exc:
-                    if not self.is_transient(exc):
-                        raise
-                    self.stats.retries += 1
-                    self.log.warning(
-                        "%s sink: %s failed (%s); retrying in %.1fs",
-                        self.name,
-                        what,
-                        redact_text(str(exc))[:300],
-                        delay,
-                    )
-                    if self._in_callback:
-                        if waited > 30:
-                            raise
-                        time.sleep(delay)
-                    else:
-                        if self.stop and waited > 5:
-                            raise StopDuringOutage() from exc
-                        paused = self._pause_all(paused)
-                        self._wait_polling(delay)
-                    waited += delay
-                    delay = min(delay * 2, MAX_BACKOFF_SECONDS)
+            return Retrying(
+                retry=retry_if_exception(self.is_transient),
+                wait=BACKOFF,
+                stop=give_up,
+                after=log_failure,
+                retry_error_callback=raise_last,
+                sleep=wait,
+            )(fn)
         finally:
             if paused and self.consumer is not None:
                 current = self.consumer.assignment()

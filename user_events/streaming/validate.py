@@ -1,8 +1,9 @@
 """Validation of one raw event (a Kafka JSON message, or a CSV row's nine fields) into a typed event.
 
-Pure Python, no Spark: the rules, their order and the reason codes are those of the batch path
-(`ingest.transforms.REASONS`, a test holds them equal), so a message the sinks accept is a row the
-batch and hourly loads accept, and a rejected one carries the reason code rejected_events would:
+Pure Python, no Spark: the rules, their order and the reason codes are those of the batch path (both
+derive from `user_events.validation_rules`; a parity test runs both on the same rows), so a message the
+sinks accept is a row the batch and hourly loads accept, and a rejected one carries the reason code
+rejected_events would:
 
 - wrong_field_count (a JSON object with a missing or an unexpected key, a CSV row without 9 fields);
 - event_time_missing / _unparseable (`YYYY-MM-DD HH:MM:SS UTC`, or ISO-8601 with Z or an offset);
@@ -17,7 +18,6 @@ Spark reads it into a string column.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -25,10 +25,19 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
 from user_events.schema import EVENT_TYPES, RAW_FIELDS, event_id_of
+from user_events.validation_rules import (
+    INTEGER_SHAPE,
+    MAX_BIGINT,
+    MIN_BIGINT,
+    NUMBER_SHAPE,
+    PRICE_PRECISION,
+    PRICE_SCALE,
+    TIME_SHAPE,
+    TRIMMED,
+    python_regex,
+)
 
-MAX_BIGINT = 2**63 - 1
-MIN_BIGINT = -(2**63)
-PRICE_LIMIT = Decimal("1e16")  # numeric(18,2): 16 digits before the point
+PRICE_LIMIT = Decimal(10) ** (PRICE_PRECISION - PRICE_SCALE)  # numeric(18,2): 16 digits before the point
 CENT = Decimal("0.01")
 RAW_TIME_FORMAT = "%Y-%m-%d %H:%M:%S UTC"
 # Message-level reasons (no batch twin: a CSV row is always text in fields)
@@ -37,12 +46,10 @@ NOT_AN_OBJECT = "not_a_json_object"
 
 _EVENT_TYPES = frozenset(EVENT_TYPES)
 _RAW_FIELD_SET = frozenset(RAW_FIELDS)
-# The batch path's accepted shapes (ingest.transforms._TIME_RE, _INT_RE, _NUMBER_RE).
-_TIME_RE = re.compile(
-    r"(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?)(?: ?(UTC|Z)|([+-]\d{2})(?::?(\d{2}))?)\Z"
-)
-_INT_RE = re.compile(r"[+-]?[0-9]+\Z")
-_NUMBER_RE = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?\Z")
+# the rules (shapes, limits, reasons and their order) are validation_rules'; the Spark validator's too
+_TIME_RE = python_regex(TIME_SHAPE)
+_INT_RE = python_regex(INTEGER_SHAPE)
+_NUMBER_RE = python_regex(NUMBER_SHAPE)
 
 
 class ValidationError(ValueError):
@@ -121,7 +128,7 @@ def _text(value: Any) -> str | None:
 
 
 def _blank(text: str | None) -> bool:
-    return text is None or text.strip() == ""
+    return text is None or text.strip(TRIMMED) == ""
 
 
 def parse_event_time(value: Any) -> datetime:
@@ -143,7 +150,7 @@ def parse_event_time(value: Any) -> datetime:
             )
         except ValueError:
             raise ValidationError("event_time_unparseable", repr(value)) from None
-    m = _TIME_RE.match(text.strip())
+    m = _TIME_RE.match(text.strip(TRIMMED))
     if m is None:
         raise ValidationError("event_time_unparseable", repr(value))
     date, clock, utc, off_h, off_m = m.groups()
@@ -159,7 +166,7 @@ def parse_id(name: str, value: Any) -> int:
     text = _text(value)
     if _blank(text):
         raise ValidationError(f"{name}_missing")
-    text = text.strip()
+    text = text.strip(TRIMMED)
     if not _INT_RE.match(text):
         raise ValidationError(f"{name}_not_integer", repr(value))
     n = int(text)
@@ -175,7 +182,7 @@ def parse_price(value: Any) -> Decimal:
     text = _text(value)
     if _blank(text):
         raise ValidationError("price_missing")
-    text = text.strip()
+    text = text.strip(TRIMMED)
     if not _NUMBER_RE.match(text):
         raise ValidationError("price_not_number", repr(value))
     exact = Decimal(text)

@@ -17,6 +17,8 @@ import subprocess
 from contextlib import contextmanager
 from pathlib import Path
 
+from tenacity import Retrying, retry_if_exception_type, stop_after_attempt
+
 from user_events.config import DATA_DIR, ConfigError
 from user_events.pgserver import (
     PgCluster,
@@ -157,19 +159,21 @@ class EmbeddedPostgres:
                 if self.pgdata.exists():
                     shutil.rmtree(self.pgdata)
                 self._run("initdb", cluster.initdb_command("--auth=trust", "--no-locale", "--no-sync"))
-            port = self.port()
-            for attempt in range(3):
-                if port is None or port_open(port) or attempt:
-                    port = free_port()
-                self._write_settings(port)
-                try:
-                    self._run("pg_ctl", cluster.pg_ctl_command("start", "-l", str(self.logfile), "-w", "-t", "60"))
-                    break
-                except EmbeddedPostgresError:
-                    if attempt == 2:
-                        raise
+            self._start_server(cluster, self.port())
             self._ensure_database()
             return self.url()
+
+    def _start_server(self, cluster, port: int | None) -> None:
+        """pg_ctl start on the kept port if it is free; on a failure (say the port was taken meanwhile) twice
+        more, each time on a new free port."""
+        for attempt in Retrying(
+            retry=retry_if_exception_type(EmbeddedPostgresError), stop=stop_after_attempt(3), reraise=True
+        ):
+            with attempt:
+                if port is None or port_open(port) or attempt.retry_state.attempt_number > 1:
+                    port = free_port()
+                self._write_settings(port)
+                self._run("pg_ctl", cluster.pg_ctl_command("start", "-l", str(self.logfile), "-w", "-t", "60"))
 
     def _ensure_database(self) -> None:
         import psycopg

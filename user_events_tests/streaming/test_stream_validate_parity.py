@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import itertools
+import random
 
 import pytest
 
@@ -72,6 +73,36 @@ VARIANTS = [
 ]
 
 
+# Characters the rules' shapes care about (digits, signs, separators, exponent, zone letters), plus the
+# look-alikes where the two engines could part: whitespace other than a space, non-ASCII digits.
+FUZZ_ALPHABET = list("0123456789+-.:eETZ U") + ["\t", "\n", "\u0663", "\u00a0"]
+FUZZ_SEEDS = {
+    "event_time": ["2019-11-01 00:00:01 UTC", "2019-11-01T00:00:01.5+01:30", "2019-11-01T00:00:01Z"],
+    "product_id": ["17302664", "-5", "+7"],
+    "price": ["28.31", "1e3", ".5", "9999999999999999.99"],
+}
+
+
+def fuzzed(rng: random.Random, seed: str) -> str:
+    """The seed with one to three characters replaced, inserted or deleted (from FUZZ_ALPHABET)."""
+    chars = list(seed)
+    for _ in range(rng.randint(1, 3)):
+        i = rng.randrange(len(chars) + 1)
+        edit = rng.choice(("replace", "insert", "delete"))
+        if edit == "insert" or not chars or i == len(chars):
+            chars.insert(i, rng.choice(FUZZ_ALPHABET))
+        elif edit == "replace":
+            chars[i] = rng.choice(FUZZ_ALPHABET)
+        else:
+            del chars[i]
+    return "".join(chars)
+
+
+def fuzz_variants(n_per_seed: int = 40) -> list[tuple[str, str]]:
+    rng = random.Random(20191101)
+    return [(f, fuzzed(rng, seed)) for f, seeds in FUZZ_SEEDS.items() for seed in seeds for _ in range(n_per_seed)]
+
+
 def python_outcome(row: list) -> tuple[str | None, str | None]:
     try:
         ev = validate_fields(row)
@@ -86,7 +117,7 @@ def rows(rees46_sample) -> list[list[str]]:
         sample = [r for r in itertools.islice(csv.reader(fh), 1, 301)]
     idx = {f: i for i, f in enumerate(RAW_FIELDS)}
     out = sample + [GOOD]
-    for field, value in VARIANTS:
+    for field, value in VARIANTS + fuzz_variants():
         row = list(GOOD)
         row[idx[field]] = value
         out.append(row)
@@ -107,7 +138,7 @@ def test_python_and_spark_validation_agree(spark, rows):
         for row, s in zip(rows, got, strict=False)
         if (s[REASON_COL], s[EVENT_ID_COL]) != python_outcome(row)
     ]
-    assert mismatches == []
+    assert mismatches == [], "\n".join(f"{row}: spark {spark}, python {py}" for row, spark, py in mismatches)
     codes = {python_outcome(r)[0] for r in rows} - {None}
     assert codes <= set(REASONS) and len(codes) >= 15  # every kind of reason was exercised
     assert {NOT_JSON, NOT_AN_OBJECT}.isdisjoint(REASONS)
