@@ -7,7 +7,7 @@ import json
 import logging
 import sys
 
-from user_events.config import env, redact_text
+from user_events.config import redact_text, settings
 from user_events.streaming.kafka_io import DEFAULT_PARTITIONS
 
 
@@ -96,7 +96,7 @@ def _simulate(args: argparse.Namespace, flag) -> int:
 
     _setup_logging()
     cfg = SimulateConfig(
-        topic=args.topic or env("USER_EVENTS_TOPIC"),
+        topic=args.topic or settings().topic,
         rate=args.rate,
         count=args.count,
         duration=args.duration,
@@ -126,7 +126,7 @@ def run_sink(args: argparse.Namespace) -> int:
     from user_events.streaming.stopping import StopFlag, stop_on_signals
 
     _setup_logging(args.log_level)
-    topic = args.topic or env("USER_EVENTS_TOPIC")
+    topic = args.topic or settings().topic
     flag = StopFlag()
     with stop_on_signals(flag):  # before the (slow) imports: a SIGTERM now still ends the run cleanly
         sink = build_sink(
