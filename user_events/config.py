@@ -8,6 +8,7 @@ The README's configuration table lists exactly these fields (`test_settings.py` 
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from pathlib import Path
@@ -28,7 +29,14 @@ class ConfigError(RuntimeError):
 class Settings(BaseSettings):
     """Every USER_EVENTS_* variable (and the AWS ones the project reads), typed, with the contract's defaults."""
 
-    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_ignore_empty=True, extra="ignore")
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_ignore_empty=True, extra="ignore", frozen=True)
+
+    @classmethod
+    def settings_customise_sources(
+        cls, settings_cls, init_settings, env_settings, dotenv_settings, file_secret_settings
+    ):
+        # the process environment only (`load_env_file` puts .env.services there), no .env or secrets directory
+        return (init_settings, env_settings)
 
     # --- warehouse ---------------------------------------------------------------------------------
     pg_url: SecretStr | None = Field(
@@ -184,8 +192,24 @@ def field_of(variable: str) -> str:
     raise KeyError(f"{variable} is not a setting of user_events (see the README's configuration table)")
 
 
+_AWS_VARIABLES = ("AWS_REGION", "AWS_DEFAULT_REGION", "AWS_SECRET_ACCESS_KEY")
+
+
+def _environment_key() -> tuple[tuple[str, str], ...]:
+    return tuple(
+        sorted((k, v) for k, v in os.environ.items() if k.upper().startswith(ENV_PREFIX) or k.upper() in _AWS_VARIABLES)
+    )
+
+
 def settings() -> Settings:
-    """The settings, read from the environment now; a bad value is a ConfigError naming its variable."""
+    """The settings, read from the environment now; a bad value is a ConfigError naming its variable.
+
+    Building Settings validates every field (milliseconds); it is rebuilt only when a variable changed."""
+    return _settings_for(_environment_key())
+
+
+@functools.lru_cache(maxsize=8)
+def _settings_for(_key: tuple[tuple[str, str], ...]) -> Settings:
     try:
         return Settings()
     except ValidationError as exc:
