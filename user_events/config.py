@@ -222,7 +222,17 @@ def _settings_for(_key: tuple[tuple[str, str], ...]) -> Settings:
         raise ConfigError("invalid configuration: " + "; ".join(problems)) from None
 
 
-DATA_DIR = settings().data_dir
+def _data_dir_at_import() -> Path:
+    """USER_EVENTS_DATA_DIR for DATA_DIR. Importing must not fail on another variable's bad value: that one is
+    reported, naming it, where it is used (a check, a resource, a command)."""
+    try:
+        return settings().data_dir
+    except ConfigError:
+        raw = os.environ.get(variable_name("data_dir"), "")
+        return Path(raw) if raw.strip() else Settings.model_fields["data_dir"].default
+
+
+DATA_DIR = _data_dir_at_import()
 
 
 def load_env_file(path: str | os.PathLike = PROJECT_ROOT / ".env.services", override: bool = False) -> dict[str, str]:

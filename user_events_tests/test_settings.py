@@ -183,3 +183,29 @@ def test_readme_defaults_are_the_settings_defaults():
             if not ok:
                 wrong[name] = (cell, expected)
     assert wrong == {}
+
+
+def test_a_command_reports_a_bad_setting_in_one_line(monkeypatch):
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in __import__("os").environ.items() if not k.startswith("USER_EVENTS_")}
+    env["USER_EVENTS_HOURLY_LOOKBACK_HOURS"] = "two days"
+    proc = subprocess.run(
+        [sys.executable, "-m", "user_events.cli", "simulate", "--help"], env=env, capture_output=True, text=True
+    )
+    assert proc.returncode == 0, proc.stderr  # importing never fails on a bad value: only what uses it does
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from user_events.cli import main; raise SystemExit(main(['backfill', '--from', "
+            "'2019-11-01-00:00', '--to', '2019-11-01-00:00']))",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert "USER_EVENTS_HOURLY_LOOKBACK_HOURS='two days'" in proc.stderr and "Traceback" not in proc.stderr
