@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from user_events.config import DATA_DIR, PROJECT_ROOT, env, load_env_file, redact_url
+from user_events.config import DATA_DIR, PROJECT_ROOT, load_env_file, redact_url, settings
 from user_events.schema import RAW_FIELDS
 
 BENCH_DIR = DATA_DIR / "bench"
@@ -70,9 +70,9 @@ def dataset(rows: int) -> Path:
 
 
 def pg_url() -> str:
-    url = env("USER_EVENTS_PG_URL")
+    url = settings().pg_url
     if url:
-        return url
+        return url.get_secret_value()
     from user_events.warehouse.embedded import EmbeddedPostgres
 
     return EmbeddedPostgres().start()
@@ -364,7 +364,7 @@ def bench_floor(path: Path) -> TreeRun:
     multiline = resolve_inputs(str(path))[0].multiline
     return run_tree(
         [sys.executable, "-c", FLOOR_SCRIPT, str(path), str(multiline).lower()],
-        {"USER_EVENTS_SPARK_MASTER": env("USER_EVENTS_SPARK_MASTER") or "local[*]"},
+        {"USER_EVENTS_SPARK_MASTER": settings().spark_master},
         CORE_SECONDS,
     )
 
@@ -424,7 +424,7 @@ def bench_batch(url: str, path: Path, schema: str) -> TreeRun:
             "USER_EVENTS_PG_URL": url,
             "USER_EVENTS_PG_SCHEMA": schema,
             "USER_EVENTS_BATCH_DIR": str(BENCH_DIR / "batch"),
-            "USER_EVENTS_SPARK_MASTER": env("USER_EVENTS_SPARK_MASTER") or "local[*]",
+            "USER_EVENTS_SPARK_MASTER": settings().spark_master,
             "DAGSTER_HOME": str(BENCH_DAGSTER_HOME),
         },
         r"batch_job finished in ([0-9.]+)s",

@@ -305,13 +305,13 @@ def measure_recovery(kafka, sink, coll, topic: str, seconds_limit: float = 240) 
 def peer_comparison(kafka, mongo, n: int, delay_seconds: float, tmp: Path, save=lambda res: None) -> dict:
     """(g): the official connector and our sink, each as a process against the same servers, one after the other."""
     from bench.kafka_connect import BUSINESS_KEY, ConnectStandalone, connect_libs
-    from user_events.config import env
+    from user_events.config import settings
     from user_events.streaming.simulator import SimulateConfig, publish
 
     connect_libs()
     run = uuid.uuid4().hex[:8]
     client = mongo.client()
-    uri, bootstrap = env("USER_EVENTS_MONGO_URI"), kafka.bootstrap()
+    uri, bootstrap = settings().mongo_uri.get_secret_value(), kafka.bootstrap()
     topics, dbs = [], []
 
     def fresh(label: str) -> tuple[str, str]:

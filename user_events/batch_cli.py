@@ -132,14 +132,14 @@ def print_summary(conn, schema: str) -> None:
 
 
 def run_batch(args) -> int:
-    from user_events.config import ConfigError, env
+    from user_events.config import ConfigError, settings
 
     # Only the environment counts (no .env.services): `make run` means the embedded defaults.
     started = time.monotonic()
     _console_progress()
     log = logging.getLogger(PROGRESS_LOGGER)
     started_pg = None
-    if not env("USER_EVENTS_PG_URL"):
+    if not settings().pg_url:
         from user_events.warehouse.embedded import EmbeddedPostgres
 
         pg = EmbeddedPostgres()
@@ -160,10 +160,12 @@ def run_batch(args) -> int:
 
 
 def warehouse_url_and_schema() -> tuple[str, str]:
-    from user_events.config import env
+    from user_events.config import settings
     from user_events.warehouse.embedded import EmbeddedPostgres
 
-    return env("USER_EVENTS_PG_URL") or EmbeddedPostgres().url(), env("USER_EVENTS_PG_SCHEMA")
+    config = settings()
+    url = config.pg_url.get_secret_value() if config.pg_url else EmbeddedPostgres().url()
+    return url, config.pg_schema
 
 
 def step_durations(instance, run_id: str) -> str:

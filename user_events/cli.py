@@ -23,9 +23,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    from user_events.config import ConfigError
+
     try:
+        args = build_parser().parse_args(argv)
         return int(args.func(args) or 0)
+    except ConfigError as exc:  # a bad setting: one line naming the variable, no traceback
+        print(f"user-events: {exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         return 130
 

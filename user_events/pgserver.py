@@ -17,6 +17,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from user_events.config import settings
+
 
 class PgServerError(RuntimeError):
     pass
@@ -36,8 +38,9 @@ def machine_bindir() -> Path:
     """Directory with initdb/postgres: USER_EVENTS_PG_BINDIR, `pg_config --bindir`, or the newest
     /usr/lib/postgresql/*/bin."""
     candidates: list[str] = []
-    if os.environ.get("USER_EVENTS_PG_BINDIR"):
-        candidates.append(os.environ["USER_EVENTS_PG_BINDIR"])
+    configured = settings().pg_bindir
+    if configured:
+        candidates.append(configured)
     if shutil.which("pg_config"):
         try:
             candidates.append(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import threading
 
-from .config import DATA_DIR, env
+from .config import DATA_DIR, settings
 
 HADOOP_AWS_PACKAGE = "org.apache.hadoop:hadoop-aws:3.5.0"  # matches hadoop-client-api-3.5.0 inside PySpark 4.3
 
@@ -50,33 +50,35 @@ def s3a_settings() -> dict[str, str]:
             "software.amazon.awssdk.auth.credentials.DefaultCredentialsProvider"
         ),
     }
-    endpoint = env("USER_EVENTS_S3_ENDPOINT")
+    config = settings()
+    endpoint = config.s3_endpoint
     if endpoint:
         conf.update(
             {
                 "spark.hadoop.fs.s3a.endpoint": endpoint,
                 "spark.hadoop.fs.s3a.path.style.access": "true",
                 "spark.hadoop.fs.s3a.connection.ssl.enabled": str(endpoint.startswith("https")).lower(),
-                "spark.hadoop.fs.s3a.endpoint.region": env("AWS_REGION", "us-east-1"),
+                "spark.hadoop.fs.s3a.endpoint.region": config.aws_region or "us-east-1",
             }
         )
     return conf
 
 
 def base_settings(master: str) -> dict[str, str]:
+    config = settings()
     return {
         "spark.master": master,
         "spark.app.name": "user_events",
         "spark.sql.session.timeZone": "UTC",
         "spark.driver.extraJavaOptions": "-Duser.timezone=UTC",
         "spark.executor.extraJavaOptions": "-Duser.timezone=UTC",
-        "spark.sql.shuffle.partitions": os.environ.get("USER_EVENTS_SPARK_SHUFFLE_PARTITIONS", "8"),
-        "spark.ui.enabled": os.environ.get("USER_EVENTS_SPARK_UI", "false"),
+        "spark.sql.shuffle.partitions": str(config.spark_shuffle_partitions),
+        "spark.ui.enabled": str(config.spark_ui).lower(),
         "spark.ui.showConsoleProgress": "false",
         "spark.sql.ansi.enabled": "false",
         # Parquet timestamps as UTC-adjusted INT64 micros (not legacy INT96): pyarrow and others read them as UTC
         "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
-        "spark.driver.memory": os.environ.get("USER_EVENTS_SPARK_DRIVER_MEMORY", "2g"),
+        "spark.driver.memory": config.spark_driver_memory,
         "spark.sql.execution.arrow.pyspark.enabled": "true",
         "spark.python.worker.reuse": "true",
         # An hourly load names each of its lake objects (500 for a 500k-event hour): Spark checks them in a
@@ -93,13 +95,13 @@ def get_spark(master: str | None = None, with_s3: bool = True, extra: dict[str, 
         active = SparkSession.getActiveSession()
         if active is not None:
             return active
-        settings = base_settings(master or env("USER_EVENTS_SPARK_MASTER"))
+        conf = base_settings(master or settings().spark_master)
         if with_s3:
-            settings.update(s3a_settings())
-        settings.update(extra or {})
+            conf.update(s3a_settings())
+        conf.update(extra or {})
         builder = SparkSession.builder
-        for key, value in settings.items():
+        for key, value in conf.items():
             builder = builder.config(key, value)
         spark = builder.getOrCreate()
-        spark.sparkContext.setLogLevel(os.environ.get("USER_EVENTS_SPARK_LOG_LEVEL", "WARN"))
+        spark.sparkContext.setLogLevel(settings().spark_log_level)
         return spark

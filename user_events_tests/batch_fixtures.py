@@ -50,7 +50,7 @@ def pg_conn(pg_url):
 def batch_defs(pg_url: str, pg_schema: str) -> dg.Definitions:
     from user_events.batch import batch_job
     from user_events.ingest.definitions import INGEST_ASSETS, INGEST_CHECKS
-    from user_events.ingest.resources import DataHandleIOManager, SparkResource
+    from user_events.ingest.resources import BatchSettings, DataHandleIOManager, SparkResource
     from user_events.warehouse.assets import WAREHOUSE_ASSETS
     from user_events.warehouse.checks import WAREHOUSE_CHECKS
     from user_events.warehouse.resources import PostgresResource
@@ -62,6 +62,7 @@ def batch_defs(pg_url: str, pg_schema: str) -> dg.Definitions:
         resources={
             "io_manager": DataHandleIOManager(),
             "spark": SparkResource(master=os.environ.get("USER_EVENTS_TEST_SPARK_MASTER", "local[2]")),
+            "batch": BatchSettings(),
             "warehouse": PostgresResource(url=pg_url, pg_schema=pg_schema),
         },
     )

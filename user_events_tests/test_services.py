@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from user_events.config import PROJECT_ROOT, env
+from user_events.config import PROJECT_ROOT, settings
 from user_events.devservices.core import SERVICES_DIR
 from user_events.storage.s3 import S3Storage
 from user_events.streaming.resources import KafkaResource, MongoResource
@@ -86,7 +86,7 @@ def test_postgres_sql_round_trip():
             assert (str(total), n) == ("3.75", 3)
             assert last == dt.datetime(2019, 11, 1, 23, 59, 59, tzinfo=dt.UTC)
             schema = conn.execute("select current_schema()").fetchone()[0]
-            assert schema == env("USER_EVENTS_PG_SCHEMA")
+            assert schema == settings().pg_schema
         finally:
             conn.execute(f"drop table {table}")
 
@@ -216,7 +216,7 @@ def test_s3_put_get_list_delete():
 
 
 def test_spark_reads_and_writes_s3a(spark):
-    bucket = env("USER_EVENTS_S3_BUCKET")
+    bucket = settings().s3_bucket
     prefix = f"tmp/spark_probe_{uuid.uuid4().hex[:8]}"
     rows = [(1, "view", 1.5), (2, "cart", 0.0), (3, "purchase", 10.25)]
     df = spark.createDataFrame(rows, "id long, event_type string, price double")

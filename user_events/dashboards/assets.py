@@ -6,8 +6,6 @@ after a warehouse load changed a table. It first makes sure the read-only role m
 warehouse schema (the grants of docs/dashboards.md; a no-op when they are in place).
 """
 
-import os
-
 import dagster as dg
 
 from user_events.asset_keys import mongo_collection, warehouse_table
@@ -63,7 +61,11 @@ def superset_dashboards(context: dg.AssetExecutionContext, superset: SupersetRes
     grant_reader(warehouse, context.log)
     # the warehouse the `warehouse` resource points at (host, port, database, schema; never its password)
     placement = Placement.from_env(
-        {**os.environ, "USER_EVENTS_PG_URL": warehouse.resolved_url(), "USER_EVENTS_PG_SCHEMA": warehouse.pg_schema}
+        {
+            **superset.mongo_placement(),
+            "USER_EVENTS_PG_URL": warehouse.resolved_url(),
+            "USER_EVENTS_PG_SCHEMA": warehouse.pg_schema,
+        }
     )
     dashboards = provision(client, placement)
     counts = {r: len(client.list_all(r, ("id",))) for r in ("chart", "dataset", "database")}

@@ -8,7 +8,7 @@ import time
 
 import yaml
 
-from user_events.config import env
+from user_events.config import settings
 from user_events.dashboards.provision import BUNDLE_DIR
 
 CHART = ".dashboard-component-chart-holder"
@@ -23,7 +23,7 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu"]
 
 def chromium_path() -> str | None:
     """Debian's chromium (USER_EVENTS_CHROMIUM overrides): a downloaded browser build does not run here."""
-    return env("USER_EVENTS_CHROMIUM") or shutil.which("chromium")
+    return settings().chromium or shutil.which("chromium")
 
 
 def chart_count(slug: str) -> int:

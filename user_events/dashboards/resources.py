@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import os
-
 import dagster as dg
+from pydantic import Field
 
-from user_events.config import env
+from user_events.config import settings, variable_name
 from user_events.dashboards.provision import SupersetClient
 
-URL_VAR = "USER_EVENTS_SUPERSET_URL"
-USER_VAR = "USER_EVENTS_SUPERSET_USER"
-PASSWORD_VAR = "USER_EVENTS_SUPERSET_PASSWORD"
+URL_VAR = variable_name("superset_url")
+USER_VAR = variable_name("superset_user")
+PASSWORD_VAR = variable_name("superset_password")
 NOT_CONFIGURED = (
     f"Superset is not configured: set {URL_VAR}, {USER_VAR} and {PASSWORD_VAR} (`make services-up` writes them "
     "into .env.services; `make dev` loads them). Nothing was provisioned; the batch and streaming jobs do not need it."
@@ -24,6 +23,12 @@ class SupersetResource(dg.ConfigurableResource):
     url: str | None = None
     username: str | None = None
     password: str | None = None
+    mongo_uri: str | None = Field(
+        default=None,
+        description="MongoDB of the live dashboard, as Superset reaches it (host and port only are used); "
+        "unset -> USER_EVENTS_MONGO_URI.",
+    )
+    mongo_db: str | None = Field(default=None, description="Its database; unset -> USER_EVENTS_MONGO_DB.")
 
     def configured(self) -> bool:
         return bool(self.url and self.username and self.password)
@@ -33,14 +38,23 @@ class SupersetResource(dg.ConfigurableResource):
             raise dg.Failure(description=NOT_CONFIGURED, allow_retries=False)
         return SupersetClient(self.url, self.username, self.password)
 
+    def mongo_placement(self) -> dict[str, str]:
+        """The live dashboard's MongoDB, in the variables `provision.Placement.from_env` reads."""
+        config = settings()
+        return {
+            "USER_EVENTS_MONGO_URI": self.mongo_uri or config.mongo_uri.get_secret_value(),
+            "USER_EVENTS_MONGO_DB": self.mongo_db or config.mongo_db,
+        }
+
     def display_url(self) -> str:
         return (self.url or "").rstrip("/")
 
 
-def _from_env(name: str):
-    return dg.EnvVar(name) if (os.environ.get(name) or "").strip() else None
-
-
 def superset_resource() -> SupersetResource:
     """As the code location defines it: EnvVar when a variable is set, so no value shows in the UI."""
-    return SupersetResource(url=env(URL_VAR), username=_from_env(USER_VAR), password=_from_env(PASSWORD_VAR))
+    config = settings()
+    return SupersetResource(
+        url=config.superset_url,
+        username=dg.EnvVar(USER_VAR) if config.superset_user else None,
+        password=dg.EnvVar(PASSWORD_VAR) if config.superset_password else None,
+    )

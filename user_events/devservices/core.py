@@ -28,7 +28,7 @@ from tenacity import (
     wait_fixed,
 )
 
-from user_events.config import DATA_DIR
+from user_events.config import DATA_DIR, field_of, settings
 from user_events.ports import LOOPBACK, free_port, port_open  # noqa: F401  (the services' ports)
 
 SERVICES_DIR = DATA_DIR / "services"
@@ -89,9 +89,9 @@ class State:
         itself is not running, so a running service keeps its port).
         """
         ports = self.data["ports"]
-        wanted = os.environ.get(env_var, "").strip() if env_var else ""
+        wanted = getattr(settings(), field_of(env_var)) if env_var else None
         if wanted:
-            port = int(wanted)
+            port = wanted
         elif name in ports and (running or port_is_free(ports[name])):
             port = ports[name]
         else:

@@ -7,15 +7,16 @@ The jars of org.apache.kafka:kafka_2.13 are resolved once with Maven (cache: ~/.
 from __future__ import annotations
 
 import logging
-import os
 import time
 import uuid
 from base64 import urlsafe_b64encode
 
+from user_events.config import settings
+
 from .base import Service
 from .core import LOOPBACK, ServiceError, find_java, maven_libs, port_open, run_logged, say
 
-KAFKA_VERSION = os.environ.get("USER_EVENTS_KAFKA_VERSION", "4.3.1")
+KAFKA_VERSION = settings().kafka_version
 LOG4J_VERSION = "2.25.4"  # the log4j2 that kafka_2.13 4.x depends on; adds the slf4j binding Kafka expects
 HEALTH_TOPIC = "_user_events_health"
 
@@ -123,7 +124,7 @@ class Kafka(Service):
 
     def start(self) -> None:
         self._write_config()
-        heap = os.environ.get("USER_EVENTS_KAFKA_HEAP", "512m")
+        heap = settings().kafka_heap
         argv = [
             self._java(),
             f"-Xmx{heap}",

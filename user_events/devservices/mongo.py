@@ -13,10 +13,12 @@ from __future__ import annotations
 import os
 import uuid
 
+from user_events.config import settings
+
 from .base import Service
 from .core import LOOPBACK, ServiceError
 
-SECANTUS_REQUIREMENT = os.environ.get("USER_EVENTS_SECANTUS_REQUIREMENT", "secantusdb==0.7.0b3")
+SECANTUS_REQUIREMENT = settings().secantus_requirement
 HEALTH_DB = "_user_events_health"
 
 
@@ -45,7 +47,7 @@ class Mongo(Service):
             "--storage-path",
             str(self.data),
             "--cache-size",
-            os.environ.get("USER_EVENTS_MONGO_CACHE", "256M"),
+            settings().mongo_cache,
             "--log-level",
             "WARNING",
         ]

@@ -8,13 +8,12 @@ generated once; the bucket USER_EVENTS_S3_BUCKET is created at start.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import sys
 import uuid
 from pathlib import Path
 
-from user_events.config import DEFAULTS
+from user_events.config import settings
 
 from .base import Service
 from .core import LOOPBACK, ServiceError, write_private
@@ -50,7 +49,7 @@ class SeaweedS3(Service):
         self.data = self.dir / "data"
         self.access_key = state.value("s3.access_key", lambda: "UE" + uuid.uuid4().hex[:18].upper())
         self.secret_key = state.secret("s3.secret_key", nbytes=40)
-        self.bucket = os.environ.get("USER_EVENTS_S3_BUCKET") or DEFAULTS["USER_EVENTS_S3_BUCKET"]
+        self.bucket = settings().s3_bucket
 
     def install(self) -> None:
         weed_binary()

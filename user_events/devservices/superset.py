@@ -14,8 +14,7 @@ import os
 import shutil
 import urllib.request
 
-from user_events.config import PROJECT_ROOT
-from user_events.config import env as env_var
+from user_events.config import PROJECT_ROOT, field_of, settings
 from user_events.warehouse.access import READER_ROLE
 
 from .base import Service
@@ -35,6 +34,14 @@ PUBLIC_VAR = "USER_EVENTS_SUPERSET_PUBLIC"  # true: read-only public dashboards 
 # passed on to Superset's process when set (see user_events/dashboards/server/gunicorn_config.py)
 PASSED_VARS = (PUBLIC_VAR, "USER_EVENTS_SUPERSET_WORKERS", "USER_EVENTS_SUPERSET_THREADS")
 INITIALISED_VERSION = "superset 6.1.0 / 1"
+
+
+def passed_settings() -> dict[str, str]:
+    """The PASSED_VARS that are set, as Superset's process reads them (`true`/`false` for a flag)."""
+    config = settings()
+    fields = {name: field_of(name) for name in PASSED_VARS}
+    values = {name: getattr(config, field) for name, field in fields.items() if config.is_set(field)}
+    return {name: str(value).lower() if isinstance(value, bool) else str(value) for name, value in values.items()}
 
 
 def ensure_chromium(log) -> None:
@@ -81,7 +88,7 @@ class Superset(Service):
             "USER_EVENTS_SUPERSET_READER_USER": READER_ROLE,
             "USER_EVENTS_SUPERSET_READER_PASSWORD": self.reader_password,
         }
-        env.update({name: env_var(name) for name in PASSED_VARS if env_var(name)})
+        env.update(passed_settings())
         if with_admin:
             env.update(USER_EVENTS_SUPERSET_USER=ADMIN_USER, USER_EVENTS_SUPERSET_PASSWORD=self.admin_password)
         return env

@@ -14,15 +14,7 @@ from user_events.files import write_parquet
 from user_events.ingest import transforms as T
 from user_events.ingest.handles import BrandDetailsData, RawInput, TypedEvents
 from user_events.ingest.inputs import InputError, is_remote, resolve_inputs
-from user_events.ingest.resources import (
-    DEFAULT_SAMPLE_ROWS,
-    SparkResource,
-    brand_details_path,
-    raw_csv_spec,
-    rejected_events_path,
-    typed_events_path,
-    validated_path,
-)
+from user_events.ingest.resources import DEFAULT_SAMPLE_ROWS, BatchSettings, SparkResource
 from user_events.progress import progress
 
 GROUP = "ingest"
@@ -33,8 +25,10 @@ GROUP = "ingest"
     description="Raw event CSV file(s) named by USER_EVENTS_RAW_CSV (path, glob or s3a:// URI); unset: the "
     "project's generated one-day sample under .data/sample (generated on first use).",
 )
-def raw_events_csv(context: dg.AssetExecutionContext, spark: SparkResource) -> dg.Output[RawInput]:
-    spec, is_default = raw_csv_spec()
+def raw_events_csv(
+    context: dg.AssetExecutionContext, spark: SparkResource, batch: BatchSettings
+) -> dg.Output[RawInput]:
+    spec, is_default = batch.raw_csv_spec()
     if is_default and not Path(spec).exists():
         from user_events.generator import write_csv
 
@@ -65,7 +59,7 @@ def raw_events_csv(context: dg.AssetExecutionContext, spark: SparkResource) -> d
     "(Parquet under USER_EVENTS_BATCH_DIR/typed_events); rejected rows with reasons beside them.",
 )
 def typed_events(
-    context: dg.AssetExecutionContext, spark: SparkResource, raw_events_csv: RawInput
+    context: dg.AssetExecutionContext, spark: SparkResource, batch: BatchSettings, raw_events_csv: RawInput
 ) -> dg.Output[TypedEvents]:
     session = spark.session()
     started = time.monotonic()
@@ -80,18 +74,18 @@ def typed_events(
     # rows per reason counted while the rows are written (no second pass over them)
     by_reason = Observation("rows_by_reason")
     validated_rows = T.compact_validated(T.validate_raw(raw, rejected_at=rejected_at))
-    write_parquet(validated_rows.observe(by_reason, *T.reason_counts()), validated_path())
+    write_parquet(validated_rows.observe(by_reason, *T.reason_counts()), batch.validated_path())
     counts = {reason: n for reason, n in by_reason.get.items() if n}
     rows_in = counts.pop(T.ROWS_COUNTED, 0)
     accepted = counts.pop(T.ACCEPTED_COUNTED, 0)
     rejected_n = sum(counts.values())
     progress(context, f"{rows_in:,} rows read, {accepted:,} valid, {rejected_n:,} rejected; de-duplicating")
 
-    validated = session.read.parquet(str(validated_path()))
+    validated = session.read.parquet(str(batch.validated_path()))
     typed, rejected = T.split_validated(validated)
-    write_parquet(T.dedupe_typed_events(typed), typed_events_path())
-    write_parquet(rejected.coalesce(1), rejected_events_path())
-    per_hour = session.read.parquet(str(typed_events_path())).groupBy("event_hour").count().collect()
+    write_parquet(T.dedupe_typed_events(typed), batch.typed_events_path())
+    write_parquet(rejected.coalesce(1), batch.rejected_events_path())
+    per_hour = session.read.parquet(str(batch.typed_events_path())).groupBy("event_hour").count().collect()
     rows_out = sum(r[1] for r in per_hour)
     hours = tuple(sorted(r[0].replace(tzinfo=UTC) for r in per_hour))
     duplicates = accepted - rows_out
@@ -101,8 +95,8 @@ def typed_events(
         f"{time.monotonic() - started:.1f}s",
     )
     result = TypedEvents(
-        path=str(typed_events_path()),
-        rejected_path=str(rejected_events_path()),
+        path=str(batch.typed_events_path()),
+        rejected_path=str(batch.rejected_events_path()),
         hours=hours,
         sources=raw_events_csv.sources,
         rows_in=rows_in,
@@ -134,12 +128,12 @@ def _md_cell(value) -> str:
     description="Per-brand views, carts, purchases, revenue, sessions, users, conversion (Parquet).",
 )
 def brand_details(
-    context: dg.AssetExecutionContext, spark: SparkResource, typed_events: TypedEvents
+    context: dg.AssetExecutionContext, spark: SparkResource, batch: BatchSettings, typed_events: TypedEvents
 ) -> dg.Output[BrandDetailsData]:
     session = spark.session()
     details = T.brand_details(session.read.parquet(typed_events.path))
-    write_parquet(details.coalesce(1), brand_details_path())
-    stored = session.read.parquet(str(brand_details_path()))
+    write_parquet(details.coalesce(1), batch.brand_details_path())
+    stored = session.read.parquet(str(batch.brand_details_path()))
     rows = stored.count()
     top = stored.orderBy(stored["revenue"].desc()).limit(10).collect()
     progress(context, f"brand details: {rows:,} brands")
@@ -147,6 +141,10 @@ def brand_details(
         f"| {_md_cell(r['brand'])} | {r['views']} | {r['purchases']} | {r['revenue']} |" for r in top
     )
     return dg.Output(
-        BrandDetailsData(str(brand_details_path()), rows),
-        metadata={"brands": rows, "path": str(brand_details_path()), "top_by_revenue": dg.MetadataValue.md(table)},
+        BrandDetailsData(str(batch.brand_details_path()), rows),
+        metadata={
+            "brands": rows,
+            "path": str(batch.brand_details_path()),
+            "top_by_revenue": dg.MetadataValue.md(table),
+        },
     )

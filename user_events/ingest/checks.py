@@ -19,7 +19,7 @@ from user_events.ingest.quality import (
     rule_violations,
     small_frame_errors,
 )
-from user_events.ingest.resources import SparkResource
+from user_events.ingest.resources import BatchSettings, SparkResource
 from user_events.schema import BRAND_DETAILS
 
 
@@ -38,8 +38,10 @@ def typed_events_unique_event_id(spark: SparkResource, typed_events: TypedEvents
     blocking=True,
     description=f"rejected rows / rows read <= {MAX_REJECT_RATE_VAR} (default {DEFAULT_MAX_REJECT_RATE})",
 )
-def typed_events_reject_rate(typed_events: TypedEvents) -> dg.AssetCheckResult:
-    return check_reject_rate(typed_events.rejected, typed_events.rows_in, typed_events.rejected_by_reason)
+def typed_events_reject_rate(batch: BatchSettings, typed_events: TypedEvents) -> dg.AssetCheckResult:
+    return check_reject_rate(
+        typed_events.rejected, typed_events.rows_in, typed_events.rejected_by_reason, batch.max_reject_rate
+    )
 
 
 BRAND_RULES = {

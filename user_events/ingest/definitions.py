@@ -9,7 +9,7 @@ from user_events.ingest.checks import (
     typed_events_schema,
     typed_events_unique_event_id,
 )
-from user_events.ingest.resources import DataHandleIOManager, spark_resource
+from user_events.ingest.resources import BatchSettings, DataHandleIOManager, spark_resource
 
 INGEST_ASSETS = [raw_events_csv, typed_events, brand_details]
 INGEST_CHECKS = [typed_events_schema, typed_events_unique_event_id, typed_events_reject_rate, brand_details_sane]
@@ -17,5 +17,5 @@ INGEST_CHECKS = [typed_events_schema, typed_events_unique_event_id, typed_events
 defs = dg.Definitions(
     assets=INGEST_ASSETS,
     asset_checks=INGEST_CHECKS,
-    resources={"spark": spark_resource(), "io_manager": DataHandleIOManager()},
+    resources={"spark": spark_resource(), "batch": BatchSettings(), "io_manager": DataHandleIOManager()},
 )

@@ -6,7 +6,7 @@ import dagster as dg
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from user_events.config import env
+from user_events.config import ConfigError, Settings, settings, variable_name
 from user_events.schema import (
     USER_EVENTS,
     TableSpec,
@@ -15,22 +15,18 @@ from user_events.schema import (
     spark_type_mismatches,
 )
 
-MAX_REJECT_RATE_VAR = "USER_EVENTS_MAX_REJECT_RATE"
-DEFAULT_MAX_REJECT_RATE = 0.05
+MAX_REJECT_RATE_VAR = variable_name("max_reject_rate")
+DEFAULT_MAX_REJECT_RATE = Settings.model_fields["max_reject_rate"].default
 
 
-def max_reject_rate() -> float:
-    raw = env(MAX_REJECT_RATE_VAR)
-    if raw is None:
-        return DEFAULT_MAX_REJECT_RATE
-    raw = raw.strip()
+def max_reject_rate(configured: float | None = None) -> float:
+    """The configured threshold (a resource's field), else USER_EVENTS_MAX_REJECT_RATE; a bad value fails the check."""
+    if configured is not None:
+        return configured
     try:
-        value = float(raw)
-    except ValueError:
-        raise dg.Failure(description=f"{MAX_REJECT_RATE_VAR}={raw!r} is not a number (a rate, e.g. 0.05)") from None
-    if not 0.0 <= value <= 1.0:
-        raise dg.Failure(description=f"{MAX_REJECT_RATE_VAR}={raw!r} must be between 0 and 1")
-    return value
+        return settings().max_reject_rate
+    except ConfigError as exc:
+        raise dg.Failure(description=str(exc), allow_retries=False) from None
 
 
 def pandera_errors(df: DataFrame, table: TableSpec) -> dict:
@@ -87,9 +83,11 @@ def check_event_id_unique(df: DataFrame) -> dg.AssetCheckResult:
     )
 
 
-def check_reject_rate(rejected: int, rows_in: int, rejected_by_reason: dict | None = None) -> dg.AssetCheckResult:
-    """rejected / rows_in <= USER_EVENTS_MAX_REJECT_RATE (0 rows read: passes)."""
-    limit = max_reject_rate()
+def check_reject_rate(
+    rejected: int, rows_in: int, rejected_by_reason: dict | None = None, limit: float | None = None
+) -> dg.AssetCheckResult:
+    """rejected / rows_in <= limit (unset: USER_EVENTS_MAX_REJECT_RATE; 0 rows read: passes)."""
+    limit = max_reject_rate(limit)
     rate = rejected / rows_in if rows_in else 0.0
     return dg.AssetCheckResult(
         passed=rate <= limit,

@@ -1,15 +1,16 @@
-"""The `spark` resource and where the batch path keeps its Parquet data."""
+"""The `spark` resource, and the `batch` resource: the batch path's input, where it keeps its Parquet data and
+its reject-rate threshold (each unset field falls back, at use time, to its variable in `config.settings()`)."""
 
 from __future__ import annotations
 
-import os
 import threading
 from pathlib import Path
 
 import dagster as dg
 from dagster._core.storage.fs_io_manager import PickledObjectFilesystemIOManager
+from pydantic import Field
 
-from user_events.config import DATA_DIR, env
+from user_events.config import DATA_DIR, settings
 
 DEFAULT_SAMPLE_ROWS = 200_000
 
@@ -35,10 +36,10 @@ class SparkResource(dg.ConfigurableResource):
         any of these (`make run` on a fresh machine) no jar is fetched at JVM start."""
         from user_events.spark import get_spark, resolved_s3a_classpath
 
-        spec, _ = raw_csv_spec()
+        config = settings()
         with_s3 = (
-            spec.strip().startswith("s3a://")
-            or bool(env("USER_EVENTS_S3_ENDPOINT"))
+            (config.raw_csv or "").strip().startswith("s3a://")
+            or bool(config.s3_endpoint)
             or resolved_s3a_classpath() is not None
         )
         return get_spark(master=self.master, with_s3=with_s3)
@@ -65,30 +66,11 @@ class DataHandleIOManager(dg.ConfigurableIOManagerFactory):
 
 
 def spark_resource() -> SparkResource:
+    """As the code location defines it: EnvVar when USER_EVENTS_SPARK_MASTER is set (the UI names the variable)."""
+    config = settings()
     return SparkResource(
-        master=dg.EnvVar("USER_EVENTS_SPARK_MASTER") if os.environ.get("USER_EVENTS_SPARK_MASTER") else "local[*]"
+        master=dg.EnvVar("USER_EVENTS_SPARK_MASTER") if config.is_set("spark_master") else config.spark_master
     )
-
-
-def batch_dir() -> Path:
-    """Root of the batch path's Parquet data (USER_EVENTS_BATCH_DIR, default .data/batch)."""
-    return Path(env("USER_EVENTS_BATCH_DIR") or (DATA_DIR / "batch"))
-
-
-def validated_path() -> Path:
-    return batch_dir() / "validated"
-
-
-def typed_events_path() -> Path:
-    return batch_dir() / "typed_events"
-
-
-def rejected_events_path() -> Path:
-    return batch_dir() / "rejected_events"
-
-
-def brand_details_path() -> Path:
-    return batch_dir() / "brand_details"
 
 
 def default_sample_path() -> Path:
@@ -96,9 +78,43 @@ def default_sample_path() -> Path:
     return DATA_DIR / "sample" / "user_events_2019-11-01.csv"
 
 
-def raw_csv_spec() -> tuple[str, bool]:
-    """(USER_EVENTS_RAW_CSV or the generated sample's path, whether it is the default sample)."""
-    value = env("USER_EVENTS_RAW_CSV")
-    if value:
-        return value, False
-    return str(default_sample_path()), True
+class BatchSettings(dg.ConfigurableResource):
+    """The batch path's input, Parquet location and reject-rate threshold. A field left unset is read, when
+    used, from its variable (so a run picks up the environment it runs in, and no value is copied into config)."""
+
+    raw_csv: str | None = Field(
+        default=None,
+        description="Path, directory, glob or s3a:// URI of the raw CSV file(s); unset -> USER_EVENTS_RAW_CSV, "
+        "else the project's generated sample.",
+    )
+    batch_dir: str | None = Field(
+        default=None, description="Root of the batch path's Parquet; unset -> USER_EVENTS_BATCH_DIR (.data/batch)."
+    )
+    max_reject_rate: float | None = Field(
+        default=None,
+        ge=0.0,
+        le=1.0,
+        description="Threshold of the blocking reject-rate check; unset -> USER_EVENTS_MAX_REJECT_RATE (0.05).",
+    )
+
+    def raw_csv_spec(self) -> tuple[str, bool]:
+        """(the raw CSV spec or the generated sample's path, whether it is the default sample)."""
+        value = self.raw_csv or settings().raw_csv
+        if value:
+            return value, False
+        return str(default_sample_path()), True
+
+    def batch_path(self) -> Path:
+        return Path(self.batch_dir) if self.batch_dir else settings().batch_path
+
+    def validated_path(self) -> Path:
+        return self.batch_path() / "validated"
+
+    def typed_events_path(self) -> Path:
+        return self.batch_path() / "typed_events"
+
+    def rejected_events_path(self) -> Path:
+        return self.batch_path() / "rejected_events"
+
+    def brand_details_path(self) -> Path:
+        return self.batch_path() / "brand_details"

@@ -18,11 +18,11 @@ import dagster as dg
 from pyspark.sql import functions as F
 
 from user_events.asset_keys import HOURLY_KPIS, HOURLY_USER_EVENTS, LAKE_EVENTS_HOURLY, kafka_topic, warehouse_table
-from user_events.config import DATA_DIR, env
 from user_events.files import MAX_ROWS_PER_FILE, replace_dir
 from user_events.ingest import transforms as T
 from user_events.ingest.resources import SparkResource
 from user_events.lake.partitions import HOUR_DIR_FORMAT, HOURLY_PARTITIONS, hours_in_window, list_hour_objects
+from user_events.lake.resources import LakeSettings
 from user_events.lake.transforms import read_lake_json
 from user_events.progress import progress
 from user_events.schema import KPI_HOURLY, REJECTED_EVENTS, USER_EVENTS
@@ -49,13 +49,9 @@ def hourly_asset(**kwargs):
     )
 
 
-def lake_dir() -> Path:
-    return Path(env("USER_EVENTS_LAKE_DIR") or (DATA_DIR / "lake"))
-
-
-def hour_dir(kind: str, hour: datetime) -> Path:
+def hour_dir(root: Path, kind: str, hour: datetime) -> Path:
     """Where an hour's Parquet of `kind` (typed | rejected) lives; absent = the hour had no such rows."""
-    return lake_dir() / kind / f"hour={hour:{HOUR_DIR_FORMAT}}"
+    return root / kind / f"hour={hour:{HOUR_DIR_FORMAT}}"
 
 
 def window_hours(context) -> list[datetime]:
@@ -63,37 +59,35 @@ def window_hours(context) -> list[datetime]:
     return hours_in_window(start, end)
 
 
-def scratch_dir(kind: str) -> Path:
+def scratch_dir(root: Path, kind: str) -> Path:
     """A fresh working directory of one run (no leading dot or underscore: Spark ignores such paths)."""
-    return lake_dir() / "scratch" / f"{kind}-{uuid.uuid4().hex[:8]}"
+    return root / "scratch" / f"{kind}-{uuid.uuid4().hex[:8]}"
 
 
-def write_hour_dirs(df, kind: str, hours: list[datetime]) -> None:
+def write_hour_dirs(root: Path, df, kind: str, hours: list[datetime]) -> None:
     """Write `df` (with _HOUR_COL) as one Parquet directory per hour, replacing each hour of the window.
 
     One Spark job writes every hour into a scratch directory; then each hour's directory is swapped in (an
     hour without rows loses its old directory).
     """
-    scratch = scratch_dir(kind)
+    scratch = scratch_dir(root, kind)
     df.write.mode("overwrite").option("maxRecordsPerFile", MAX_ROWS_PER_FILE).partitionBy(_HOUR_COL).parquet(
         str(scratch)
     )
     for hour in hours:
-        replace_dir(scratch / f"{_HOUR_COL}={hour:{HOUR_DIR_FORMAT}}", hour_dir(kind, hour))
+        replace_dir(scratch / f"{_HOUR_COL}={hour:{HOUR_DIR_FORMAT}}", hour_dir(root, kind, hour))
     shutil.rmtree(scratch, ignore_errors=True)
 
 
-def read_hours(spark, kind: str, hours: list[datetime]):
+def read_hours(root: Path, spark, kind: str, hours: list[datetime]):
     """The Parquet of `kind` for the hours that have any (None when none has)."""
-    paths = [str(hour_dir(kind, h)) for h in hours if hour_dir(kind, h).exists()]
+    paths = [str(hour_dir(root, kind, h)) for h in hours if hour_dir(root, kind, h).exists()]
     return spark.read.parquet(*paths) if paths else None
 
 
-def hour_objects(s3: S3Storage, hours: list[datetime]) -> dict[datetime, list[dict]]:
+def hour_objects(s3: S3Storage, topic: str, hours: list[datetime]) -> dict[datetime, list[dict]]:
     """The window's S3 objects by hour (one LIST per UTC day); an hour without objects is absent."""
-    by_key = list_hour_objects(
-        s3.get_client(), s3.bucket_name(), env("USER_EVENTS_TOPIC"), hours[0], hours[-1] + timedelta(hours=1)
-    )
+    by_key = list_hour_objects(s3.get_client(), s3.bucket_name(), topic, hours[0], hours[-1] + timedelta(hours=1))
     return {
         h: sorted(by_key[hour_partition_key(h)], key=lambda o: o["Key"])
         for h in hours
@@ -101,13 +95,13 @@ def hour_objects(s3: S3Storage, hours: list[datetime]) -> dict[datetime, list[di
     }
 
 
-def manifest_path(hour: datetime) -> Path:
+def manifest_path(root: Path, hour: datetime) -> Path:
     """What hourly_typed_events read and wrote for an hour; absent = the hour was never read from the lake."""
-    return lake_dir() / "manifest" / f"hour={hour:{HOUR_DIR_FORMAT}}.json"
+    return root / "manifest" / f"hour={hour:{HOUR_DIR_FORMAT}}.json"
 
 
-def write_manifest(hour: datetime, objects: list[dict]) -> None:
-    path = manifest_path(hour)
+def write_manifest(root: Path, hour: datetime, objects: list[dict]) -> None:
+    path = manifest_path(root, hour)
     path.parent.mkdir(parents=True, exist_ok=True)
     manifest = {
         "hour": hour_partition_key(hour),
@@ -158,12 +152,15 @@ lake_events_hourly = dg.AssetSpec(
     "the batch rules (rejects kept with source lake:<hour>), de-duplicated; Parquet per hour. An hour without "
     "lake objects is left as it was (a range skips it; a run with no such hour at all fails).",
 )
-def hourly_typed_events(context: dg.AssetExecutionContext, spark: SparkResource, s3: S3Storage) -> dg.MaterializeResult:
+def hourly_typed_events(
+    context: dg.AssetExecutionContext, spark: SparkResource, s3: S3Storage, lake: LakeSettings
+) -> dg.MaterializeResult:
     started = time.monotonic()
+    root, topic = lake.root(), lake.topic_name()
     window = window_hours(context)
-    objects = hour_objects(s3, window)
+    objects = hour_objects(s3, topic, window)
     hours, empty = split_by_presence(window, lambda h: h in objects)
-    where = f"s3://{s3.bucket_name()}/{topic_prefix(env('USER_EVENTS_TOPIC'))}"
+    where = f"s3://{s3.bucket_name()}/{topic_prefix(topic)}"
     if not hours:
         raise dg.Failure(
             description=f"no lake objects for {hour_range_text(window)} under {where}: nothing read, nothing "
@@ -181,22 +178,22 @@ def hourly_typed_events(context: dg.AssetExecutionContext, spark: SparkResource,
     progress(context, f"{hour_range_text(hours)}: {len(paths)} object(s), {size / 1e6:.1f} MB")
     rejected_at = datetime.now(UTC).replace(microsecond=0)
     # S3 is read and validated once; the accepted and rejected rows are then split from local Parquet
-    scratch = scratch_dir("validated")
+    scratch = scratch_dir(root, "validated")
     validated = T.validate_raw(read_lake_json(session, paths), rejected_at=rejected_at)
     try:
         T.compact_validated(validated).write.parquet(str(scratch))
         typed, rejected = T.split_validated(session.read.parquet(str(scratch)))
         hour_text = lambda c: F.date_format(c, spark_datetime_pattern(HOUR_DIR_FORMAT))  # noqa: E731
         write_hour_dirs(
-            T.dedupe_typed_events(typed).withColumn(_HOUR_COL, hour_text(F.col("event_hour"))), "typed", hours
+            root, T.dedupe_typed_events(typed).withColumn(_HOUR_COL, hour_text(F.col("event_hour"))), "typed", hours
         )
         source_hour = hour_of_lake_source(F.col("source"))
-        write_hour_dirs(rejected.withColumn(_HOUR_COL, hour_text(source_hour)), "rejected", hours)
+        write_hour_dirs(root, rejected.withColumn(_HOUR_COL, hour_text(source_hour)), "rejected", hours)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     for hour in hours:
-        write_manifest(hour, objects[hour])
-    stats = hour_stats(session, hours)
+        write_manifest(root, hour, objects[hour])
+    stats = hour_stats(root, session, hours)
     progress(
         context, f"typed {stats['rows_out']:,} / rejected {stats['rejected']:,} in {time.monotonic() - started:.1f}s"
     )
@@ -209,14 +206,14 @@ def hourly_typed_events(context: dg.AssetExecutionContext, spark: SparkResource,
             "rows_out": stats["rows_out"],
             "rejected": stats["rejected"],
             "rejected_by_reason": dg.MetadataValue.json(stats["rejected_by_reason"]),
-            "path": dg.MetadataValue.path(str(lake_dir())),
+            "path": dg.MetadataValue.path(str(root)),
         }
     )
 
 
-def hour_stats(session, hours: list[datetime]) -> dict:
-    typed = read_hours(session, "typed", hours)
-    rejected = read_hours(session, "rejected", hours)
+def hour_stats(root: Path, session, hours: list[datetime]) -> dict:
+    typed = read_hours(root, session, "typed", hours)
+    rejected = read_hours(root, session, "rejected", hours)
     by_reason = {r[0]: int(r[1]) for r in rejected.groupBy("reason").count().collect()} if rejected else {}
     return {
         "rows_out": typed.count() if typed is not None else 0,
@@ -225,9 +222,9 @@ def hour_stats(session, hours: list[datetime]) -> dict:
     }
 
 
-def _batches_of_hours(kind: str, columns: list[str], hours: list[datetime]):
+def _batches_of_hours(root: Path, kind: str, columns: list[str], hours: list[datetime]):
     return itertools.chain.from_iterable(
-        load.parquet_batches(hour_dir(kind, h), columns) for h in hours if hour_dir(kind, h).exists()
+        load.parquet_batches(hour_dir(root, kind, h), columns) for h in hours if hour_dir(root, kind, h).exists()
     )
 
 
@@ -254,9 +251,10 @@ def _batches_of_hours(kind: str, columns: list[str], hours: list[datetime]):
     name="hourly_warehouse_load",
     backfill_policy=dg.BackfillPolicy.single_run(),
 )
-def hourly_warehouse_load(context: dg.AssetExecutionContext, warehouse: PostgresResource):
+def hourly_warehouse_load(context: dg.AssetExecutionContext, warehouse: PostgresResource, lake: LakeSettings):
+    root = lake.root()
     window = window_hours(context)
-    hours, unread = split_by_presence(window, lambda h: manifest_path(h).exists())
+    hours, unread = split_by_presence(window, lambda h: manifest_path(root, h).exists())
     if not hours:
         raise dg.Failure(
             description=f"hourly_typed_events has not been materialised for {hour_range_text(window)} "
@@ -274,14 +272,14 @@ def hourly_warehouse_load(context: dg.AssetExecutionContext, warehouse: Postgres
         stats = load.load_user_events(
             conn,
             warehouse.pg_schema,
-            _batches_of_hours("typed", USER_EVENTS.column_names, hours),
+            _batches_of_hours(root, "typed", USER_EVENTS.column_names, hours),
             hours,
             loaded_by="lake",
         )
         rejected = load.load_rejected_events(
             conn,
             warehouse.pg_schema,
-            _batches_of_hours("rejected", REJECTED_EVENTS.column_names, hours),
+            _batches_of_hours(root, "rejected", REJECTED_EVENTS.column_names, hours),
             [lake_source(h) for h in hours],
         )
         rows = {r["hour"]: r for r in kpis.read_kpis(conn, warehouse.pg_schema, KPI_HOURLY, hours)}

@@ -14,10 +14,10 @@ from dataclasses import dataclass
 
 import requests
 
-from user_events.config import ConfigError, env
+from user_events.config import ConfigError, Settings, settings
 
 LAKE_LOAD_ASSETS = (("hourly_typed_events",), ("hourly_user_events",), ("hourly_kpis",))
-DEFAULT_DAGSTER_URL = "http://127.0.0.1:3000"
+DEFAULT_DAGSTER_URL = Settings.model_fields["dagster_url"].default
 FINISHED = {"COMPLETED", "COMPLETED_SUCCESS", "COMPLETED_FAILED", "FAILED", "CANCELED"}
 
 LAUNCH = """
@@ -78,7 +78,7 @@ class DagsterWebserver:
 
     @classmethod
     def from_env(cls, url: str | None = None) -> DagsterWebserver:
-        return cls((url or env("USER_EVENTS_DAGSTER_URL", DEFAULT_DAGSTER_URL)).rstrip("/"))
+        return cls((url or settings().dagster_url).rstrip("/"))
 
     def graphql(self, query: str, variables: dict) -> dict:
         try:

@@ -8,6 +8,7 @@ import dagster as dg
 
 from user_events.lake.assets import LAKE_ASSETS, hourly_typed_events, hourly_warehouse_load
 from user_events.lake.checks import LAKE_CHECKS
+from user_events.lake.resources import LakeSettings
 from user_events.lake.sensors import build_hourly_load_sensor
 from user_events.storage.s3 import S3Storage
 
@@ -26,5 +27,5 @@ defs = dg.Definitions(
     asset_checks=LAKE_CHECKS,
     jobs=[hourly_load_job],
     sensors=[build_hourly_load_sensor(hourly_load_job)],
-    resources={"s3": S3Storage()},
+    resources={"s3": S3Storage(), "lake": LakeSettings()},
 )

@@ -6,19 +6,17 @@ from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 
-from user_events.config import env
+from user_events.config import Settings, settings
 from user_events.storage.s3_layout import PARTITION_KEY_FORMAT, day_prefixes, hour_of_object_key, hour_partition_key
 
 # Replayed REES46 data (Oct 2019 onward) and live data both fit after this start.
-DEFAULT_START = "2019-10-01-00:00"
+DEFAULT_START = Settings.model_fields["hourly_start"].default
 # Directory names for an hour: Hadoop paths may not contain ':' so the partition key is not used as is.
 HOUR_DIR_FORMAT = "%Y-%m-%d-%H"
 
 
 def hourly_partitions() -> dg.HourlyPartitionsDefinition:
-    return dg.HourlyPartitionsDefinition(
-        start_date=env("USER_EVENTS_HOURLY_START", DEFAULT_START), timezone="UTC", fmt=PARTITION_KEY_FORMAT
-    )
+    return dg.HourlyPartitionsDefinition(start_date=settings().hourly_start, timezone="UTC", fmt=PARTITION_KEY_FORMAT)
 
 
 HOURLY_PARTITIONS = hourly_partitions()

@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 import dagster as dg
 
 from user_events.asset_keys import LAKE_EVENTS_HOURLY
-from user_events.config import env
+from user_events.config import settings
 from user_events.lake.partitions import HOURLY_PARTITIONS, list_hour_objects
 from user_events.storage.s3 import S3Storage
 from user_events.storage.s3_layout import RECORDS_META, hour_partition_key
@@ -22,11 +22,11 @@ from user_events.storage.watermark import hours_complete_before, read_watermark
 
 
 def lookback() -> timedelta:
-    return timedelta(hours=float(env("USER_EVENTS_HOURLY_LOOKBACK_HOURS", "48")))
+    return timedelta(hours=settings().hourly_lookback_hours)
 
 
 def grace() -> timedelta:
-    return timedelta(seconds=float(env("USER_EVENTS_HOURLY_GRACE_SECONDS", "300")))
+    return timedelta(seconds=settings().hourly_grace_seconds)
 
 
 def fingerprint(objects: Iterable[Mapping]) -> str:
@@ -163,9 +163,7 @@ def build_hourly_load_sensor(job) -> dg.SensorDefinition:
         "lake_events_hourly materialisation, whoever wrote it.",
     )
     def hourly_load_sensor(context: dg.SensorEvaluationContext, s3: S3Storage):
-        runs, reports, cursor, reason = evaluate(
-            s3.get_client(), s3.bucket_name(), env("USER_EVENTS_TOPIC"), context.cursor
-        )
+        runs, reports, cursor, reason = evaluate(s3.get_client(), s3.bucket_name(), settings().topic, context.cursor)
         if not runs and not reports and cursor == context.cursor:
             return dg.SkipReason(reason)
         return dg.SensorResult(

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from user_events.config import env
+from user_events.config import settings
 
 
 def default_bucket() -> str:
-    return env("USER_EVENTS_S3_BUCKET")
+    return settings().s3_bucket
 
 
 def s3_client(
@@ -33,7 +33,8 @@ def s3_client(
     import boto3
     from botocore.config import Config
 
-    endpoint = endpoint_url or env("USER_EVENTS_S3_ENDPOINT")
+    configured = settings()
+    endpoint = endpoint_url or configured.s3_endpoint
     session = boto3.session.Session(profile_name=profile_name)
     config = Config(
         retries={"max_attempts": max_attempts, "mode": "standard"},
@@ -41,7 +42,7 @@ def s3_client(
     )
     client = session.client(
         "s3",
-        region_name=region_name or env("AWS_REGION") or env("AWS_DEFAULT_REGION") or "us-east-1",
+        region_name=region_name or configured.aws_region or "us-east-1",
         endpoint_url=endpoint,
         use_ssl=use_ssl,
         verify=verify,

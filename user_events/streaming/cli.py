@@ -7,7 +7,7 @@ import json
 import logging
 import sys
 
-from user_events.config import env, redact_text
+from user_events.config import redact_text, settings
 from user_events.options import add_arguments, from_arguments
 from user_events.streaming.simulate_config import SimulateConfig
 from user_events.streaming.sink_options import FLUSH_RECORDS, ROTATE_SECONDS, SinkOptions
@@ -52,7 +52,7 @@ def _simulate(args: argparse.Namespace, flag) -> int:
     from user_events.streaming.simulator import SimulationFailed, publish
 
     _setup_logging()
-    cfg = from_arguments(SimulateConfig, args, topic=args.topic or env("USER_EVENTS_TOPIC"))
+    cfg = from_arguments(SimulateConfig, args, topic=args.topic or settings().topic)
     try:
         result = publish(
             cfg, progress=lambda line: print(line, file=sys.stderr, flush=True), should_stop=lambda: bool(flag)
@@ -72,7 +72,7 @@ def run_sink(args: argparse.Namespace) -> int:
     from user_events.streaming.stopping import StopFlag, stop_on_signals
 
     _setup_logging(args.log_level)
-    topic = args.topic or env("USER_EVENTS_TOPIC")
+    topic = args.topic or settings().topic
     flag = StopFlag()
     with stop_on_signals(flag):  # before the (slow) imports: a SIGTERM now still ends the run cleanly
         sink = build_sink(

@@ -10,13 +10,12 @@ user_events.config), and no value (secrets included) is copied into run config o
 from __future__ import annotations
 
 import configparser
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from user_events.config import ConfigError, env
+from user_events.config import ConfigError, settings
 
 # confluent-kafka's Python-level settings keep their underscores; every other keyword becomes a dotted
 # librdkafka property (linger_ms=5 -> "linger.ms": 5).
@@ -66,10 +65,10 @@ class KafkaClientsMixin:
 
     # --- configuration -------------------------------------------------------------------------
     def bootstrap(self) -> str:
-        return self.bootstrap_servers or env("USER_EVENTS_KAFKA_BOOTSTRAP")
+        return self.bootstrap_servers or settings().kafka_bootstrap
 
     def topic_name(self) -> str:
-        return self.topic or env("USER_EVENTS_TOPIC")
+        return self.topic or settings().topic
 
     def client_config(self, section: str | None = None, **overrides: Any) -> dict[str, Any]:
         """The merged client settings: config file, then bootstrap servers, then overrides.
@@ -78,10 +77,13 @@ class KafkaClientsMixin:
         bootstrap.servers; the contract default (localhost:9092) only fills in when neither has one.
         """
         conf: dict[str, Any] = {}
-        path = self.config_file or env("USER_EVENTS_KAFKA_CONFIG")
+        config = settings()
+        path = self.config_file or config.kafka_config
         if path:
             conf.update(read_librdkafka_config(path, section))
-        explicit = self.bootstrap_servers or (os.environ.get("USER_EVENTS_KAFKA_BOOTSTRAP") or "").strip()
+        explicit = self.bootstrap_servers or (
+            config.kafka_bootstrap.strip() if config.is_set("kafka_bootstrap") else ""
+        )
         if explicit or "bootstrap.servers" not in conf:
             conf["bootstrap.servers"] = explicit or self.bootstrap()
         conf.update(kafka_properties(**overrides))
@@ -173,7 +175,7 @@ class MongoClientMixin:
     _client: Any
 
     def database_name(self) -> str:
-        return self.db or env("USER_EVENTS_MONGO_DB")
+        return self.db or settings().mongo_db
 
     def client(self):
         """One pymongo.MongoClient per resource instance (timezone-aware datetimes)."""
@@ -181,7 +183,7 @@ class MongoClientMixin:
             from pymongo import MongoClient
 
             self._client = MongoClient(
-                self.uri or env("USER_EVENTS_MONGO_URI"),
+                self.uri or settings().mongo_uri.get_secret_value(),
                 tz_aware=True,
                 appname="user_events",
                 serverSelectionTimeoutMS=self.server_selection_timeout_ms,

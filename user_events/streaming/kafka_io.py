@@ -12,12 +12,12 @@ from collections.abc import Mapping
 
 from confluent_kafka import KafkaError, KafkaException, Message, TopicPartition
 
-from user_events.config import DEFAULTS, env
+from user_events.config import Settings, settings
 
 log = logging.getLogger(__name__)
 
 DEFAULT_PARTITIONS = 3
-DEFAULT_TOPIC = DEFAULTS["USER_EVENTS_TOPIC"]
+DEFAULT_TOPIC = Settings.model_fields["topic"].default
 MONGO_SINK_GROUP = "user_events.mongo_sink"  # the contract's groups, for the default topic
 S3_SINK_GROUP = "user_events.s3_sink"
 # USER_EVENTS_SINK_INSTANCE_ID set to one of these: no group.instance.id (dynamic membership)
@@ -28,7 +28,7 @@ def sink_group(sink: str, topic: str) -> str:
     """The consumer group of a sink (`mongo`, `s3`) on `topic`: USER_EVENTS_<SINK>_SINK_GROUP when set,
     else `user_events.<sink>_sink` for the default topic (the contract) and `user_events.<topic>.<sink>_sink`
     for any other, so pipelines on one cluster never share a group (and never rebalance each other)."""
-    configured = env(f"USER_EVENTS_{sink.upper()}_SINK_GROUP")
+    configured = getattr(settings(), f"{sink}_sink_group", None)  # only mongo and s3 have a setting
     if configured:
         return configured
     if topic == DEFAULT_TOPIC:
@@ -47,7 +47,7 @@ def sink_instance_id(sink: str, from_config_file: str | None = None) -> str | No
 
     USER_EVENTS_SINK_INSTANCE_ID wins (`none`/`dynamic` turn static membership off), then a
     group.instance.id in the USER_EVENTS_KAFKA_CONFIG file, then `<host name>.<sink>`."""
-    configured = env("USER_EVENTS_SINK_INSTANCE_ID") or from_config_file
+    configured = settings().sink_instance_id or from_config_file
     if configured and configured.strip().lower() in DYNAMIC_MEMBERSHIP:
         return None
     return configured or default_instance_id(sink)

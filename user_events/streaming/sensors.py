@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import os
-
 import dagster as dg
 from dagster._core.storage.dagster_run import IN_PROGRESS_RUN_STATUSES
+
+from user_events.config import settings
 
 # Queued / not yet started runs count too: a second run must not be requested while one waits.
 ACTIVE_RUN_STATUSES = list(
@@ -16,7 +16,7 @@ SINK_TAG = "user_events/sink"
 
 def sensors_default_status() -> dg.DefaultSensorStatus:
     """RUNNING unless USER_EVENTS_SINK_SENSORS=stopped (sinks start with `make dev` / the daemon)."""
-    if os.environ.get("USER_EVENTS_SINK_SENSORS", "running").strip().lower() in ("stopped", "off", "0", "false"):
+    if settings().sink_sensors.strip().lower() in ("stopped", "off", "0", "false"):
         return dg.DefaultSensorStatus.STOPPED
     return dg.DefaultSensorStatus.RUNNING
 

@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 from tenacity import RetryCallState, Retrying, retry_if_exception, wait_exponential
 
-from user_events.config import env, redact_text
+from user_events.config import redact_text, settings
 from user_events.streaming.clients import KafkaClients, KafkaClientsMixin
 from user_events.streaming.collections import SINK_STATUS, status_id
 from user_events.streaming.kafka_io import (
@@ -57,7 +57,7 @@ class StopDuringOutage(Exception):
 def fault_point(name: str) -> None:
     """Test hook: USER_EVENTS_FAULT=<name> makes the process die here at once (exit 137, no cleanup), like a
     SIGKILL at exactly this point. Unset in production."""
-    if env("USER_EVENTS_FAULT") == name:
+    if settings().fault == name:
         os._exit(137)
 
 

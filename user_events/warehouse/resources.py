@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import os
 from urllib.parse import urlsplit
 
 import dagster as dg
 from pydantic import PrivateAttr
 
-from user_events.config import ConfigError, env, redact_text, redact_url
+from user_events.config import ConfigError, redact_text, redact_url, settings, variable_name
 
-PG_URL_VAR = "USER_EVENTS_PG_URL"
-PG_SCHEMA_VAR = "USER_EVENTS_PG_SCHEMA"
+PG_URL_VAR = variable_name("pg_url")
+PG_SCHEMA_VAR = variable_name("pg_schema")
 
 
 def _password(url: str) -> str | None:
@@ -78,7 +77,8 @@ class PostgresResource(dg.ConfigurableResource):
 
 def warehouse_resource() -> PostgresResource:
     """The resource as the code location defines it: EnvVar when the variable is set (no value in the UI)."""
+    config = settings()
     return PostgresResource(
-        url=dg.EnvVar(PG_URL_VAR) if os.environ.get(PG_URL_VAR, "").strip() else None,
-        pg_schema=dg.EnvVar(PG_SCHEMA_VAR) if os.environ.get(PG_SCHEMA_VAR, "").strip() else env(PG_SCHEMA_VAR),
+        url=dg.EnvVar(PG_URL_VAR) if config.pg_url else None,
+        pg_schema=dg.EnvVar(PG_SCHEMA_VAR) if config.is_set("pg_schema") else config.pg_schema,
     )
