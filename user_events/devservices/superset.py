@@ -65,6 +65,8 @@ def ensure_chromium(log) -> None:
 class Superset(Service):
     name = "superset"
     health_timeout = 240.0  # gunicorn imports all of Superset before /health answers (~11 s idle machine)
+    # SIGKILL only after gunicorn's own bounded stop (graceful_timeout 20 s in server/gunicorn_config.py)
+    stop_timeout = 40.0
 
     def __init__(self, state):
         super().__init__(state)

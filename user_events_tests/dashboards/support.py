@@ -64,6 +64,16 @@ def _other_filters(params: dict) -> list[dict]:
     ]
 
 
+def _aggregate_orderby(params: dict, metrics: list) -> list:
+    """The order the frontend's buildQuery asks for: the chart's `order_by_cols` (any chart); a funnel orders
+    by its metric only with `sort_by_metric` (else as `order_by_cols` say, or not at all); the aggregate
+    tables (`timeseries_limit_metric`, `order_desc`) by their metric, descending."""
+    explicit = [json.loads(o) for o in params.get("order_by_cols", [])]
+    if params.get("viz_type") == "funnel":
+        return [[metrics[0], False]] if params.get("sort_by_metric") else explicit
+    return explicit or [[metrics[0], False]]
+
+
 def chart_query(chart: dict) -> dict:
     """The chart data request of the chart's params (the shape the dashboard's frontend sends)."""
     p = chart["params"]
@@ -91,7 +101,7 @@ def chart_query(chart: dict) -> dict:
     else:
         query["columns"] = list(p.get("groupby", []))
         query["metrics"] = p.get("metrics") or [p["metric"]]
-        query["orderby"] = [[query["metrics"][0], False]]
+        query["orderby"] = _aggregate_orderby(p, query["metrics"])
     return {"datasource": datasource, "queries": [query], "result_format": "json", "result_type": "full", "force": True}
 
 

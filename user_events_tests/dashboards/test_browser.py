@@ -101,12 +101,68 @@ def assert_series_drawn(page, title: str) -> None:
     assert drawn > 20, f"{title}: no line or marker drawn ({drawn} coloured pixels below the legend)"
 
 
+# Dark pixels (text: axis labels) a chart's canvas draws below its x axis line (the lowest row that is mostly
+# drawn), right of the first fifth of the width (where the y axis' own "0" label may reach below the line).
+X_AXIS_LABEL_PIXELS = """([selector, title]) => {
+  const holder = [...document.querySelectorAll(selector)].find(h => h.innerText.trim().startsWith(title));
+  const canvas = [...holder.querySelectorAll('canvas')].sort((a, b) => b.width * b.height - a.width * a.height)[0];
+  const {width, height} = canvas;
+  const px = canvas.getContext('2d').getImageData(0, 0, width, height).data;
+  const drawn = (i) => px[i + 3] > 0;  // grid and axis lines are faint (low alpha)
+  const dark = (i) => px[i + 3] > 128 && Math.max(px[i], px[i + 1], px[i + 2]) < 170;
+  let axis = -1;
+  for (let y = 0; y < height; y++) {
+    let n = 0;
+    for (let x = 0; x < width; x++) if (drawn((y * width + x) * 4)) n++;
+    if (n > width / 2) axis = y;
+  }
+  if (axis < 0) return -1;
+  let n = 0;
+  for (let y = axis + 2; y < height; y++)
+    for (let x = Math.floor(width / 5); x < width; x++) if (dark((y * width + x) * 4)) n++;
+  return n;
+}"""
+
+
+def assert_x_axis_labelled(page, title: str) -> None:
+    """The chart writes labels under its x axis (the live charts' minutes); polled for a few seconds, as a
+    chart may still be drawing (resize, animation) right after every chart has first rendered."""
+    deadline = time.monotonic() + 10
+    inked = page.evaluate(X_AXIS_LABEL_PIXELS, [CHART, title])
+    while inked <= 30 and time.monotonic() < deadline:
+        page.wait_for_timeout(250)
+        inked = page.evaluate(X_AXIS_LABEL_PIXELS, [CHART, title])
+    assert inked > 30, f"{title}: no x axis labels drawn ({inked} dark pixels below the x axis line)"
+
+
 def assert_no_chart_warning(page) -> None:
     """No chart header shows Superset's warning icon (e.g. 'The row limit set for the chart was reached')."""
     warned = [
         h.inner_text().split("\n")[0] for h in page.locator(CHART).all() if h.locator("[aria-label=warning]").count()
     ]
     assert not warned, f"charts with a warning icon: {warned}"
+
+
+FUNNEL_STAGES = ("view", "cart", "purchase")
+
+
+def funnel_bands_top_to_bottom(page, title: str) -> list[str]:
+    """The stage of each band the funnel draws, from top to bottom: the mouse goes down the funnel's centre
+    line and each band names itself in its tooltip (ECharts draws the bands and their labels on a canvas)."""
+    holder = page.locator(CHART).filter(has_text=title)
+    canvas = max(holder.locator("canvas").all(), key=lambda c: c.bounding_box()["height"])
+    box = canvas.bounding_box()
+    tooltip = page.locator(".echarts-tooltip")
+    bands: list[str] = []
+    for step in range(1, 60):
+        page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] * step / 60)
+        page.wait_for_timeout(40)
+        texts = [t for t in tooltip.all_inner_texts() if t.strip()]
+        named = [stage for stage in FUNNEL_STAGES if texts and stage in texts[-1]]
+        if named and (not bands or bands[-1] != named[0]):
+            bands.append(named[0])
+    page.mouse.move(0, 0)
+    return bands
 
 
 def keep_screenshot(page, slug: str, took: float) -> None:
@@ -130,6 +186,9 @@ def test_kpi_dashboard_renders_every_chart_with_the_conversion_rate(kpi_warehous
     assert_no_chart_warning(page)
     for trend in ("Daily KPI trends", "Hourly KPI trends"):
         assert_series_drawn(page, trend)
+    counts = dict(kpi_warehouse.sql("SELECT event_type, count(*) FROM user_events GROUP BY 1"))
+    assert sorted(FUNNEL_STAGES, key=lambda stage: -counts[stage]) != list(FUNNEL_STAGES)  # value order differs
+    assert funnel_bands_top_to_bottom(page, "View -> cart -> purchase") == list(FUNNEL_STAGES)
     keep_screenshot(page, "kpis", took)
 
 
@@ -167,6 +226,9 @@ def _live_documents(db) -> float:
     return sum(counts["purchase"] + i for i in range(5)) / sum(counts["view"] + i for i in range(5))
 
 
+LIVE_TIME_CHARTS = ("Events per minute by type", "Revenue per minute", "Sink delay p50 / p95")
+
+
 def test_live_dashboard_renders_every_chart(kpi_warehouse, browser_page, pipeline):
     page, url = browser_page
     ratio = _live_documents(mongo_db(pipeline.mongo_db))
@@ -179,6 +241,8 @@ def test_live_dashboard_renders_every_chart(kpi_warehouse, browser_page, pipelin
         assert_no_chart_error(page)
         tile = next(t for t in texts if t.startswith("Purchases per view"))
         assert f"{ratio * 100:.2f}%" in tile, tile
+        for chart in LIVE_TIME_CHARTS:
+            assert_x_axis_labelled(page, chart)
         keep_screenshot(page, "live", took)
     finally:
         provision(kpi_warehouse.client, Placement(**{**placement.__dict__, "mongo_db": Placement.from_env().mongo_db}))

@@ -62,6 +62,17 @@ def test_funnel_counts_views_carts_purchases(kpi_warehouse):
     assert expected["purchase"] == purchases  # the funnel's last stage agrees with the KPI table
 
 
+FUNNEL_STAGES = ["view", "cart", "purchase"]
+
+
+def test_funnel_rows_come_in_stage_order_whatever_the_counts(kpi_warehouse):
+    counts = dict(kpi_warehouse.sql("SELECT event_type, count(*) FROM user_events GROUP BY 1"))
+    by_value = sorted(FUNNEL_STAGES, key=lambda stage: -counts[stage])
+    assert by_value != FUNNEL_STAGES, "the sample's counts must not already be in stage order"
+    rows = chart_rows(kpi_warehouse.client, "funnel")
+    assert [r["funnel_stage"].split(" ", 1)[1] for r in rows] == FUNNEL_STAGES
+
+
 def test_materialisation_reports_the_dashboard_urls(kpi_warehouse):
     mats = {m.asset_key.to_user_string(): m for m in kpi_warehouse.result.get_asset_materialization_events()}
     mats = {k: e.materialization.metadata for k, e in mats.items()}
