@@ -26,8 +26,8 @@ KPI_RULES = {
 
 
 def kpi_dataframe(spark: SparkSession, rows: list[dict], table: TableSpec) -> DataFrame:
-    """KPI rows (dicts, as read_kpis returns them) as one cached Spark partition (the rules and the collect for
-    pandera are its two jobs)."""
+    """KPI rows (dicts, as read_kpis returns them) as one cached Spark partition: the collect for pandera, the
+    rules and the row count each run a job on it."""
     records = [tuple(r[c] for c in table.column_names) for r in rows]
     return spark.createDataFrame(records, spark_schema(table)).coalesce(1).cache()
 
