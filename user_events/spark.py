@@ -105,3 +105,9 @@ def get_spark(master: str | None = None, with_s3: bool = True, extra: dict[str, 
         spark = builder.getOrCreate()
         spark.sparkContext.setLogLevel(settings().spark_log_level)
         return spark
+
+
+def runs_in_process(spark) -> bool:
+    """Whether the session's executors are threads of this process (`local[...]`): then they read the driver's
+    local files, and fetching many small objects on the driver beats opening each through s3a."""
+    return spark.conf.get("spark.master", "").startswith("local")

@@ -9,6 +9,9 @@ endpoint the client uses path-style addressing, which every S3-compatible store 
 
 from __future__ import annotations
 
+import shutil
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 from user_events.config import settings
@@ -56,3 +59,23 @@ def s3_client(
 
         client.meta.events.register("choose-signer.s3.*", lambda **_: UNSIGNED)
     return client
+
+
+def download_objects(client: Any, bucket: str, keys: list[str], dest: Path, threads: int = 16) -> list[Path]:
+    """Each object fetched to `dest/<its key>` by parallel GETs; returns the local paths in `keys`' order.
+
+    The key's layout is kept under `dest`, so whatever parses a lake key (the hour, the partition) parses the
+    local path the same way.
+    """
+
+    def fetch(key: str) -> Path:
+        path = dest / key
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # one GET per object (download_file's managed transfer adds a HEAD and a thread pool per object)
+        body = client.get_object(Bucket=bucket, Key=key)["Body"]
+        with path.open("wb") as out:
+            shutil.copyfileobj(body, out, 1 << 20)
+        return path
+
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        return list(pool.map(fetch, keys))
