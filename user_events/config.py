@@ -134,6 +134,9 @@ class Settings(BaseSettings):
     )
     superset_workers: int = Field(3, ge=1, description="the local Superset's gunicorn worker processes")
     superset_threads: int = Field(4, ge=1, description="the local Superset's threads per worker")
+    superset_cache_seconds: int = Field(
+        300, ge=0, description="seconds Superset keeps a warehouse chart's result (Superset's environment); 0: off"
+    )
     chromium: str | None = Field(None, description="the Chromium the browser tests drive; unset: `chromium` on PATH")
     # --- local services (make services-up) ---------------------------------------------------------
     pg_port: int | None = Field(None, description="pins the local PostgreSQL's port; unset: a free port, kept")

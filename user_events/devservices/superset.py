@@ -32,7 +32,12 @@ SERVER_FILES = PROJECT_ROOT / "user_events" / "dashboards" / "server"
 ADMIN_USER = "admin"
 PUBLIC_VAR = "USER_EVENTS_SUPERSET_PUBLIC"  # true: read-only public dashboards (see superset_config.py)
 # passed on to Superset's process when set (see user_events/dashboards/server/gunicorn_config.py)
-PASSED_VARS = (PUBLIC_VAR, "USER_EVENTS_SUPERSET_WORKERS", "USER_EVENTS_SUPERSET_THREADS")
+PASSED_VARS = (
+    PUBLIC_VAR,
+    "USER_EVENTS_SUPERSET_WORKERS",
+    "USER_EVENTS_SUPERSET_THREADS",
+    "USER_EVENTS_SUPERSET_CACHE_SECONDS",
+)
 INITIALISED_VERSION = "superset 6.1.0 / 1"
 
 
@@ -87,6 +92,7 @@ class Superset(Service):
             "SUPERSET_CONFIG_PATH": str(SERVER_FILES / "superset_config.py"),
             "SUPERSET_SECRET_KEY": self.secret_key,
             "SUPERSET_METADATA_URI": f"sqlite:///{self.metadata_db}?check_same_thread=false",
+            "SUPERSET_DATA_CACHE_DIR": str(self.dir / "cache"),
             "USER_EVENTS_SUPERSET_READER_USER": READER_ROLE,
             "USER_EVENTS_SUPERSET_READER_PASSWORD": self.reader_password,
         }
