@@ -35,7 +35,7 @@ def raw_events_csv(
         progress(context, f"generating the sample dataset ({DEFAULT_SAMPLE_ROWS:,} rows) at {spec}")
         write_csv(spec, rows=DEFAULT_SAMPLE_ROWS)
     try:
-        files = tuple(resolve_inputs(spec, spark.session() if is_remote(spec) else None))
+        files = tuple(resolve_inputs(spec, spark.spark_session if is_remote(spec) else None))
     except InputError as exc:
         raise dg.Failure(description=str(exc), allow_retries=False) from None
     rows = sum(f.records for f in files) if all(f.records is not None for f in files) else None
@@ -61,7 +61,7 @@ def raw_events_csv(
 def typed_events(
     context: dg.AssetExecutionContext, spark: SparkResource, batch: BatchSettings, raw_events_csv: RawInput
 ) -> dg.Output[TypedEvents]:
-    session = spark.session()
+    session = spark.spark_session
     started = time.monotonic()
     by_mode: dict[bool, list[str]] = {}
     for f in raw_events_csv.files:
@@ -130,7 +130,7 @@ def _md_cell(value) -> str:
 def brand_details(
     context: dg.AssetExecutionContext, spark: SparkResource, batch: BatchSettings, typed_events: TypedEvents
 ) -> dg.Output[BrandDetailsData]:
-    session = spark.session()
+    session = spark.spark_session
     details = T.brand_details(session.read.parquet(typed_events.path))
     write_parquet(details.coalesce(1), batch.brand_details_path())
     stored = session.read.parquet(str(batch.brand_details_path()))

@@ -25,12 +25,12 @@ from user_events.schema import BRAND_DETAILS
 
 @dg.asset_check(asset=typed_events, blocking=True, description="pandera: types, NULLs, value sets and ranges")
 def typed_events_schema(spark: SparkResource, typed_events: TypedEvents) -> dg.AssetCheckResult:
-    return check_schema(spark.session().read.parquet(typed_events.path))
+    return check_schema(spark.spark_session.read.parquet(typed_events.path))
 
 
 @dg.asset_check(asset=typed_events, blocking=True, description="every event_id occurs once")
 def typed_events_unique_event_id(spark: SparkResource, typed_events: TypedEvents) -> dg.AssetCheckResult:
-    return check_event_id_unique(spark.session().read.parquet(typed_events.path))
+    return check_event_id_unique(spark.spark_session.read.parquet(typed_events.path))
 
 
 @dg.asset_check(
@@ -81,7 +81,7 @@ def brand_details_inconsistencies(details: DataFrame, events: DataFrame) -> dict
 def brand_details_sane(
     spark: SparkResource, brand_details: BrandDetailsData, typed_events: TypedEvents
 ) -> dg.AssetCheckResult:
-    session = spark.session()
+    session = spark.spark_session
     details = session.read.parquet(brand_details.path)
     errors = small_frame_errors(details, BRAND_DETAILS)
     inconsistent = brand_details_inconsistencies(details, session.read.parquet(typed_events.path))

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 from dagster._core.storage.fs_io_manager import PickledObjectFilesystemIOManager
+from dagster_pyspark import LazyPySparkResource
 from pydantic import Field
 
 from user_events.config import DATA_DIR, settings
@@ -15,10 +17,19 @@ from user_events.config import DATA_DIR, settings
 DEFAULT_SAMPLE_ROWS = 200_000
 
 
-class SparkResource(dg.ConfigurableResource):
-    """The process's SparkSession (user_events.spark.get_spark: one per process, UTC, s3a settings)."""
+class SparkResource(LazyPySparkResource):
+    """dagster-pyspark's lazily created session, with the project's settings (user_events.spark.get_spark: one
+    session per process, UTC, s3a when needed): `spark.spark_session` in an asset or check.
+
+    `spark_config`: further Spark properties (Dagster config; they win over the project's). The s3a
+    credentials are never config: get_spark reads them from the environment when the session starts."""
 
     master: str = "local[*]"
+    spark_config: dict[str, Any] = {}
+
+    @classmethod
+    def _is_dagster_maintained(cls) -> bool:
+        return False
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         # The JVM takes seconds to start: start it now, beside the run's first steps (e.g. vetting the input).
@@ -26,23 +37,25 @@ class SparkResource(dg.ConfigurableResource):
 
     def _start_session(self) -> None:
         try:
-            self.session()
-        except Exception:  # the step that needs the session calls session() again and gets the error itself
+            self._init_session()
+        except Exception:  # the step that needs the session starts it again and gets the error itself
             pass
 
-    def session(self):
+    def _init_session(self) -> None:
         """The session, with s3a support when anything may need it: the raw input is on S3, an S3 endpoint is
         configured (the lake loads), or services-up resolved the jars already (then it costs nothing). Without
         any of these (`make run` on a fresh machine) no jar is fetched at JVM start."""
         from user_events.spark import get_spark, resolved_s3a_classpath
 
+        if self._spark_session is not None:
+            return
         config = settings()
         with_s3 = (
             (config.raw_csv or "").strip().startswith("s3a://")
             or bool(config.s3_endpoint)
             or resolved_s3a_classpath() is not None
         )
-        return get_spark(master=self.master, with_s3=with_s3)
+        self._spark_session = get_spark(master=self.master, with_s3=with_s3, extra=self.spark_config)
 
 
 class _DataHandlePickles(PickledObjectFilesystemIOManager):

@@ -188,7 +188,7 @@ def hourly_typed_events(
         note_hours_left_as_they_were(context, empty, context.asset_key, f"no lake objects under {where}")
     found = [o for h in hours for o in objects[h]]
     size = sum(int(o.get("Size", 0)) for o in found)
-    session = spark.session()
+    session = spark.spark_session
     progress(context, f"{hour_range_text(hours)}: {len(found)} object(s), {size / 1e6:.1f} MB")
     rejected_at = datetime.now(UTC).replace(microsecond=0)
     # S3 is read and validated once; the accepted and rejected rows are then split from local Parquet

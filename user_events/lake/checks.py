@@ -17,7 +17,7 @@ NO_ROWS = dg.AssetCheckResult(passed=True, metadata={"rows": 0})
 def hourly_typed_events_schema(
     context: dg.AssetCheckExecutionContext, spark: SparkResource, lake: LakeSettings
 ) -> dg.AssetCheckResult:
-    df = read_hours(lake.root(), spark.session(), "typed", window_hours(context))
+    df = read_hours(lake.root(), spark.spark_session, "typed", window_hours(context))
     return NO_ROWS if df is None else check_schema(df)
 
 
@@ -25,7 +25,7 @@ def hourly_typed_events_schema(
 def hourly_typed_events_unique_event_id(
     context: dg.AssetCheckExecutionContext, spark: SparkResource, lake: LakeSettings
 ) -> dg.AssetCheckResult:
-    df = read_hours(lake.root(), spark.session(), "typed", window_hours(context))
+    df = read_hours(lake.root(), spark.spark_session, "typed", window_hours(context))
     return NO_ROWS if df is None else check_event_id_unique(df)
 
 
@@ -33,7 +33,7 @@ def hourly_typed_events_unique_event_id(
 def hourly_typed_events_reject_rate(
     context: dg.AssetCheckExecutionContext, spark: SparkResource, lake: LakeSettings
 ) -> dg.AssetCheckResult:
-    stats = hour_stats(lake.root(), spark.session(), window_hours(context))
+    stats = hour_stats(lake.root(), spark.spark_session, window_hours(context))
     rows_in = stats["rows_out"] + stats["rejected"]
     return check_reject_rate(stats["rejected"], rows_in, stats["rejected_by_reason"], lake.max_reject_rate)
 

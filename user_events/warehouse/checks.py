@@ -71,7 +71,7 @@ def _check_kpi_table(warehouse: PostgresResource, spark: SparkSession, table: Ta
 )
 def kpi_ranges(warehouse: PostgresResource, spark: SparkResource):
     """Both KPI tables' checks side by side (Spark runs the two threads' small jobs concurrently)."""
-    session = spark.session()
+    session = spark.spark_session
     with ThreadPoolExecutor(max_workers=len(KPI_TABLES)) as pool:
         futures = {table: pool.submit(_check_kpi_table, warehouse, session, table) for table, _ in KPI_TABLES}
     for table, future in futures.items():
