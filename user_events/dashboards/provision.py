@@ -1,6 +1,7 @@
 """Provision the dashboards from the YAML files in `bundle/` through Superset's assets import API.
 
-Standalone on purpose (standard library + requests): the Dagster assets, the tests and the Docker
+Standalone on purpose (standard library, requests, tenacity and `warehouse/access.py` for the reader role's
+name: what docker/superset/Dockerfile installs and copies): the Dagster assets, the tests and the Docker
 Superset container (`python provision.py`) all run this same code on the same files.
 
 The files hold no password and no host: `${PG_HOST}`-style placeholders are filled at provisioning time

@@ -27,6 +27,7 @@ SUPERSET_REQUIREMENTS = [
     "rich==15.0.0",  # imported by the superset CLI, not declared
     "cachetools==8.0.2",  # imported by the dashboard importer, not declared
     "pymongosql==0.7.4",  # the driver of Superset's MongoDB engine spec (the live dashboard)
+    "tenacity==9.2.1",  # provision.py's waits, as in docker/superset/Dockerfile (the image runs provision.py)
 ]
 SERVER_FILES = PROJECT_ROOT / "user_events" / "dashboards" / "server"
 ADMIN_USER = "admin"

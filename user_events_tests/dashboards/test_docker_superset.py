@@ -5,8 +5,14 @@ password reaches it only through the environment; the reader role made by the Po
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+from urllib.parse import urlsplit
 
-from user_events.config import PROJECT_ROOT
+from user_events.config import DATA_DIR, PROJECT_ROOT
+from user_events.warehouse.access import READER_ROLE
 from user_events_tests.test_docker_compose import SECRETS, compose_config
 
 
@@ -29,3 +35,51 @@ def test_compose_superset_is_provisioned_from_the_bundle_with_the_reader_role():
     init = (PROJECT_ROOT / "docker" / "postgres-init" / "20-dashboards-reader.sh").read_text()
     assert "CREATE ROLE user_events_reader" in init and "ALTER DEFAULT PRIVILEGES FOR ROLE user_events" in init
     assert "GRANT SELECT ON ALL TABLES" in init and "GRANT CREATE" not in init and "GRANT ALL" not in init
+
+
+def replay_dockerfile_copies(app_dir: Path) -> None:
+    """The Superset Dockerfile's `COPY <repo path> /app/<path>` lines, replayed into `app_dir`."""
+    dockerfile = (PROJECT_ROOT / "docker" / "superset" / "Dockerfile").read_text()
+    for line in dockerfile.splitlines():
+        parts = line.split()
+        if len(parts) != 3 or parts[0] != "COPY" or not parts[2].startswith("/app/"):
+            continue
+        src, dest = PROJECT_ROOT / parts[1], app_dir / parts[2].removeprefix("/app/")
+        if src.is_dir():
+            shutil.copytree(src, dest)
+        else:
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(src, dest)
+
+
+def test_the_image_provisioning_script_runs_in_superset_s_own_environment(kpi_warehouse, tmp_path):
+    """provision.py as the image holds it (only what the Dockerfile copies), run by Superset's own Python
+    (the local Superset venv: Superset 6.1 with the image's extra pins), provisions the running Superset."""
+    replay_dockerfile_copies(tmp_path)
+    superset_python = DATA_DIR / "services" / "superset" / "venv" / "bin" / "python"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("USER_EVENTS_", "PYTHON"))}
+    env.update(
+        {
+            k: os.environ[k]
+            for k in ("USER_EVENTS_SUPERSET_URL", "USER_EVENTS_SUPERSET_USER", "USER_EVENTS_SUPERSET_PASSWORD")
+        }
+    )
+    # the placement the session's dashboards already have, so the other tests still read their schema
+    pg = urlsplit(kpi_warehouse.pg_url)
+    env.update(
+        USER_EVENTS_PG_URL=f"postgresql://{READER_ROLE}@{pg.hostname}:{pg.port}{pg.path}",
+        USER_EVENTS_PG_SCHEMA=kpi_warehouse.schema,
+        USER_EVENTS_MONGO_URI=os.environ.get("USER_EVENTS_MONGO_URI", ""),
+        USER_EVENTS_MONGO_DB=os.environ.get("USER_EVENTS_MONGO_DB", ""),
+        USER_EVENTS_SUPERSET_WAIT="30",
+    )
+    run = subprocess.run(
+        [str(superset_python), str(tmp_path / "user_events_dashboards" / "provision.py")],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "provisioned dashboard kpis" in run.stdout and "provisioned dashboard live" in run.stdout
