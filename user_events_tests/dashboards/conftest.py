@@ -46,6 +46,16 @@ def superset_resource() -> SupersetResource:
     )
 
 
+def materialize_dashboards(warehouse_url: str, schema: str) -> dg.ExecuteInProcessResult:
+    """The `superset_dashboards` asset materialised on `schema` (provisioning, as a user runs it after a load)."""
+    result = dg.materialize(
+        [superset_dashboards],
+        resources={"superset": superset_resource(), "warehouse": PostgresResource(url=warehouse_url, pg_schema=schema)},
+    )
+    assert result.success
+    return result
+
+
 @pytest.fixture(scope="session")
 def superset() -> SupersetClient:
     return superset_client()
@@ -73,14 +83,7 @@ def kpi_warehouse(spark, rees46_sample, warehouse_url, superset, tmp_path_factor
         job = batch_defs(warehouse_url, schema).resolve_job_def("batch_job")
         batch = job.execute_in_process(instance=dg.DagsterInstance.ephemeral(), raise_on_error=False)
         assert batch.success, "batch_job failed on the shared sample"
-        result = dg.materialize(
-            [superset_dashboards],
-            resources={
-                "superset": superset_resource(),
-                "warehouse": PostgresResource(url=warehouse_url, pg_schema=schema),
-            },
-        )
-    assert result.success
+        result = materialize_dashboards(warehouse_url, schema)
     yield ProvisionedWarehouse(warehouse_url, schema, superset, result)
     with connect(warehouse_url, autocommit=True) as conn:
         conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')

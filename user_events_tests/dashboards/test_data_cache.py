@@ -7,25 +7,15 @@ from __future__ import annotations
 import uuid
 from datetime import date
 
-import dagster as dg
 import pytest
 
-from user_events.dashboards.assets import superset_dashboards
 from user_events.schema import KPI_DAILY, qualified
 from user_events.warehouse.load import ensure_tables
-from user_events.warehouse.resources import PostgresResource, connect
-from user_events_tests.dashboards.conftest import superset_resource
+from user_events.warehouse.resources import connect
+from user_events_tests.dashboards.conftest import materialize_dashboards
 from user_events_tests.dashboards.support import chart_by_uuid, chart_query
 
 TILE = "tile_conversion_rate"
-
-
-def provision_on(warehouse_url: str, schema: str) -> None:
-    result = dg.materialize(
-        [superset_dashboards],
-        resources={"superset": superset_resource(), "warehouse": PostgresResource(url=warehouse_url, pg_schema=schema)},
-    )
-    assert result.success
 
 
 def cached_query(client, key: str) -> dict:
@@ -52,11 +42,11 @@ def one_day_warehouse(warehouse_url, kpi_warehouse):
             "avg_order_value) VALUES (%s, 10, 5, 6, 2, 2, 20.00, 0.25, 0.5, 0.2, 0.0, 10.00)",
             (date(2019, 11, 1),),
         )
-    provision_on(warehouse_url, schema)
+    materialize_dashboards(warehouse_url, schema)
     yield schema
     with connect(warehouse_url, autocommit=True) as conn:
         conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-    provision_on(warehouse_url, kpi_warehouse.schema)
+    materialize_dashboards(warehouse_url, kpi_warehouse.schema)
 
 
 def test_a_warehouse_chart_is_cached_until_the_dashboards_are_provisioned_again(
@@ -70,7 +60,7 @@ def test_a_warehouse_chart_is_cached_until_the_dashboards_are_provisioned_again(
     assert again["is_cached"] is True, "the repeated query of a warehouse chart ran its SQL again"
     assert [r["kpi_conversion_rate"] for r in again["data"]] == [0.25]
 
-    provision_on(warehouse_url, one_day_warehouse)  # what a user materialises after a load
+    materialize_dashboards(warehouse_url, one_day_warehouse)  # what a user materialises after a load
     fresh = cached_query(superset, TILE)
     assert not fresh["is_cached"]
     assert [r["kpi_conversion_rate"] for r in fresh["data"]] == [0.75]
