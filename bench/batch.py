@@ -16,7 +16,9 @@
 time (b: read + write; b2: events + brand details, its KPI SQL timed apart; c: the Dagster run). (c)'s run is
 recorded in a Dagster instance under .data/bench/dagster_home, whose event log gives the per-step table. PostgreSQL: USER_EVENTS_PG_URL (as `make bench` sets from
 .env.services) or the embedded server. Peak RSS: the driver's process tree (Python + the Spark JVM),
-sampled every 0.2 s, also per process (the Spark JVM, the Python driver).
+sampled every 0.2 s, also per process (the Spark JVM, the Python driver). With USER_EVENTS_SPARK_REMOTE set to
+services-up's Spark Connect server (as `make bench` does), (c) and (f) are its clients and that server's JVM
+is counted as their Spark JVM; (b) and (b2), the seed's ways, always start Spark in their own process.
 """
 
 from __future__ import annotations
@@ -161,6 +163,20 @@ def _name_or_none(p) -> str | None:
         return None
 
 
+def spark_connect_server():
+    """services-up's Spark Connect server (a psutil.Process) when USER_EVENTS_SPARK_REMOTE is its URL, else None."""
+    import psutil
+
+    from user_events.devservices.core import State
+    from user_events.devservices.spark import SparkConnect
+
+    local = SparkConnect(State())
+    pid = local.process.pid()
+    if pid is None or settings().spark_remote != local.url():
+        return None
+    return psutil.Process(pid)
+
+
 def run_tree(cmd: list[str], env_vars: dict | None = None, core_pattern: str | None = None) -> TreeRun:
     """Run a command, sampling its process tree; `core_pattern` (a regex with one number) reads `core` from
     the output."""
@@ -171,6 +187,7 @@ def run_tree(cmd: list[str], env_vars: dict | None = None, core_pattern: str | N
         cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**os.environ, **(env_vars or {})}
     )
     root = psutil.Process(proc.pid)
+    server = spark_connect_server()
     peak = 0
     peaks: dict[str, int] = {}
     cpu: dict[int, float] = {}
@@ -182,6 +199,8 @@ def run_tree(cmd: list[str], env_vars: dict | None = None, core_pattern: str | N
             total = 0
             tree = [root] + root.children(recursive=True)
             java = {p.pid for p in tree if _name_or_none(p) == "java"}
+            if server is not None:  # the warm Spark Connect server this run's sessions use (outside the tree)
+                tree.append(server)
             for p in tree:
                 try:
                     name = _process_name(p)
@@ -226,7 +245,10 @@ JDBC_PREAMBLE = textwrap.dedent(
     import sys, time
     from user_events.spark import get_spark
     path, jdbc_url, user, password, package, ivy = sys.argv[1:7]
-    spark = get_spark("local[*]", with_s3=False, extra={"spark.jars.packages": package, "spark.jars.ivy": ivy})
+    # the seed's way: Spark in its own process (remote="": never services-up's Spark Connect server)
+    spark = get_spark(
+        "local[*]", with_s3=False, extra={"spark.jars.packages": package, "spark.jars.ivy": ivy}, remote=""
+    )
     props = {"driver": "org.postgresql.Driver", "user": user}
     if password:
         props["password"] = password

@@ -59,6 +59,11 @@ class Settings(BaseSettings):
     max_reject_rate: float = Field(0.05, ge=0.0, le=1.0, description="threshold of the blocking reject-rate checks")
     # --- Spark -------------------------------------------------------------------------------------
     spark_master: str = Field("local[*]", description="Spark master URL")
+    spark_remote: str | None = Field(
+        None,
+        description="Spark Connect URL (`sc://host:port`); set, every session is a client of that server "
+        "(USER_EVENTS_SPARK_MASTER then applies to the server); unset: Spark in process",
+    )
     spark_driver_memory: str = Field("2g", description="`spark.driver.memory`")
     spark_shuffle_partitions: int = Field(8, ge=1, description="`spark.sql.shuffle.partitions`")
     spark_ui: bool = Field(False, description="`spark.ui.enabled`")
@@ -145,6 +150,7 @@ class Settings(BaseSettings):
     mongo_port: int | None = Field(None, description="pins the local MongoDB-wire server's port")
     s3_port: int | None = Field(None, description="pins the local S3 store's port")
     superset_port: int | None = Field(None, description="pins the local Superset's port")
+    spark_connect_port: int | None = Field(None, description="pins the local Spark Connect server's port")
     kafka_version: str = Field("4.3.1", description="the Kafka release the local services download")
     kafka_heap: str = Field("512m", description="the local Kafka's JVM heap")
     secantus_requirement: str = Field(

@@ -27,3 +27,33 @@ def replace_dir(new: Path, target: Path) -> None:
         target.parent.mkdir(parents=True, exist_ok=True)
         new.rename(target)
     shutil.rmtree(old, ignore_errors=True)
+
+
+def join_line_files(paths: list[Path], name: str) -> list[Path]:
+    """The line-oriented files in `paths` appended into one file `name` per directory (in `paths`' order, each
+    part ending with a line break, so no line runs into the next file's first), the parts deleted.
+
+    Spark splits one big file across its cores by itself, while each small file costs it an open and a
+    task slot: an hour's 500 objects read 1-1.5 s faster as one file.
+    """
+    by_dir: dict[Path, list[Path]] = {}
+    for p in paths:
+        by_dir.setdefault(p.parent, []).append(p)
+    joined = []
+    for directory, parts in by_dir.items():
+        target = directory / name
+        with target.open("wb") as out:
+            for part in parts:
+                with part.open("rb") as src:
+                    shutil.copyfileobj(src, out, 1 << 20)
+                    if src.tell() and not _ends_with_newline(part):
+                        out.write(b"\n")
+                part.unlink()
+        joined.append(target)
+    return joined
+
+
+def _ends_with_newline(path: Path) -> bool:
+    with path.open("rb") as f:
+        f.seek(-1, 2)
+        return f.read(1) == b"\n"

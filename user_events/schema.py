@@ -170,15 +170,26 @@ WAREHOUSE_TABLES: tuple[TableSpec, ...] = (USER_EVENTS_TABLE, REJECTED_EVENTS, B
 # ---------------------------------------------------------------------------------------------
 
 
+# Spark's JSON name of a type where it differs from its DDL name (KINDS holds DDL names)
+_SPARK_JSON_TYPE = {"bigint": "long"}
+
+
 def spark_schema(table: TableSpec, columns: Sequence[str] | None = None) -> StructType:
-    """The Spark StructType of a table (optionally only some columns, in the given order)."""
-    from pyspark.sql.types import StructType, _parse_datatype_string
+    """The Spark StructType of a table (optionally only some columns, in the given order). Built from Spark's
+    JSON form: parsing DDL would need a session (a JVM, or a Spark Connect server's round trip)."""
+    from pyspark.sql.types import StructType
 
     names = list(columns) if columns is not None else table.column_names
-    ddl = ", ".join(f"`{n}` {KINDS[table.column(n).kind][0]}" for n in names)
-    parsed = _parse_datatype_string(ddl)
-    fields = [f.__class__(f.name, f.dataType, table.column(f.name).nullable) for f in parsed.fields]
-    return StructType(fields)
+    fields = [
+        {
+            "name": n,
+            "type": _SPARK_JSON_TYPE.get(KINDS[table.column(n).kind][0], KINDS[table.column(n).kind][0]),
+            "nullable": table.column(n).nullable,
+            "metadata": {},
+        }
+        for n in names
+    ]
+    return StructType.fromJson({"type": "struct", "fields": fields})
 
 
 _ARROW_TYPES = {

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import os
+import socket
 import threading
+from urllib.parse import urlsplit
 
 from .config import DATA_DIR, settings
+from .ports import port_open
 
 HADOOP_AWS_PACKAGE = "org.apache.hadoop:hadoop-aws:3.5.0"  # matches hadoop-client-api-3.5.0 inside PySpark 4.3
 
@@ -36,8 +41,8 @@ def s3a_jar_settings() -> dict[str, str]:
     return {"spark.jars.packages": HADOOP_AWS_PACKAGE, "spark.jars.ivy": str(DATA_DIR / "ivy")}
 
 
-def s3a_settings() -> dict[str, str]:
-    """Spark settings for s3a:// against USER_EVENTS_S3_ENDPOINT (or AWS when unset).
+def s3a_settings(endpoint: str | None = None, region: str | None = None) -> dict[str, str]:
+    """Spark settings for s3a:// against `endpoint` (default USER_EVENTS_S3_ENDPOINT; unset: AWS).
 
     Credentials are not copied into the Spark conf: the s3a credential chain reads the standard AWS_*
     variables itself, so no secret ends up in the Spark UI or event logs.
@@ -51,14 +56,14 @@ def s3a_settings() -> dict[str, str]:
         ),
     }
     config = settings()
-    endpoint = config.s3_endpoint
+    endpoint = endpoint or config.s3_endpoint
     if endpoint:
         conf.update(
             {
                 "spark.hadoop.fs.s3a.endpoint": endpoint,
                 "spark.hadoop.fs.s3a.path.style.access": "true",
                 "spark.hadoop.fs.s3a.connection.ssl.enabled": str(endpoint.startswith("https")).lower(),
-                "spark.hadoop.fs.s3a.endpoint.region": config.aws_region or "us-east-1",
+                "spark.hadoop.fs.s3a.endpoint.region": region or config.aws_region or "us-east-1",
             }
         )
     return conf
@@ -70,7 +75,7 @@ def base_settings(master: str) -> dict[str, str]:
         "spark.master": master,
         "spark.app.name": "user_events",
         "spark.sql.session.timeZone": "UTC",
-        "spark.driver.extraJavaOptions": "-Duser.timezone=UTC",
+        "spark.driver.extraJavaOptions": "-Duser.timezone=UTC -XX:-DontCompileHugeMethods",
         "spark.executor.extraJavaOptions": "-Duser.timezone=UTC",
         "spark.sql.shuffle.partitions": str(config.spark_shuffle_partitions),
         "spark.ui.enabled": str(config.spark_ui).lower(),
@@ -87,11 +92,36 @@ def base_settings(master: str) -> dict[str, str]:
     }
 
 
-def get_spark(master: str | None = None, with_s3: bool = True, extra: dict[str, str] | None = None):
-    """The process's SparkSession (created once; later calls return the same session)."""
+def session_settings(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """What a Spark Connect client sets on its own session: the project's SQL settings (time zone, shuffle
+    partitions, ...) and `extra`. The rest (master, memory, class path, s3a endpoint and credentials) is the
+    server's, fixed when it starts (Hadoop caches one s3a file system per bucket for all sessions)."""
+    config = {k: v for k, v in base_settings(settings().spark_master).items() if k.startswith("spark.sql.")}
+    return {**config, **(extra or {})}
+
+
+def server_settings(s3_endpoint: str | None = None, region: str | None = None) -> dict[str, str]:
+    """Everything a Spark Connect server on this host starts with: the in-process session's settings."""
+    return {**base_settings(settings().spark_master), **s3a_settings(s3_endpoint, region)}
+
+
+def get_spark(
+    master: str | None = None, with_s3: bool = True, extra: dict[str, str] | None = None, remote: str | None = None
+):
+    """The process's SparkSession (created once; later calls return the same session).
+
+    `remote` (default USER_EVENTS_SPARK_REMOTE; "" = in process): a Spark Connect URL, then the session is a
+    client of that server, which already runs with the master, memory and s3a settings, warm.
+    """
     from pyspark.sql import SparkSession
 
+    remote = settings().spark_remote if remote is None else remote
     with _lock:
+        if remote:
+            return _connect_session(remote, session_settings(extra))
+        # pyspark marks a process that uses Spark Connect in its environment, which its child processes
+        # inherit: this one runs Spark in process
+        os.environ.pop("SPARK_CONNECT_MODE_ENABLED", None)
         active = SparkSession.getActiveSession()
         if active is not None:
             return active
@@ -107,7 +137,70 @@ def get_spark(master: str | None = None, with_s3: bool = True, extra: dict[str, 
         return spark
 
 
-def runs_in_process(spark) -> bool:
-    """Whether the session's executors are threads of this process (`local[...]`): then they read the driver's
-    local files, and fetching many small objects on the driver beats opening each through s3a."""
-    return spark.conf.get("spark.master", "").startswith("local")
+def _connect_session(url: str, conf: dict[str, str]):
+    """The process's Spark Connect session (any thread's), or a new one when there is none or its server was
+    restarted meanwhile (the old session is gone with it)."""
+    from pyspark.sql import SparkSession
+    from pyspark.sql.connect.session import SparkSession as ConnectSession
+
+    existing = ConnectSession.getActiveSession() or ConnectSession._get_default_session()
+    if existing is not None and _still_served(existing, url):
+        return existing
+    # pyspark.sql's builder (not the Connect class's own): it also switches pyspark.sql.functions and the
+    # rest of the public API to Spark Connect for this process
+    builder = SparkSession.builder.remote(url)
+    for key, value in conf.items():
+        builder = builder.config(key, value)
+    try:
+        host, port = connect_address(url)
+        # the client retries an unreachable server for minutes: a closed port is a clear error at once
+        socket.create_connection((host, port), timeout=10).close()
+        spark = builder.getOrCreate()
+        spark.range(1).collect()  # the server answers (the client connects lazily)
+    except Exception as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise RuntimeError(
+            f"cannot reach the Spark Connect server at {url} (USER_EVENTS_SPARK_REMOTE): {first[:300]}; "
+            "start it (`make services-up`) or unset USER_EVENTS_SPARK_REMOTE to run Spark in process"
+        ) from None
+    # the server keeps a session's cached data until it is released or times out: release it on exit
+    atexit.register(spark.stop)
+    return spark
+
+
+def _still_served(spark, url: str) -> bool:
+    """Whether a Spark Connect session (of the server at `url`) still works; one that does not is stopped
+    here (without a call to a server that is not there), so that the next session is a new one."""
+    try:
+        host, port = connect_address(url)
+        if not port_open(port, host, timeout=2):
+            spark.release_session_on_close = False
+            raise ConnectionError
+        spark.range(1).collect()
+        return True
+    except Exception:
+        with contextlib.suppress(Exception):
+            spark.stop()
+        return False
+
+
+def connect_address(url: str) -> tuple[str, int]:
+    """(host, port) of a Spark Connect URL `sc://host[:port][/;param=value...]` (Spark's default port 15002)."""
+    parts = urlsplit(url)
+    if parts.scheme != "sc" or not parts.hostname:
+        raise ValueError(f"not a Spark Connect URL (sc://host:port): {url!r}")
+    return parts.hostname, parts.port or 15002
+
+
+def is_connect(spark) -> bool:
+    return type(spark).__module__.startswith("pyspark.sql.connect")
+
+
+def reads_local_files(spark) -> bool:
+    """Whether the session's executors read this host's files: Spark in process on `local[...]`, or a Spark
+    Connect server on this host (loopback) running `local[...]`. Then fetching many small objects on the
+    driver beats opening each through s3a."""
+    local_master = spark.conf.get("spark.master", "").startswith("local")
+    if not is_connect(spark):
+        return local_master
+    return local_master and spark.client.host in ("127.0.0.1", "localhost", "::1")

@@ -17,13 +17,13 @@ pytest_plugins = ["user_events_tests.batch_fixtures"]
 SHARED_SAMPLE = PROJECT_ROOT.parent / "shared" / "data" / "rees46_2019-11-01_sample.csv"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def spark():
-    """One SparkSession for the whole test session."""
+    """The process's one SparkSession (get_spark: created once; a Spark Connect session whose server was
+    restarted meanwhile, as test_services does, is replaced)."""
     from user_events.spark import get_spark
 
-    session = get_spark(master=os.environ.get("USER_EVENTS_TEST_SPARK_MASTER", "local[2]"))
-    yield session
+    return get_spark(master=os.environ.get("USER_EVENTS_TEST_SPARK_MASTER", "local[2]"))
 
 
 @pytest.fixture

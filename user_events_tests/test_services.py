@@ -23,7 +23,7 @@ from user_events.storage.s3 import S3Storage
 from user_events.streaming.resources import KafkaResource, MongoResource
 from user_events_tests.stream_support import require_services
 
-SERVICE_NAMES = ("postgres", "kafka", "mongo", "s3", "superset")
+SERVICE_NAMES = ("postgres", "kafka", "mongo", "s3", "spark", "superset")
 
 
 @pytest.fixture(autouse=True)
@@ -245,8 +245,9 @@ def test_services_up_again_is_a_quick_no_op():
     assert took < 20, f"a second `up` took {took:.1f}s"
 
 
-def test_services_down_leaves_nothing_running_then_up_restores():
+def test_services_down_leaves_nothing_running_then_up_restores(spark):
     env_before = (PROJECT_ROOT / ".env.services").read_text()
+    assert spark.range(2).count() == 2  # a session of this process before the restart
     try:
         result = devservices("down")
         assert result.returncode == 0, result.stderr
@@ -260,6 +261,11 @@ def test_services_down_leaves_nothing_running_then_up_restores():
     assert set(recorded_pids()) == set(SERVICE_NAMES)
     assert (PROJECT_ROOT / ".env.services").read_text() == env_before  # same ports, same secrets
     assert devservices("status").returncode == 0
+    # the Spark Connect server restarted without this process's session: the next get_spark makes a new one
+    from user_events.spark import get_spark
+
+    again = get_spark()
+    assert again.range(4).count() == 4 and again.conf.get("spark.sql.session.timeZone") == "UTC"
 
 
 def test_superset_stops_by_itself_soon_after_sigterm():

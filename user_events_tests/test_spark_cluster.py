@@ -139,7 +139,7 @@ def test_batch_job_runs_on_a_standalone_cluster_with_two_workers(spark_cluster, 
     master_url, webui = spark_cluster
     schema = f"cluster_{uuid.uuid4().hex[:8]}"
     env = {
-        **os.environ,
+        **{k: v for k, v in os.environ.items() if k != "USER_EVENTS_SPARK_REMOTE"},  # this process's own driver
         "USER_EVENTS_SPARK_MASTER": master_url,
         "USER_EVENTS_RAW_CSV": str(rees46_sample),
         "USER_EVENTS_PG_SCHEMA": schema,

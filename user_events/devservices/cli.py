@@ -21,11 +21,12 @@ from .kafka import Kafka
 from .mongo import Mongo
 from .postgres import Postgres
 from .s3 import SeaweedS3
+from .spark import SparkConnect
 from .sparkjars import ensure_s3a_jars
 from .superset import Superset
 
 ENV_FILE = PROJECT_ROOT / ".env.services"
-SERVICE_CLASSES = (Postgres, Kafka, Mongo, SeaweedS3, Superset)
+SERVICE_CLASSES = (Postgres, Kafka, Mongo, SeaweedS3, SparkConnect, Superset)
 ENV_ORDER = (
     "USER_EVENTS_PG_URL",
     "USER_EVENTS_PG_SCHEMA",
@@ -38,6 +39,7 @@ ENV_ORDER = (
     "AWS_SECRET_ACCESS_KEY",
     "AWS_REGION",
     "USER_EVENTS_DAGSTER_PG_URL",
+    "USER_EVENTS_SPARK_REMOTE",
     "USER_EVENTS_SUPERSET_URL",
     "USER_EVENTS_SUPERSET_USER",
     "USER_EVENTS_SUPERSET_PASSWORD",

@@ -9,6 +9,7 @@ cores (line mode) and still parse it exactly as the multi-line CSV parser would.
 
 from __future__ import annotations
 
+import fnmatch
 import glob
 import os
 import re
@@ -145,31 +146,35 @@ def resolve_inputs(spec: str, spark=None) -> list[InputFile]:
     return _resolve_remote(spec, spark)
 
 
-def _resolve_remote(spec: str, spark) -> list[InputFile]:
-    jvm = spark._jvm
-    conf = spark._jsc.hadoopConfiguration()
-    shown = redact_url(spec)
+def _list_remote(spec: str, spark) -> list[tuple[str, int]]:
+    """(URI, size) of the files a remote spec names, sorted: a file, or a glob; a directory (or a glob
+    matching one) gives the .csv files in it. Listed by Spark's file index (binaryFile, content not read), so
+    in process and through Spark Connect alike."""
     try:
-        hpath = jvm.org.apache.hadoop.fs.Path(spec)
-        fs = hpath.getFileSystem(conf)
-        statuses = fs.globStatus(hpath)
-        files = []
-        for st in statuses or []:
-            if st.isDirectory():
-                files.extend(s for s in fs.listStatus(st.getPath()) if s.getPath().getName().endswith(".csv"))
-            else:
-                files.append(st)
-    except Exception as exc:  # py4j wraps the Java exception; keep its first line only
+        found = spark.read.format("binaryFile").load(spec).select("path", "length").collect()
+    except Exception as exc:  # Spark's error (Py4J or Spark Connect); keep its first line only
+        if "PATH_NOT_FOUND" in str(exc):
+            return []
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise InputError(
-            f"cannot list raw CSV at {shown}: {first[:300]}; check {RAW_CSV_VAR} and the S3 settings"
+            f"cannot list raw CSV at {redact_url(spec)}: {first[:300]}; check {RAW_CSV_VAR} and the S3 settings"
         ) from None
+    named = spec.rstrip("/")
+    # a file the spec names itself (or its glob matches) counts whatever its name; one inside a directory
+    # only when it is a .csv
+    return sorted(
+        (r.path, int(r.length)) for r in found if r.path.endswith(".csv") or fnmatch.fnmatchcase(r.path, named)
+    )
+
+
+def _resolve_remote(spec: str, spark) -> list[InputFile]:
+    files = _list_remote(spec, spark)
     if not files:
-        raise InputError(f"no raw CSV found at {shown}; set {RAW_CSV_VAR} to an existing file, directory or glob")
+        raise InputError(
+            f"no raw CSV found at {redact_url(spec)}; set {RAW_CSV_VAR} to an existing file, directory or glob"
+        )
     out = []
-    for st in files:
-        uri = st.getPath().toUri().toString()
-        size = int(st.getLen())
+    for uri, size in files:
         if size == 0:
             raise InputError(f"raw CSV {redact_url(uri)} is empty (0 bytes); check {RAW_CSV_VAR}")
         first_rows = spark.read.text(uri).limit(1).collect()

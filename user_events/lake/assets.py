@@ -18,7 +18,7 @@ import dagster as dg
 from pyspark.sql import functions as F
 
 from user_events.asset_keys import HOURLY_KPIS, HOURLY_USER_EVENTS, LAKE_EVENTS_HOURLY, kafka_topic, warehouse_table
-from user_events.files import MAX_ROWS_PER_FILE, replace_dir
+from user_events.files import MAX_ROWS_PER_FILE, join_line_files, replace_dir
 from user_events.ingest import transforms as T
 from user_events.ingest.resources import SparkResource
 from user_events.lake.partitions import HOUR_DIR_FORMAT, HOURLY_PARTITIONS, hours_in_window, list_hour_objects
@@ -26,7 +26,7 @@ from user_events.lake.resources import LakeSettings
 from user_events.lake.transforms import read_lake_json
 from user_events.progress import progress
 from user_events.schema import KPI_HOURLY, REJECTED_EVENTS, USER_EVENTS
-from user_events.spark import runs_in_process
+from user_events.spark import reads_local_files
 from user_events.storage.s3 import S3Storage
 from user_events.storage.s3_client import download_objects
 from user_events.storage.s3_layout import (
@@ -42,6 +42,7 @@ from user_events.warehouse.resources import PostgresResource
 GROUP = "lake"
 LAKE_EVENTS = LAKE_EVENTS_HOURLY
 _HOUR_COL = "_hour"
+FETCHED_HOUR_FILE = "objects.json"
 
 
 def hourly_asset(**kwargs):
@@ -98,13 +99,14 @@ def hour_objects(s3: S3Storage, topic: str, hours: list[datetime]) -> dict[datet
 
 
 def lake_object_paths(context, session, s3: S3Storage, keys: list[str], fetched: Path) -> list[str]:
-    """What Spark reads the objects from: with Spark in this process, local copies fetched by parallel GETs
+    """What Spark reads the objects from: when Spark reads this host's files, local copies fetched by parallel GETs
     (s3a opens the many small objects one by one per task: 11-21 s for an hour's 500, boto3 2-5 s), else the
-    objects themselves through s3a:// (a cluster's executors cannot see the driver's files)."""
-    if not runs_in_process(session):
+    objects themselves through s3a:// (a cluster's executors cannot see the driver's files). The local copies of
+    an hour are one file, in the hour's directory of the lake layout (the rows' source is parsed from it)."""
+    if not reads_local_files(session):
         return [f"s3a://{s3.bucket_name()}/{key}" for key in keys]
     started = time.monotonic()
-    local = download_objects(s3.get_client(), s3.bucket_name(), keys, fetched)
+    local = join_line_files(download_objects(s3.get_client(), s3.bucket_name(), keys, fetched), FETCHED_HOUR_FILE)
     progress(context, f"fetched {len(keys)} object(s) in {time.monotonic() - started:.1f}s")
     return [str(p) for p in local]
 

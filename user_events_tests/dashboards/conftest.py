@@ -70,7 +70,7 @@ def warehouse_url() -> str:
 
 
 @pytest.fixture(scope="session")
-def kpi_warehouse(spark, rees46_sample, warehouse_url, superset, tmp_path_factory) -> ProvisionedWarehouse:
+def kpi_warehouse(rees46_sample, warehouse_url, superset, tmp_path_factory) -> ProvisionedWarehouse:
     from user_events_tests.batch_fixtures import batch_defs
 
     schema = f"dash_test_{uuid.uuid4().hex[:8]}"
