@@ -177,9 +177,12 @@ def spark_connect_server():
     return psutil.Process(pid)
 
 
-def run_tree(cmd: list[str], env_vars: dict | None = None, core_pattern: str | None = None) -> TreeRun:
+def run_tree(
+    cmd: list[str], env_vars: dict | None = None, core_pattern: str | None = None, spark_connect: bool = False
+) -> TreeRun:
     """Run a command, sampling its process tree; `core_pattern` (a regex with one number) reads `core` from
-    the output."""
+    the output. `spark_connect`: the command's Spark is services-up's Spark Connect server when
+    USER_EVENTS_SPARK_REMOTE names it; its JVM is then sampled as the run's."""
     import psutil
 
     started = time.monotonic()
@@ -187,10 +190,12 @@ def run_tree(cmd: list[str], env_vars: dict | None = None, core_pattern: str | N
         cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**os.environ, **(env_vars or {})}
     )
     root = psutil.Process(proc.pid)
-    server = spark_connect_server()
+    server = spark_connect_server() if spark_connect else None
     peak = 0
     peaks: dict[str, int] = {}
     cpu: dict[int, float] = {}
+    # the server's CPU seconds count from its start: only what it spends during this run is the run's
+    server_cpu_before = sum(server.cpu_times()[:2]) if server is not None else 0.0
     chunks: list[str] = []
     reader = threading.Thread(target=lambda: chunks.append(proc.stdout.read()), daemon=True)
     reader.start()
@@ -221,7 +226,7 @@ def run_tree(cmd: list[str], env_vars: dict | None = None, core_pattern: str | N
     out = "".join(chunks)
     if proc.returncode != 0:
         raise RuntimeError(f"{cmd[:3]} failed ({proc.returncode}):\n{out[-3000:]}")
-    run = TreeRun(time.monotonic() - started, peak, peaks, sum(cpu.values()), out)
+    run = TreeRun(time.monotonic() - started, peak, peaks, sum(cpu.values()) - server_cpu_before, out)
     if core_pattern:
         run.core = float(re.search(core_pattern, out).group(1))
     return run
@@ -388,6 +393,7 @@ def bench_floor(path: Path) -> TreeRun:
         [sys.executable, "-c", FLOOR_SCRIPT, str(path), str(multiline).lower()],
         {"USER_EVENTS_SPARK_MASTER": settings().spark_master},
         CORE_SECONDS,
+        spark_connect=True,
     )
 
 
@@ -450,6 +456,7 @@ def bench_batch(url: str, path: Path, schema: str) -> TreeRun:
             "DAGSTER_HOME": str(BENCH_DAGSTER_HOME),
         },
         r"batch_job finished in ([0-9.]+)s",
+        spark_connect=True,
     )
 
 
