@@ -68,6 +68,22 @@ def processes_using(directory: Path) -> list[str]:
     return found
 
 
+def test_installed_modules_have_bytecode():
+    """make install and the services' own venvs write bytecode for every module they install: where
+    PYTHONDONTWRITEBYTECODE is set (Python then never writes it), every process would compile dagster, pyspark
+    or Superset from source at start."""
+    import importlib.util
+
+    import dagster
+    import pyspark
+
+    for module in (dagster, pyspark):
+        assert Path(importlib.util.cache_from_source(module.__file__)).exists(), module.__name__
+    for service, package in (("superset", "superset"), ("mongo", "secantus")):
+        (init,) = (SERVICES_DIR / service / "venv").glob(f"lib/python*/site-packages/{package}/__init__.py")
+        assert Path(importlib.util.cache_from_source(str(init))).exists(), f"{service}: {init}"
+
+
 def test_postgres_sql_round_trip():
     import psycopg
 

@@ -118,7 +118,8 @@ class BatchSettings(dg.ConfigurableResource):
         return str(default_sample_path()), True
 
     def batch_path(self) -> Path:
-        return Path(self.batch_dir) if self.batch_dir else settings().batch_path
+        # absolute: a Spark Connect server would resolve a relative path against its own working directory
+        return (Path(self.batch_dir) if self.batch_dir else settings().batch_path).absolute()
 
     def validated_path(self) -> Path:
         return self.batch_path() / "validated"

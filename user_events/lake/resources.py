@@ -29,4 +29,5 @@ class LakeSettings(dg.ConfigurableResource):
         return self.topic or settings().topic
 
     def root(self) -> Path:
-        return Path(self.lake_dir) if self.lake_dir else settings().lake_path
+        # absolute: a Spark Connect server would resolve a relative path against its own working directory
+        return (Path(self.lake_dir) if self.lake_dir else settings().lake_path).absolute()

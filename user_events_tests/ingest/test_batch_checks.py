@@ -10,6 +10,7 @@ from user_events.ingest.quality import (
     check_event_id_unique,
     check_reject_rate,
     check_schema,
+    error_count,
     pandera_errors,
     small_frame_errors,
 )
@@ -34,6 +35,24 @@ def test_schema_check_reports_pandera_errors(spark):
     failed = {(e["column"], e["check"]) for e in bad.metadata["errors"].value["DATA"]["DATAFRAME_CHECK"]}
     assert {c for c, _ in failed} == {"event_type", "price", "product_id"}
     assert bad.metadata["error_count"].value == 3
+
+
+def test_the_per_column_pandera_report_is_pandera_s_report_for_the_whole_schema(spark):
+    """pandera_errors validates each column on its own thread and merges the reports; one pandera.pyspark
+    schema of all columns, validated at once (the second method), gives the same report, in the same order."""
+    from pyspark.sql import functions as F
+
+    from user_events.schema import pandera_spark_schema
+
+    rows = [ev(event_type="click"), ev("b" * 32, price="-1.00", product_id=0), ev("c" * 32, price="-2.00")]
+    bad = events(spark, rows).withColumn(  # a NULL where the table allows none
+        "event_id", F.when(F.col("event_id") != "c" * 32, F.col("event_id"))
+    )
+    retyped = bad.withColumn("user_id", F.col("user_id").cast("string")).drop("brand")
+    for df in (bad, retyped):
+        whole = dict(pandera_spark_schema(USER_EVENTS).validate(df).pandera.errors or {})
+        assert error_count(whole) >= 4
+        assert pandera_errors(df, USER_EVENTS) == whole
 
 
 def test_uniqueness_check(spark):

@@ -47,3 +47,19 @@ def test_a_bad_threshold_fails_the_check_naming_the_variable(monkeypatch):
     assert "USER_EVENTS_MAX_REJECT_RATE='abc'" in err.value.description
     with pytest.raises(ValueError):  # a field out of range is refused when the resource is built
         BatchSettings(max_reject_rate=2.0)
+
+
+def test_relative_parquet_directories_are_made_absolute_for_the_spark_server(monkeypatch, tmp_path):
+    """A Spark Connect server resolves a relative path against its own working directory, not the user's:
+    `USER_EVENTS_BATCH_DIR=.data/bench/batch2m` once made the batch fail with PATH_NOT_FOUND under
+    .data/services/spark/. The batch and lake directories reach Spark as absolute paths."""
+    from user_events.ingest.resources import BatchSettings
+    from user_events.lake.resources import LakeSettings
+
+    monkeypatch.chdir(tmp_path)
+    assert BatchSettings(batch_dir="rel/batch").validated_path() == tmp_path / "rel" / "batch" / "validated"
+    assert LakeSettings(lake_dir="rel/lake").root() == tmp_path / "rel" / "lake"
+    monkeypatch.setenv("USER_EVENTS_BATCH_DIR", "env/batch")
+    monkeypatch.setenv("USER_EVENTS_LAKE_DIR", "env/lake")
+    assert BatchSettings().batch_path() == tmp_path / "env" / "batch"
+    assert LakeSettings().root() == tmp_path / "env" / "lake"
