@@ -17,9 +17,7 @@ $(STAMP): pyproject.toml
 	@test -x $(VENV)/bin/uv || $(PY) -m pip install -q uv || python3 -m pip install -q --user uv
 	@UV=$$(test -x $(VENV)/bin/uv && echo $(VENV)/bin/uv || echo "python3 -m uv"); \
 	  $$UV pip install -q --python $(PY) -e '.[dev]'
-	@# bytecode for every installed module: where PYTHONDONTWRITEBYTECODE is set (as on this machine), Python would
-	@# otherwise compile dagster, pyspark & co. from source in every process, 2 of the 4 s of each start
-	@$(PY) -m compileall -qq -j0 "$$($(PY) -c 'import sysconfig; print(sysconfig.get_path("purelib"))')" || true
+	@$(PY) -m user_events.devservices.bytecode
 	@touch $(STAMP)
 	@echo "installed into $(VENV)"
 

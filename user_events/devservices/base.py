@@ -7,14 +7,8 @@ import signal
 import sys
 from pathlib import Path
 
+from . import bytecode
 from .core import SERVICES_DIR, Process, ServiceError, State, run_logged, say
-
-# Bytecode for every module of a venv, written once at install: where PYTHONDONTWRITEBYTECODE is set (as on this
-# machine), Python would otherwise compile a service's modules from source at every start. A file that does not
-# compile (a template, a test for another Python) is skipped: this only saves time.
-COMPILE_SITE_PACKAGES = (
-    "import compileall, sysconfig; compileall.compile_dir(sysconfig.get_path('purelib'), quiet=2, workers=0)"
-)
 
 
 def _uv() -> str | None:
@@ -97,5 +91,5 @@ class Service:
             )
         if not (venv / "bin" / expected).exists():
             raise ServiceError(f"{self.name}: {requirements[0]} installed no `{expected}`; see {self.log}")
-        run_logged([str(python), "-c", COMPILE_SITE_PACKAGES], self.log, f"{self.name}: compile bytecode")
+        run_logged([str(python), "-c", bytecode.SOURCE], self.log, f"{self.name}: compile bytecode")
         marker.write_text(wanted)
