@@ -155,6 +155,18 @@ KPI_HOURLY = TableSpec(
     "kpi_hourly", (ColumnSpec("hour", "timestamp", nullable=False),) + KPI_COLUMNS, primary_key=("hour",)
 )
 
+# Events per UTC hour and event type, recomputed with the KPIs by every load (warehouse/kpis.py): what the
+# dashboards' view -> cart -> purchase funnel sums, instead of counting user_events on every open.
+EVENTS_BY_TYPE_HOURLY = TableSpec(
+    "events_by_type_hourly",
+    (
+        ColumnSpec("hour", "timestamp", nullable=False),
+        ColumnSpec("event_type", "text", nullable=False, allowed=EVENT_TYPES),
+        _count("events"),
+    ),
+    primary_key=("hour", "event_type"),
+)
+
 # Which load owns a row of user_events: a load replaces only the rows it owns (see docs/batch.md, "Who owns
 # which rows"). Not an event field: typed events (Spark, pandera, Parquet) carry USER_EVENTS' columns, the
 # table adds the owner when it loads them.
@@ -162,7 +174,14 @@ LOAD_PATHS = ("batch", "lake")
 LOADED_BY = ColumnSpec("loaded_by", "text", nullable=False, allowed=LOAD_PATHS)
 USER_EVENTS_TABLE = TableSpec(USER_EVENTS.name, USER_EVENTS.columns + (LOADED_BY,), USER_EVENTS.primary_key)
 
-WAREHOUSE_TABLES: tuple[TableSpec, ...] = (USER_EVENTS_TABLE, REJECTED_EVENTS, BRAND_DETAILS, KPI_DAILY, KPI_HOURLY)
+WAREHOUSE_TABLES: tuple[TableSpec, ...] = (
+    USER_EVENTS_TABLE,
+    REJECTED_EVENTS,
+    BRAND_DETAILS,
+    KPI_DAILY,
+    KPI_HOURLY,
+    EVENTS_BY_TYPE_HOURLY,
+)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -17,7 +17,8 @@ from user_events.warehouse.resources import PostgresResource
 GROUP = "dashboards"
 PREFIX = "dashboards"
 KPIS_READS = [
-    warehouse_table(t) for t in ("kpi_daily", "kpi_hourly", "brand_details", "rejected_events", "user_events")
+    warehouse_table(t)
+    for t in ("kpi_daily", "kpi_hourly", "events_by_type_hourly", "brand_details", "rejected_events", "user_events")
 ]
 LIVE_READS = [mongo_collection(c) for c in ("events_per_minute", "sink_delay_per_minute", "sink_status")]
 

@@ -25,7 +25,7 @@ from user_events.lake.partitions import HOUR_DIR_FORMAT, HOURLY_PARTITIONS, hour
 from user_events.lake.resources import LakeSettings
 from user_events.lake.transforms import read_lake_json
 from user_events.progress import progress
-from user_events.schema import KPI_HOURLY, REJECTED_EVENTS, USER_EVENTS
+from user_events.schema import EVENTS_BY_TYPE_HOURLY, KPI_HOURLY, REJECTED_EVENTS, USER_EVENTS
 from user_events.spark import reads_local_files
 from user_events.storage.s3 import S3Storage
 from user_events.storage.s3_client import download_objects
@@ -342,6 +342,7 @@ def log_warehouse_tables_written(context, hours: list[datetime], stats: dict, re
         USER_EVENTS.name: {"rows_inserted": stats["inserted"], "rows_replaced": stats["deleted"]},
         REJECTED_EVENTS.name: {"rows_inserted": rejected_rows},
         **{table: {"rows_written": int(n)} for table, n in stats["kpis"].items()},
+        EVENTS_BY_TYPE_HOURLY.name: {},
     }
     for table, metadata in written.items():
         context.log_event(dg.AssetMaterialization(asset_key=warehouse_table(table), metadata={**common, **metadata}))

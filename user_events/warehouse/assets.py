@@ -13,6 +13,7 @@ from user_events.ingest.handles import BrandDetailsData, TypedEvents
 from user_events.progress import progress
 from user_events.schema import (
     BRAND_DETAILS,
+    EVENTS_BY_TYPE_HOURLY,
     KPI_DAILY,
     KPI_HOURLY,
     REJECTED_EVENTS,
@@ -56,6 +57,13 @@ def _prepare(conn, warehouse: PostgresResource) -> None:
                 "for the periods the load touched, in the load's transaction (see warehouse/kpis.py).",
             )
             for table, period in KPI_TABLES
+        ),
+        dg.AssetSpec(
+            key=[PREFIX, EVENTS_BY_TYPE_HOURLY.name],
+            group_name=GROUP,
+            deps=[dg.AssetKey([PREFIX, USER_EVENTS.name]), HOURLY_KPIS],
+            description=f"PostgreSQL {EVENTS_BY_TYPE_HOURLY.name}: events per UTC hour and event type (the "
+            "dashboards' funnel), recomputed with the KPIs for the hours the load touched, in its transaction.",
         ),
     ],
     name="warehouse_events_and_kpis",
@@ -107,6 +115,10 @@ def warehouse_events_and_kpis(
                 **kpis.kpi_metadata(rows, period),
             },
         )
+    yield dg.MaterializeResult(
+        asset_key=[PREFIX, EVENTS_BY_TYPE_HOURLY.name],
+        metadata={**_table_meta(warehouse, EVENTS_BY_TYPE_HOURLY.name), "hours": len(typed_events.hours)},
+    )
 
 
 @dg.asset(

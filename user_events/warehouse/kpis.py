@@ -18,7 +18,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date, datetime
 
-from user_events.schema import KPI_DAILY, KPI_HOURLY, KPI_METRIC_NAMES, USER_EVENTS, TableSpec, qualified, quote_ident
+from user_events.schema import (
+    EVENTS_BY_TYPE_HOURLY,
+    KPI_DAILY,
+    KPI_HOURLY,
+    KPI_METRIC_NAMES,
+    USER_EVENTS,
+    TableSpec,
+    qualified,
+    quote_ident,
+)
 
 _PERIOD_COLUMN = {KPI_HOURLY.name: "event_hour", KPI_DAILY.name: "event_date"}
 # rows of the periods, selected through the event_hour index in both cases
@@ -119,6 +128,20 @@ def recompute_kpis(conn, schema: str, hours: Sequence[datetime]) -> dict[str, in
         return {t.name: recompute_kpi_table(conn, schema, t, kpi_periods(t, hours)) for t in (KPI_HOURLY, KPI_DAILY)}
 
 
+def recompute_events_by_type(conn, schema: str, hours: Sequence[datetime]) -> int:
+    """Replace events_by_type_hourly's rows of `hours` by the events per (hour, event type) that user_events
+    holds now, in the caller's transaction; returns rows written (an hour without events keeps none)."""
+    target = qualified(schema, EVENTS_BY_TYPE_HOURLY.name)
+    events = qualified(schema, USER_EVENTS.name)
+    hour_list = list(hours)
+    conn.execute(f"DELETE FROM {target} WHERE hour = ANY(%s)", (hour_list,))
+    return conn.execute(
+        f"INSERT INTO {target} (hour, event_type, events) "
+        f"SELECT event_hour, event_type, count(*) FROM {events} WHERE event_hour = ANY(%s) GROUP BY 1, 2",
+        (hour_list,),
+    ).rowcount
+
+
 def read_kpis(conn, schema: str, table: TableSpec, periods: Sequence | None = None) -> list[dict]:
     """Rows of a KPI table (all, or those of `periods`), as dicts of Python values."""
     key = quote_ident(table.columns[0].name)
@@ -156,6 +179,7 @@ __all__ = [
     "kpi_periods",
     "recompute_kpi_table",
     "recompute_kpis",
+    "recompute_events_by_type",
     "read_kpis",
     "kpi_metadata",
     "KPI_METRIC_NAMES",

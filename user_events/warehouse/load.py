@@ -158,7 +158,7 @@ def with_owner(batches: Iterable, loaded_by: str) -> Iterator:
 
 def load_user_events(conn, schema: str, batches: Iterable, hours: Sequence[datetime], loaded_by: str) -> dict:
     """Replace the rows `loaded_by` ("batch" | "lake") owns in `hours` by the batches, and recompute
-    kpi_hourly of those hours and kpi_daily of their days, in one transaction.
+    kpi_hourly and events_by_type_hourly of those hours and kpi_daily of their days, in one transaction.
 
     Rows the other load owns are never deleted; an event already stored by it is stored once and keeps its
     owner (the batches' copy is skipped). So each load replaces exactly what it loaded before, and the KPI
@@ -205,6 +205,7 @@ def load_user_events(conn, schema: str, batches: Iterable, hours: Sequence[datet
         # fresh statistics: the KPI queries below (and later readers) are planned on them
         conn.execute(f"ANALYZE {target}")
         kpi_rows = kpis.recompute_kpis(conn, schema, hour_list)
+        kpis.recompute_events_by_type(conn, schema, hour_list)
     return {
         "deleted": deleted,
         "inserted": inserted,

@@ -6,6 +6,7 @@ import csv
 import os
 from decimal import Decimal
 
+import pandas as pd
 import pytest
 
 from user_events.batch_cli import failure_message
@@ -82,6 +83,18 @@ def test_batch_job_on_rees46_sample(run_batch, rees46_sample, pg_conn, pg_schema
                 assert got[name] == pytest.approx(value, rel=1e-9), (brand, name)
             else:
                 assert got[name] == value, (brand, name, got[name], value)
+
+    # the funnel's table: events per UTC hour and type, counted by pandas over the reference events
+    want_by_type = {
+        (pd.Timestamp(h).to_pydatetime(), t): int(n) for (h, t), n in events.groupby(["event_hour", "event_type"]).size().items()
+    }
+    got_by_type = {
+        (hour, etype): n
+        for hour, etype, n in pg_conn.execute(
+            f'SELECT hour, event_type, events FROM "{pg_schema}".events_by_type_hourly'
+        )
+    }
+    assert got_by_type == want_by_type
 
     daily_meta = materialization(result, "warehouse/kpi_daily")
     assert isinstance(daily_meta["conversion_rate"].value, float)

@@ -314,3 +314,47 @@ def test_duplicate_ids_fail_the_load_and_roll_back(db):
         (f'"{schema}".user_events',),
     ).fetchone()[0]
     assert pk == 1
+
+
+def test_events_by_type_hourly_follows_each_load_of_its_hours(db):
+    """The funnel's table: events per (hour, type), replaced with the KPIs by every load of those hours, the
+    other load's rows of an hour counted too, an hour that lost its events losing its rows (hand-counted)."""
+    conn, schema = db
+
+    def h(hour: int) -> datetime:
+        return datetime(2019, 11, 1, hour, tzinfo=UTC)
+
+    def by_type() -> dict:
+        return {(r["hour"].hour, r["event_type"]): r["events"] for r in fetch(conn, schema, "events_by_type_hourly")}
+
+    first = [
+        ev(0, 0, "view", 1, "a"),
+        ev(0, 1, "view", 2, "b"),
+        ev(0, 2, "cart", 1, "a"),
+        ev(0, 3, "remove_from_cart", 1, "a"),
+        ev(0, 4, "purchase", 1, "a"),
+        ev(1, 0, "view", 3, None),
+    ]
+    load.load_user_events(conn, schema, [batch(first)], [h(0), h(1)], loaded_by="batch")
+    assert by_type() == {(0, "view"): 2, (0, "cart"): 1, (0, "remove_from_cart"): 1, (0, "purchase"): 1, (1, "view"): 1}
+    # the lake adds to hour 1 (its rows and the batch's counted together); hour 0 is left alone
+    load.load_user_events(
+        conn, schema, [batch([ev(1, 5, "cart", 3, "c"), ev(1, 6, "cart", 4, "d")])], [h(1)], loaded_by="lake"
+    )
+    assert by_type() == {
+        (0, "view"): 2,
+        (0, "cart"): 1,
+        (0, "remove_from_cart"): 1,
+        (0, "purchase"): 1,
+        (1, "view"): 1,
+        (1, "cart"): 2,
+    }
+    # the batch reloads hour 0 alone with fewer events: only that hour changes
+    load.load_user_events(conn, schema, [batch([ev(0, 0, "view", 1, "a")])], [h(0)], loaded_by="batch")
+    assert by_type() == {(0, "view"): 1, (1, "view"): 1, (1, "cart"): 2}
+    # replaying the same load leaves the table as it was
+    load.load_user_events(conn, schema, [batch([ev(0, 0, "view", 1, "a")])], [h(0)], loaded_by="batch")
+    assert by_type() == {(0, "view"): 1, (1, "view"): 1, (1, "cart"): 2}
+    # the lake's hour 1 reloaded empty: its cart rows go, the batch's view stays
+    load.load_user_events(conn, schema, [], [h(1)], loaded_by="lake")
+    assert by_type() == {(0, "view"): 1, (1, "view"): 1}
