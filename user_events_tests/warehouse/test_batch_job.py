@@ -86,7 +86,8 @@ def test_batch_job_on_rees46_sample(run_batch, rees46_sample, pg_conn, pg_schema
 
     # the funnel's table: events per UTC hour and type, counted by pandas over the reference events
     want_by_type = {
-        (pd.Timestamp(h).to_pydatetime(), t): int(n) for (h, t), n in events.groupby(["event_hour", "event_type"]).size().items()
+        (pd.Timestamp(h).to_pydatetime(), t): int(n)
+        for (h, t), n in events.groupby(["event_hour", "event_type"]).size().items()
     }
     got_by_type = {
         (hour, etype): n
