@@ -39,6 +39,16 @@ def _prepare(conn, warehouse: PostgresResource) -> None:
     load.ensure_tables(conn, warehouse.pg_schema)
 
 
+def _recomputed_table_spec(table: str, what: str) -> dg.AssetSpec:
+    """A table that every load recomputes from user_events (batch path) or after the hourly loads' KPIs."""
+    return dg.AssetSpec(
+        key=[PREFIX, table],
+        group_name=GROUP,
+        deps=[dg.AssetKey([PREFIX, USER_EVENTS.name]), HOURLY_KPIS],
+        description=f"PostgreSQL {table}: {what}",
+    )
+
+
 @dg.multi_asset(
     specs=[
         dg.AssetSpec(
@@ -49,21 +59,17 @@ def _prepare(conn, warehouse: PostgresResource) -> None:
             "replaced (rows of the hourly lake loads kept; an event both paths stored is stored once).",
         ),
         *(
-            dg.AssetSpec(
-                key=[PREFIX, table.name],
-                group_name=GROUP,
-                deps=[dg.AssetKey([PREFIX, USER_EVENTS.name]), HOURLY_KPIS],
-                description=f"PostgreSQL {table.name}: KPIs per UTC {period}, recomputed in SQL from user_events "
-                "for the periods the load touched, in the load's transaction (see warehouse/kpis.py).",
+            _recomputed_table_spec(
+                table.name,
+                f"KPIs per UTC {period}, recomputed in SQL from user_events for the periods the load "
+                "touched, in the load's transaction (see warehouse/kpis.py).",
             )
             for table, period in KPI_TABLES
         ),
-        dg.AssetSpec(
-            key=[PREFIX, EVENTS_BY_TYPE_HOURLY.name],
-            group_name=GROUP,
-            deps=[dg.AssetKey([PREFIX, USER_EVENTS.name]), HOURLY_KPIS],
-            description=f"PostgreSQL {EVENTS_BY_TYPE_HOURLY.name}: events per UTC hour and event type (the "
-            "dashboards' funnel), recomputed with the KPIs for the hours the load touched, in its transaction.",
+        _recomputed_table_spec(
+            EVENTS_BY_TYPE_HOURLY.name,
+            "events per UTC hour and event type (the dashboards' funnel), recomputed with the KPIs for the "
+            "hours the load touched, in its transaction.",
         ),
     ],
     name="warehouse_events_and_kpis",

@@ -10,7 +10,8 @@ Definitions (the contract), over the accepted events of the period:
 - avg_order_value = revenue / orders (NULL without orders).
 
 A period is recomputed as a whole from what user_events holds, so a load that replaced some hours (batch
-or hourly) calls `recompute_kpis` with those hours and every affected hour and day is right again.
+or hourly) calls `recompute_kpis` with those hours and every affected hour and day is right again; it calls
+`recompute_events_by_type` beside it for events_by_type_hourly (not a KPI: the dashboards' funnel).
 """
 
 from __future__ import annotations
