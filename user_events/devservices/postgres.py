@@ -13,7 +13,7 @@ import os
 import signal
 from pathlib import Path
 
-from user_events.pgserver import PgCluster, PgServerError, ServerUser, machine_bindir
+from user_events.pgserver import BULK_LOAD_SETTINGS, PgCluster, PgServerError, ServerUser, machine_bindir
 from user_events.warehouse.access import READER_ROLE, reader_grants
 
 from .base import Service
@@ -103,21 +103,16 @@ class Postgres(Service):
 
     def start(self) -> None:
         port = self.port(env_var="USER_EVENTS_PG_PORT")
-        # a dev/test server: small memory, no fsync (data survives a clean stop, not a power cut)
+        # a dev/test server: no fsync (data survives a clean stop, not a power cut)
         settings = {
+            **BULK_LOAD_SETTINGS,
             "listen_addresses": LOOPBACK,
             "port": str(port),
             "unix_socket_directories": "",
-            "shared_buffers": "64MB",
             "work_mem": "16MB",
-            "maintenance_work_mem": "64MB",
             "max_connections": "100",
             "fsync": "off",
-            "synchronous_commit": "off",
             "full_page_writes": "off",
-            "timezone": "UTC",
-            "log_timezone": "UTC",
-            "logging_collector": "off",
         }
         self.process.start(self._cluster().server_command(settings), self.log)
 

@@ -83,11 +83,11 @@ def typed_events(
 
     validated = session.read.parquet(str(batch.validated_path()))
     typed, rejected = T.split_validated(validated)
-    write_parquet(T.dedupe_typed_events(typed), batch.typed_events_path())
+    stored = Observation("typed_events_stored")
+    write_parquet(T.dedupe_typed_events(typed).observe(stored, *T.event_rows_and_hours()), batch.typed_events_path())
     write_parquet(rejected.coalesce(1), batch.rejected_events_path())
-    per_hour = session.read.parquet(str(batch.typed_events_path())).groupBy("event_hour").count().collect()
-    rows_out = sum(r[1] for r in per_hour)
-    hours = tuple(sorted(r[0].replace(tzinfo=UTC) for r in per_hour))
+    rows_out = stored.get[T.ROWS_COUNTED]
+    hours = tuple(h.replace(tzinfo=UTC) for h in stored.get[T.HOURS_COLLECTED])
     duplicates = accepted - rows_out
     progress(
         context,

@@ -110,21 +110,45 @@ def _count_records(fh) -> tuple[int, bool]:
             carry = data
             continue
         body, carry = data[: cut + 1], data[cut + 1 :]
-        if b"\r" in body.replace(b"\r\n", b""):
+        if b"\r" in body and b"\r" in body.replace(b"\r\n", b""):
             multiline = True  # a bare CR: let the multi-line parser decide what a line is
-        if not in_quotes and b'"' not in body:
-            records += body.count(b"\n") - len(_BLANK_LINE.findall(body)) - (1 if body[:1] in (b"\n", b"\r") else 0)
-            continue
-        for line in body.split(b"\n")[:-1]:
-            if line.count(b'"') % 2:
-                in_quotes = not in_quotes
-                if in_quotes:
-                    multiline = True
-            if not in_quotes and line.strip(b"\r"):
-                records += 1
+        n, in_quotes, spans = _count_body(body, in_quotes)
+        records += n
+        multiline = multiline or spans
     if carry.strip(b"\r\n"):
         records += 1
     return records - 1, multiline  # minus the header
+
+
+def _count_body(body: bytes, in_quotes: bool) -> tuple[int, bool, bool]:
+    """(records ending in `body`, whole lines; the quote state after it; whether a quoted field spans a line).
+
+    Only the lines holding a quote are looked at one by one (a few in a real file): the lines between them
+    are counted in bulk, as records when outside a quoted field.
+    """
+    records, multiline, pos = 0, False, 0
+    quote = body.find(b'"')
+    while quote >= 0:
+        start = body.rfind(b"\n", 0, quote) + 1
+        end = body.find(b"\n", quote) + 1  # body ends with a line break
+        if not in_quotes:
+            records += _plain_records(body[pos:start])
+        line = body[start : end - 1]
+        if line.count(b'"') % 2:
+            in_quotes = not in_quotes
+            multiline = multiline or in_quotes
+        if not in_quotes and line.strip(b"\r"):
+            records += 1
+        pos = end
+        quote = body.find(b'"', end)
+    if not in_quotes:
+        records += _plain_records(body[pos:])
+    return records, in_quotes, multiline
+
+
+def _plain_records(lines: bytes) -> int:
+    """Records among whole lines without quotes (outside a quoted field): the lines that are not blank."""
+    return lines.count(b"\n") - len(_BLANK_LINE.findall(lines)) - (1 if lines[:1] in (b"\n", b"\r") else 0)
 
 
 def resolve_inputs(spec: str, spark=None) -> list[InputFile]:

@@ -283,6 +283,18 @@ def reason_counts() -> list[Column]:
     ]
 
 
+HOURS_COLLECTED = "_hours"
+
+
+def event_rows_and_hours() -> list[Column]:
+    """Aggregates over typed events: their number (ROWS_COUNTED) and their distinct event_hour values, sorted
+    (HOURS_COLLECTED) -- for DataFrame.observe while the events are written."""
+    return [
+        F.count(F.lit(1)).alias(ROWS_COUNTED),
+        F.array_sort(F.collect_set(F.col("event_hour"))).alias(HOURS_COLLECTED),
+    ]
+
+
 def split_validated(validated: DataFrame) -> tuple[DataFrame, DataFrame]:
     """(typed accepted events with event_id and derived columns, rejected rows) from validate_raw's output."""
     t = {f: F.col(f"t_{f}") for f in RAW_FIELDS}

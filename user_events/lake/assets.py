@@ -18,7 +18,7 @@ import dagster as dg
 from pyspark.sql import functions as F
 
 from user_events.asset_keys import HOURLY_KPIS, HOURLY_USER_EVENTS, LAKE_EVENTS_HOURLY, kafka_topic, warehouse_table
-from user_events.files import MAX_ROWS_PER_FILE, join_line_files, replace_dir
+from user_events.files import PARQUET_WRITE_OPTIONS, join_line_files, replace_dir, write_parquet
 from user_events.ingest import transforms as T
 from user_events.ingest.resources import SparkResource
 from user_events.lake.partitions import HOUR_DIR_FORMAT, HOURLY_PARTITIONS, hours_in_window, list_hour_objects
@@ -74,9 +74,7 @@ def write_hour_dirs(root: Path, df, kind: str, hours: list[datetime]) -> None:
     hour without rows loses its old directory).
     """
     scratch = scratch_dir(root, kind)
-    df.write.mode("overwrite").option("maxRecordsPerFile", MAX_ROWS_PER_FILE).partitionBy(_HOUR_COL).parquet(
-        str(scratch)
-    )
+    df.write.mode("overwrite").options(**PARQUET_WRITE_OPTIONS).partitionBy(_HOUR_COL).parquet(str(scratch))
     for hour in hours:
         replace_dir(scratch / f"{_HOUR_COL}={hour:{HOUR_DIR_FORMAT}}", hour_dir(root, kind, hour))
     shutil.rmtree(scratch, ignore_errors=True)
@@ -198,7 +196,7 @@ def hourly_typed_events(
     try:
         paths = lake_object_paths(context, session, s3, [o["Key"] for o in found], fetched)
         validated = T.validate_raw(read_lake_json(session, paths), rejected_at=rejected_at)
-        T.compact_validated(validated).write.parquet(str(scratch))
+        write_parquet(T.compact_validated(validated), scratch)
         typed, rejected = T.split_validated(session.read.parquet(str(scratch)))
         hour_text = lambda c: F.date_format(c, spark_datetime_pattern(HOUR_DIR_FORMAT))  # noqa: E731
         write_hour_dirs(

@@ -21,6 +21,7 @@ from tenacity import Retrying, retry_if_exception_type, stop_after_attempt
 
 from user_events.config import DATA_DIR, ConfigError
 from user_events.pgserver import (
+    BULK_LOAD_SETTINGS,
     PgCluster,
     PgServerError,
     ServerUser,
@@ -32,23 +33,13 @@ from user_events.ports import free_port, port_open
 
 SYSTEM_USER = "user_events_pg"
 DATABASE = "user_events"
-# Tuned for a 2-core, bulk-loading developer database. Crash safety of the last commits is traded for
-# speed (synchronous_commit=off), never consistency (fsync stays on).
+# The local servers' bulk-load settings (fsync stays on: this database may hold a developer's only copy)
 SERVER_SETTINGS = {
-    "listen_addresses": "'127.0.0.1'",
-    "unix_socket_directories": "''",
+    **BULK_LOAD_SETTINGS,
+    "listen_addresses": "127.0.0.1",
+    "unix_socket_directories": "",
     "max_connections": "50",
-    "shared_buffers": "'256MB'",
-    "work_mem": "'64MB'",
-    "maintenance_work_mem": "'512MB'",
-    "synchronous_commit": "off",
-    "wal_level": "minimal",
-    "max_wal_senders": "0",
-    "max_wal_size": "'4GB'",
-    "checkpoint_timeout": "'15min'",
-    "timezone": "'UTC'",
-    "log_timezone": "'UTC'",
-    "logging_collector": "off",
+    "work_mem": "64MB",
 }
 
 
@@ -141,7 +132,7 @@ class EmbeddedPostgres:
         return port is not None and self._cluster().is_running() and port_open(port)
 
     def _write_settings(self, port: int) -> None:
-        lines = [f"{k} = {v}" for k, v in SERVER_SETTINGS.items()] + [f"port = {port}"]
+        lines = [f"{k} = '{v}'" for k, v in SERVER_SETTINGS.items()] + [f"port = {port}"]
         conf = self.pgdata / "postgresql.auto.conf"
         conf.write_text("# written by user_events.warehouse.embedded\n" + "\n".join(lines) + "\n")
         self.user.chown(conf)

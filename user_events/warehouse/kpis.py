@@ -1,4 +1,4 @@
-"""KPI tables recomputed in PostgreSQL from user_events (one SQL, for kpi_hourly and kpi_daily).
+"""KPI tables recomputed in PostgreSQL from user_events (one SQL statement for kpi_hourly and kpi_daily).
 
 Definitions (the contract), over the accepted events of the period:
 - events; users = distinct user_id; sessions = distinct non-NULL user_session (a NULL session counts as an
@@ -17,7 +17,7 @@ or hourly) calls `recompute_kpis` with those hours and every affected hour and d
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date, datetime
+from datetime import datetime
 
 from user_events.schema import (
     EVENTS_BY_TYPE_HOURLY,
@@ -30,92 +30,106 @@ from user_events.schema import (
     quote_ident,
 )
 
-_PERIOD_COLUMN = {KPI_HOURLY.name: "event_hour", KPI_DAILY.name: "event_date"}
-# rows of the periods, selected through the event_hour index in both cases
-_PERIOD_FILTER = {
-    KPI_HOURLY.name: "event_hour = ANY(%(periods)s)",
-    KPI_DAILY.name: "event_hour >= (SELECT min(d) FROM unnest(%(periods)s::date[]) d)::timestamp AT TIME ZONE 'UTC' "
-    "AND event_hour < ((SELECT max(d) FROM unnest(%(periods)s::date[]) d) + 1)::timestamp AT TIME ZONE 'UTC' "
-    "AND event_date = ANY(%(periods)s)",
-}
+# The days' rows, found through the event_hour index, then exactly the days by event_date
+_DAYS_FILTER = (
+    "event_hour >= (SELECT min(d) FROM unnest(%(days)s::date[]) d)::timestamp AT TIME ZONE 'UTC' "
+    "AND event_hour < ((SELECT max(d) FROM unnest(%(days)s::date[]) d) + 1)::timestamp AT TIME ZONE 'UTC' "
+    "AND event_date = ANY(%(days)s)"
+)
 
 
-def kpi_select_sql(schema: str, table: TableSpec) -> str:
-    """SELECT <period>, <metrics...> over user_events for the periods in parameter %(periods)s."""
-    period = _PERIOD_COLUMN[table.name]
-    events = qualified(schema, USER_EVENTS.name)
-    # One scan, hash aggregates only (no count(DISTINCT), which sorts): events are first grouped per
-    # (period, user, session) -- a NULL session is one such group -- and every metric derives from those.
+def _metric_ctes(groups: str, prefix: str) -> str:
+    """CTEs ending in `<prefix>_rows`: one row of metrics per period of `groups`, a relation of
+    (period, user_id, user_session) groups with their events, purchases, revenue, has_purchase, has_cart.
+
+    Hash aggregates only (no count(DISTINCT), which sorts). The totals are summed per period straight from
+    the groups, not carried through the per-user aggregate: its hash table (one entry per user) stays narrow,
+    about 1 s less of the KPI SQL's 5.5 s at 2M events."""
     return f"""
-    WITH us AS (
-        SELECT {period} AS period, user_id, user_session,
-               count(*) AS events,
-               count(*) FILTER (WHERE event_type = 'purchase') AS purchases,
-               sum(price) FILTER (WHERE event_type = 'purchase') AS revenue,
-               bool_or(event_type = 'purchase') AS has_purchase,
-               bool_or(event_type = 'cart') AS has_cart
-        FROM {events} WHERE {_PERIOD_FILTER[table.name]}
-        GROUP BY 1, 2, 3
-    ),
-    per_session AS (
-        SELECT period, user_session, bool_or(has_purchase) AS has_purchase, bool_or(has_cart) AS has_cart
-        FROM us WHERE user_session IS NOT NULL GROUP BY 1, 2
-    ),
-    sessions AS (
+    {prefix}_sessions AS (
         SELECT period,
                count(*) AS sessions,
                count(*) FILTER (WHERE has_purchase) AS orders,
                count(*) FILTER (WHERE has_cart) AS cart_sessions,
                count(*) FILTER (WHERE has_cart AND has_purchase) AS cart_purchase_sessions
-        FROM per_session GROUP BY 1
+        FROM (SELECT period, user_session, bool_or(has_purchase) AS has_purchase, bool_or(has_cart) AS has_cart
+              FROM {groups} WHERE user_session IS NOT NULL GROUP BY 1, 2) per_session
+        GROUP BY 1
     ),
-    per_user AS (
-        SELECT period, user_id,
-               count(user_session) AS n_sessions,
-               count(user_session) FILTER (WHERE has_purchase) AS n_purchase_sessions,
-               bool_or(has_purchase) AS has_purchase,
-               sum(events) AS events, sum(purchases) AS purchases, sum(revenue) AS revenue
-        FROM us GROUP BY 1, 2
-    ),
-    totals AS (
+    {prefix}_users AS (
         SELECT period,
-               sum(events)::bigint AS events,
                count(*) AS users,
-               sum(purchases)::bigint AS purchases,
-               coalesce(sum(revenue), 0) AS revenue,
                count(*) FILTER (WHERE n_sessions >= 2) AS returning_users,
                count(*) FILTER (WHERE n_purchase_sessions >= 2) AS repeat_customers,
                count(*) FILTER (WHERE has_purchase) AS customers
-        FROM per_user GROUP BY 1
-    )
-    SELECT t.period,
-           t.events, t.users, coalesce(s.sessions, 0) AS sessions, t.purchases,
-           coalesce(s.orders, 0) AS orders,
-           t.revenue::numeric(18,2) AS revenue,
-           s.orders::float8 / NULLIF(s.sessions, 0) AS conversion_rate,
-           CASE WHEN s.cart_sessions > 0 THEN 1 - s.cart_purchase_sessions::float8 / s.cart_sessions END
-               AS cart_abandonment_rate,
-           t.returning_users::float8 / NULLIF(t.users, 0) AS returning_user_rate,
-           t.repeat_customers::float8 / NULLIF(t.customers, 0) AS repeat_customer_rate,
-           (t.revenue / NULLIF(s.orders, 0))::float8 AS avg_order_value
-    FROM totals t
-    LEFT JOIN sessions s USING (period)
-    ORDER BY t.period
+        FROM (SELECT period, user_id,
+                     count(user_session) AS n_sessions,
+                     count(user_session) FILTER (WHERE has_purchase) AS n_purchase_sessions,
+                     bool_or(has_purchase) AS has_purchase
+              FROM {groups} GROUP BY 1, 2) per_user
+        GROUP BY 1
+    ),
+    {prefix}_totals AS (
+        SELECT period, sum(events)::bigint AS events, sum(purchases)::bigint AS purchases,
+               coalesce(sum(revenue), 0) AS revenue
+        FROM {groups} GROUP BY 1
+    ),
+    {prefix}_rows AS (
+        SELECT t.period,
+               t.events, u.users, coalesce(s.sessions, 0) AS sessions, t.purchases,
+               coalesce(s.orders, 0) AS orders,
+               t.revenue::numeric(18,2) AS revenue,
+               s.orders::float8 / NULLIF(s.sessions, 0) AS conversion_rate,
+               CASE WHEN s.cart_sessions > 0 THEN 1 - s.cart_purchase_sessions::float8 / s.cart_sessions END
+                   AS cart_abandonment_rate,
+               u.returning_users::float8 / NULLIF(u.users, 0) AS returning_user_rate,
+               u.repeat_customers::float8 / NULLIF(u.customers, 0) AS repeat_customer_rate,
+               (t.revenue / NULLIF(s.orders, 0))::float8 AS avg_order_value
+        FROM {prefix}_totals t
+        JOIN {prefix}_users u USING (period)
+        LEFT JOIN {prefix}_sessions s USING (period)
+    )"""
+
+
+def kpis_sql(schema: str) -> str:
+    """One statement inserting kpi_hourly's rows for the hours in %(hours)s and kpi_daily's for the days in
+    %(days)s (those hours' days), returning (hourly rows, daily rows).
+
+    The days' events are read once, grouped per (hour, day, user, session); the hours' groups are a subset
+    of those, and the days' groups are those summed per day."""
+    events = qualified(schema, USER_EVENTS.name)
+
+    def insert(table: TableSpec, rows: str) -> str:
+        cols = ", ".join(quote_ident(c) for c in table.column_names)
+        return f"INSERT INTO {qualified(schema, table.name)} ({cols}) SELECT * FROM {rows} RETURNING 1"
+
+    return f"""
+    WITH hour_groups AS MATERIALIZED (
+        SELECT event_hour, event_date, user_id, user_session,
+               count(*) AS events,
+               count(*) FILTER (WHERE event_type = 'purchase') AS purchases,
+               sum(price) FILTER (WHERE event_type = 'purchase') AS revenue,
+               bool_or(event_type = 'purchase') AS has_purchase,
+               bool_or(event_type = 'cart') AS has_cart
+        FROM {events} WHERE {_DAYS_FILTER}
+        GROUP BY 1, 2, 3, 4
+    ),
+    hourly_groups AS (
+        SELECT event_hour AS period, user_id, user_session, events, purchases, revenue, has_purchase, has_cart
+        FROM hour_groups WHERE event_hour = ANY(%(hours)s)
+    ),
+    daily_groups AS (
+        SELECT event_date AS period, user_id, user_session,
+               sum(events) AS events, sum(purchases) AS purchases, sum(revenue) AS revenue,
+               bool_or(has_purchase) AS has_purchase, bool_or(has_cart) AS has_cart
+        FROM hour_groups GROUP BY 1, 2, 3
+    ),
+    {_metric_ctes("hourly_groups", "hourly")},
+    {_metric_ctes("daily_groups", "daily")},
+    hourly_inserted AS ({insert(KPI_HOURLY, "hourly_rows")}),
+    daily_inserted AS ({insert(KPI_DAILY, "daily_rows")})
+    SELECT (SELECT count(*) FROM hourly_inserted), (SELECT count(*) FROM daily_inserted)
     """
-
-
-def recompute_kpi_table(conn, schema: str, table: TableSpec, periods: Sequence[datetime | date]) -> int:
-    """Replace `table`'s rows for `periods` by fresh values, in the caller's transaction; returns rows written.
-
-    A period without events any more loses its row.
-    """
-    target = qualified(schema, table.name)
-    key = quote_ident(table.columns[0].name)
-    cols = ", ".join(quote_ident(c) for c in table.column_names)
-    conn.execute("SET LOCAL work_mem = '256MB'")  # the per-(period, user, session) hash aggregate in memory
-    conn.execute(f"DELETE FROM {target} WHERE {key} = ANY(%(periods)s)", {"periods": list(periods)})
-    cur = conn.execute(f"INSERT INTO {target} ({cols}) {kpi_select_sql(schema, table)}", {"periods": list(periods)})
-    return cur.rowcount
 
 
 def kpi_periods(table: TableSpec, hours: Sequence[datetime]) -> list:
@@ -124,9 +138,18 @@ def kpi_periods(table: TableSpec, hours: Sequence[datetime]) -> list:
 
 
 def recompute_kpis(conn, schema: str, hours: Sequence[datetime]) -> dict[str, int]:
-    """kpi_hourly for `hours` and kpi_daily for their UTC days, in one transaction."""
+    """Replace kpi_hourly's rows of `hours` and kpi_daily's of their UTC days by fresh values, in one
+    transaction; returns rows written per table. A period without events any more loses its row."""
+    periods = {t: kpi_periods(t, hours) for t in (KPI_HOURLY, KPI_DAILY)}
     with conn.transaction():
-        return {t.name: recompute_kpi_table(conn, schema, t, kpi_periods(t, hours)) for t in (KPI_HOURLY, KPI_DAILY)}
+        conn.execute("SET LOCAL work_mem = '256MB'")  # the per-(hour, user, session) hash aggregate in memory
+        for table, values in periods.items():
+            key = quote_ident(table.columns[0].name)
+            conn.execute(f"DELETE FROM {qualified(schema, table.name)} WHERE {key} = ANY(%s)", (values,))
+        hourly, daily = conn.execute(
+            kpis_sql(schema), {"hours": periods[KPI_HOURLY], "days": periods[KPI_DAILY]}
+        ).fetchone()
+    return {KPI_HOURLY.name: hourly, KPI_DAILY.name: daily}
 
 
 def recompute_events_by_type(conn, schema: str, hours: Sequence[datetime]) -> int:
@@ -176,9 +199,8 @@ def kpi_metadata(rows: list[dict], period: str) -> dict:
 
 
 __all__ = [
-    "kpi_select_sql",
+    "kpis_sql",
     "kpi_periods",
-    "recompute_kpi_table",
     "recompute_kpis",
     "recompute_events_by_type",
     "read_kpis",

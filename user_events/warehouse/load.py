@@ -14,6 +14,7 @@ Every public load runs in one transaction: a failure anywhere leaves the previou
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -172,6 +173,7 @@ def load_user_events(conn, schema: str, batches: Iterable, hours: Sequence[datet
     target = qualified(schema, USER_EVENTS_TABLE.name)
     owned = with_owner(batches, loaded_by)
     hour_list = list(hours)
+    started = time.monotonic()
     with conn.transaction():
         _tune_session(conn)
         # writers of other hours wait for us; readers keep reading the old state until commit
@@ -188,6 +190,7 @@ def load_user_events(conn, schema: str, batches: Iterable, hours: Sequence[datet
             # row by row; a duplicate id makes the primary key fail and the whole transaction roll back
             rebuild = _drop_indexes(conn, schema, USER_EVENTS_TABLE)
             inserted = copy_batches(conn, target, USER_EVENTS_TABLE, owned, freeze=True)
+            log.info(f"  {target}: {inserted:,} rows copied in {time.monotonic() - started:.1f}s; building indexes")
             for statement in rebuild:
                 conn.execute(statement)
             mode = "truncate"
@@ -204,6 +207,9 @@ def load_user_events(conn, schema: str, batches: Iterable, hours: Sequence[datet
                 mode = "delete-owned-hours"
         # fresh statistics: the KPI queries below (and later readers) are planned on them
         conn.execute(f"ANALYZE {target}")
+        log.info(
+            f"  {target}: stored in {time.monotonic() - started:.1f}s; recomputing the KPIs of {len(hour_list)} hour(s)"
+        )
         kpi_rows = kpis.recompute_kpis(conn, schema, hour_list)
         kpis.recompute_events_by_type(conn, schema, hour_list)
     return {

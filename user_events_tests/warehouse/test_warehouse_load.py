@@ -263,6 +263,9 @@ def test_kpis_hand_computed_with_null_rules(db):
     conn.execute(f'DELETE FROM "{schema}".user_events WHERE event_hour = %s', (hours[2],))
     kpis.recompute_kpis(conn, schema, [hours[2]])
     assert len(fetch(conn, schema, KPI_HOURLY.name)) == 2
+    # the day is recomputed from all of its hours, not only the one named
+    (day,) = fetch(conn, schema, KPI_DAILY.name)
+    assert (day["events"], day["users"], day["sessions"], day["orders"]) == (8, 3, 3, 2)
 
 
 def test_brand_details_full_replace(db):
