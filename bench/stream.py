@@ -8,7 +8,8 @@
 (c) MongoDB sink throughput over the same topic (validation, DLQ check, inserts, events_per_minute, commits);
 (d) S3 sink throughput over the same topic (validation, hour buffers, 1,000-record objects, watermarks);
 (e) delay Kafka timestamp -> ingested_at (p50/p99) with the MongoDB sink as its own process and the
-    simulator publishing 1,000 events/s;
+    simulator publishing 1,000 events/s, and the longest times without a store and without a Kafka timestamp
+    (where a tail comes from);
 (f) simulator publish rate: as fast as possible, and paced at 20,000 events/s for 10 s;
 (g) with --peer (or --peer-only): the official baseline, Kafka Connect standalone + the MongoDB sink connector
     (bench/kafka_connect.py), next to our MongoDB sink as a process, in one run: throughput over the same
@@ -25,6 +26,7 @@ Uses the services in .env.services; everything goes to a fresh topic / database 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import signal
@@ -125,13 +127,27 @@ def delay_run(kafka, mongo, seconds: float, tmp: Path) -> dict:
         proc.send_signal(signal.SIGTERM)
         proc.wait(60)
     db = mongo.client()[dbname]
-    delays = sorted(
-        (d["ingested_at"] - d["kafka_ts"]).total_seconds() * 1000
-        for d in db.events.find({}, {"ingested_at": 1, "kafka_ts": 1})
-    )
+    docs = list(db.events.find({}, {"ingested_at": 1, "kafka_ts": 1}))
+    delays = sorted((d["ingested_at"] - d["kafka_ts"]).total_seconds() * 1000 for d in docs)
     mongo.client().drop_database(dbname)
     delete_topics(kafka, [topic, f"{topic}.dlq"])
-    return {"published": result.delivered, "rate": round(result.rate), "documents": len(delays), **percentiles(delays)}
+    return {
+        "published": result.delivered,
+        "rate": round(result.rate),
+        "documents": len(delays),
+        **percentiles(delays),
+        "store_gap_ms": largest_gap_ms(d["ingested_at"] for d in docs),
+        "stamp_gap_ms": largest_gap_ms(d["kafka_ts"] for d in docs),
+    }
+
+
+def largest_gap_ms(times) -> float:
+    """The longest time between two successive distinct values. Over the documents' ingested_at: the longest
+    the sink stored nothing (its loop waiting on an insert, or not scheduled); over kafka_ts: the longest the
+    producer stamped nothing (at 1,000/s, ~1 ms normally). A delay tail with a store gap of its size and no
+    stamp gap is the sink's side (sink, MongoDB server), not the producer's or the broker's intake."""
+    ordered = sorted(set(times))
+    return max(((b - a).total_seconds() * 1000 for a, b in itertools.pairwise(ordered)), default=0.0)
 
 
 # ---- (g) the official connector as the baseline -------------------------------------------------
@@ -449,7 +465,8 @@ def main(argv: list[str] | None = None) -> int:
         e = delay_run(kafka, mongo, args.delay_seconds, tmp)
         print(
             f"(e) delay kafka_ts -> ingested_at at 1,000/s for {args.delay_seconds:g}s: p50 {e['p50_ms']:.1f} ms, "
-            f"p95 {e['p95_ms']:.1f} ms, p99 {e['p99_ms']:.1f} ms, max {e['max_ms']:.0f} ms ({e['documents']:,} docs)"
+            f"p95 {e['p95_ms']:.1f} ms, p99 {e['p99_ms']:.1f} ms, max {e['max_ms']:.0f} ms ({e['documents']:,} docs); "
+            f"longest time without a store {e['store_gap_ms']:.0f} ms, without a Kafka timestamp {e['stamp_gap_ms']:.0f} ms"
         )
         return 0
     if args.peer_only:
