@@ -103,7 +103,7 @@ def psql(url: str, sql: str) -> str:
     return done.stdout
 
 
-def _cpu(p) -> float:
+def process_cpu_seconds(p) -> float:
     import psutil
 
     try:
@@ -129,7 +129,7 @@ class ServerCpu:
     def total(self) -> float:
         if self.proc is None:
             return float("nan")
-        return _cpu(self.proc) + sum(_cpu(c) for c in self.proc.children())
+        return process_cpu_seconds(self.proc) + sum(process_cpu_seconds(c) for c in self.proc.children())
 
 
 @dataclass

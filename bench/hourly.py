@@ -105,16 +105,19 @@ class CpuMeter:
     def __init__(self, pg_url: str):
         import psutil
 
-        from bench.batch import ServerCpu, spark_connect_server
+        from bench.batch import ServerCpu, process_cpu_seconds, spark_connect_server
 
-        self.parts = {"run process": psutil.Process(), "PostgreSQL": ServerCpu(pg_url)}
+        self.readers = {
+            "run process": lambda: process_cpu_seconds(psutil.Process()),
+            "PostgreSQL": ServerCpu(pg_url).total,
+        }
         server = spark_connect_server()
         if server is not None:
-            self.parts["Spark Connect server"] = server
+            self.readers["Spark Connect server"] = lambda: process_cpu_seconds(server)
         self.before = self._now()
 
     def _now(self) -> dict[str, float]:
-        return {name: p.total() if hasattr(p, "total") else sum(p.cpu_times()[:2]) for name, p in self.parts.items()}
+        return {name: read() for name, read in self.readers.items()}
 
     def used(self) -> dict[str, float]:
         return {name: sec - self.before[name] for name, sec in self._now().items()}
