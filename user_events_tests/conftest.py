@@ -41,3 +41,10 @@ def rees46_sample() -> Path:
     if not SHARED_SAMPLE.exists():
         pytest.fail(f"shared REES46 sample missing at {SHARED_SAMPLE}")
     return SHARED_SAMPLE
+
+
+def pytest_collection_modifyitems(config, items):
+    """`-m rees46_sample` selects every test that uses real-shaped data, directly or through a fixture."""
+    for item in items:
+        if "rees46_sample" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.rees46_sample)

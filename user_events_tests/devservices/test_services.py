@@ -21,6 +21,7 @@ from user_events.config import PROJECT_ROOT, settings
 from user_events.devservices.core import SERVICES_DIR
 from user_events.storage.s3 import S3Storage
 from user_events.streaming.resources import KafkaResource, MongoResource
+from user_events_tests.devservices.support import processes_using
 from user_events_tests.stream_support import require_services
 
 SERVICE_NAMES = ("postgres", "kafka", "mongo", "s3", "spark", "superset")
@@ -50,22 +51,6 @@ def recorded_pids() -> dict[str, int]:
         if path.exists():
             pids[name] = json.loads(path.read_text())["pid"]
     return pids
-
-
-def processes_using(directory: Path) -> list[str]:
-    """Live processes whose command line names `directory` (how every service of ours is started)."""
-    found = []
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit() or int(proc.name) == os.getpid():
-            continue
-        try:
-            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            state = (proc / "stat").read_text().rsplit(")", 1)[1].split()[0]
-        except OSError:
-            continue
-        if str(directory) in cmdline and state != "Z":
-            found.append(f"{proc.name}: {cmdline[:120]}")
-    return found
 
 
 def test_installed_modules_have_bytecode():
