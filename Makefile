@@ -48,5 +48,7 @@ dev: install services-up
 bench: install services-up
 	set -a; source ./.env.services; set +a; $(PY) -m bench.batch && $(PY) -m bench.stream && $(PY) -m bench.hourly
 
-clean: services-down
+# removes every local service's data, the PostgreSQL cluster kept outside the project included
+clean:
+	@test -x $(PY) && $(PY) -m user_events.devservices purge || true
 	rm -rf .data

@@ -38,6 +38,12 @@ BULK_LOAD_SETTINGS = {
 }
 
 
+# Where the server's programs run from. initdb and postgres look up their own path starting from the working
+# directory, and fail ("could not change directory") when the server's user cannot enter it: the project
+# folder may be private (a home directory of mode 700, a private temporary directory).
+SERVER_CWD = Path("/")
+
+
 class PgServerError(RuntimeError):
     pass
 
@@ -136,7 +142,8 @@ class ServerUser:
     def can_write(self, path: Path) -> bool:
         return (
             not self.switching
-            or subprocess.run(self.command(["test", "-w", str(path)]), capture_output=True).returncode == 0
+            or subprocess.run(self.command(["test", "-w", str(path)]), capture_output=True, cwd=SERVER_CWD).returncode
+            == 0
         )
 
     def grant_traverse(self, *paths: Path) -> None:
@@ -188,12 +195,17 @@ class PgCluster:
     def is_running(self) -> bool:
         if not self._has_server_files():
             return False
-        return subprocess.run(self.pg_ctl_command("status"), capture_output=True, text=True).returncode == 0
+        return (
+            subprocess.run(self.pg_ctl_command("status"), capture_output=True, text=True, cwd=SERVER_CWD).returncode
+            == 0
+        )
 
     def stop(self) -> None:
         """Fast shutdown through pg_ctl (does not wait for clients to disconnect); nothing when not running."""
         if self._has_server_files():
-            subprocess.run(self.pg_ctl_command("stop", "-m", "fast", "-w"), capture_output=True, text=True)
+            subprocess.run(
+                self.pg_ctl_command("stop", "-m", "fast", "-w"), capture_output=True, text=True, cwd=SERVER_CWD
+            )
 
 
 def wait_until_accepting(connect: Callable[[], object], timeout: float = 30.0) -> object:

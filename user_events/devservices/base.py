@@ -42,6 +42,9 @@ class Service:
     def env(self) -> dict[str, str]:
         return {}
 
+    def purge(self) -> None:
+        """Remove what the service keeps outside .data/services (`make clean` removes that folder itself)."""
+
     # shared ------------------------------------------------------------------------------------------
     def running(self) -> bool:
         return self.process.running()

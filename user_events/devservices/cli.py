@@ -4,6 +4,7 @@
 jars, a PostgreSQL cluster), starts every service that is not running, health-checks all of them with a
 real round trip, and writes `.env.services`. A second `up` only re-checks health. `down` stops the
 processes recorded in .data/services/*.pid, after checking each pid is still the process we started.
+`purge` (`make clean`) stops them all and removes what they keep outside .data/services.
 """
 
 from __future__ import annotations
@@ -119,6 +120,15 @@ def down(only: list[str] | None = None) -> int:
     return 0
 
 
+def purge() -> int:
+    """Stop every service and remove what they keep outside .data/services (`make clean`, before rm -rf .data)."""
+    down()
+    with services_lock():
+        for svc in services(State()):
+            svc.purge()
+    return 0
+
+
 def status() -> int:
     state = State()
     code = 0
@@ -140,7 +150,7 @@ def status() -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m user_events.devservices", description=__doc__.split("\n\n")[0])
-    parser.add_argument("command", choices=["up", "down", "status"])
+    parser.add_argument("command", choices=["up", "down", "status", "purge"])
     parser.add_argument("services", nargs="*", help="only these (postgres, kafka, mongo, s3, superset); default all")
     args = parser.parse_args(argv)
     try:
@@ -148,6 +158,8 @@ def main(argv: list[str] | None = None) -> int:
             return up(args.services)
         if args.command == "down":
             return down(args.services)
+        if args.command == "purge":
+            return purge()
         return status()
     except ServiceError as exc:
         print(f"services: FAILED {exc}", file=sys.stderr, flush=True)

@@ -280,7 +280,9 @@ def wait_healthy(name: str, check: Callable[[], None], timeout: float, log: Path
     return time.monotonic() - started
 
 
-def run_logged(argv: list[str], log: Path, what: str, timeout: float = 1800, env: dict | None = None) -> None:
+def run_logged(
+    argv: list[str], log: Path, what: str, timeout: float = 1800, env: dict | None = None, cwd: Path | None = None
+) -> None:
     """Run an install step with its output appended to `log`; a failure names the step and the log."""
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "ab") as out:
@@ -288,7 +290,7 @@ def run_logged(argv: list[str], log: Path, what: str, timeout: float = 1800, env
         out.flush()
         try:
             rc = subprocess.run(
-                argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, timeout=timeout, env=env
+                argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, timeout=timeout, env=env, cwd=cwd
             ).returncode
         except FileNotFoundError as exc:
             raise ServiceError(

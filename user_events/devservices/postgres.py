@@ -1,19 +1,31 @@
 """PostgreSQL from the machine's server binaries: an own cluster under .data/services/postgres.
 
 PostgreSQL refuses to run as root, so when we are root the cluster belongs to (and runs as) the
-`postgres` system user. Databases `user_events` (warehouse) and `dagster` (optional instance storage),
+`postgres` system user; when that user cannot enter the project folder, the cluster lives in /var/tmp
+(see `_prepare_data_dir`) and `make clean` removes it with the rest. Databases `user_events` (warehouse) and `dagster` (optional instance storage),
 both owned by role `user_events`, whose password is generated once and kept in the state file. Role
 `user_events_reader` (the dashboards' login) may only read the warehouse schema: see `reader_grants`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
+import secrets
+import shutil
 import signal
+import tempfile
 from pathlib import Path
 
-from user_events.pgserver import BULK_LOAD_SETTINGS, PgCluster, PgServerError, ServerUser, machine_bindir
+from user_events.pgserver import (
+    BULK_LOAD_SETTINGS,
+    SERVER_CWD,
+    PgCluster,
+    PgServerError,
+    ServerUser,
+    machine_bindir,
+)
 from user_events.warehouse.access import READER_ROLE, reader_grants
 
 from .base import Service
@@ -25,6 +37,9 @@ READER_PASSWORD_SECRET = "postgres.user_events_reader_password"
 
 
 SERVER_USER = ServerUser("postgres")
+# where the cluster lives when the project folder is closed to the server's user
+OUTSIDE_ROOT = Path("/var/tmp")
+OUTSIDE_PREFIX = "user_events-pg-"
 
 
 def find_bindir() -> Path:
@@ -58,48 +73,91 @@ class Postgres(Service):
         return PgCluster(find_bindir(), self.data_dir, self._user())
 
     def _prepare_data_dir(self) -> None:
-        """Data directory owned by the server's user; when the project folder is not reachable by that
-        user (e.g. under /root), the cluster lives in /var/tmp and .data/services/postgres/data links to it."""
+        """Data directory owned by the server's user. When the project folder is closed to that user (a private
+        directory, e.g. under /root), the cluster lives outside it and .data/services/postgres/data links there."""
         self.dir.mkdir(parents=True, exist_ok=True)
-        if self.data_dir.exists() or self.data_dir.is_symlink():
+        if self.data_dir.is_symlink() and not self.data_dir.exists():
+            self.data_dir.unlink()  # its cluster outside was removed: a new one takes its place
+        if self.data_dir.exists():
             return
-        uid, gid = self._user().owner()
-        staging = self.dir / "probe"
-        staging.mkdir(exist_ok=True)
-        os.chown(staging, uid, gid)
-        reachable = self._user().can_write(staging)
-        staging.rmdir()
-        if reachable:
+        user = self._user()
+        if self._reachable_by(user):
             self.data_dir.mkdir(mode=0o700)
-            os.chown(self.data_dir, uid, gid)
-        else:
-            digest = hashlib.sha1(str(self.dir.resolve()).encode()).hexdigest()[:12]
-            outside = Path("/var/tmp") / f"user_events-pg-{digest}"
-            outside.mkdir(mode=0o700, exist_ok=True)
-            os.chown(outside, uid, gid)
-            self.data_dir.symlink_to(outside)
-            say(f"postgres: project folder not reachable by user postgres; cluster kept in {outside}")
+            os.chown(self.data_dir, *user.owner())
+            return
+        outside = self._outside_dir()
+        self._remove_earlier_clusters_of_this_path(keep=outside)
+        outside.mkdir(mode=0o700, exist_ok=True)
+        os.chown(outside, *user.owner())
+        self.data_dir.symlink_to(outside)
+        say(f"postgres: project folder not reachable by user {user.name}; cluster kept in {outside}")
+
+    def _reachable_by(self, user: ServerUser) -> bool:
+        probe = self.dir / "probe"
+        probe.mkdir(exist_ok=True)
+        try:
+            os.chown(probe, *user.owner())
+            return user.can_write(probe)
+        finally:
+            probe.rmdir()
+
+    def _outside_prefix(self) -> str:
+        return OUTSIDE_PREFIX + hashlib.sha1(str(self.dir.resolve()).encode()).hexdigest()[:12]
+
+    def _outside_dir(self) -> Path:
+        """Named after the project's path and after this state's own cluster id: a later clone at the same path
+        (its state new, its passwords new) gets a cluster of its own, never the earlier clone's."""
+        cluster_id = self.state.value("postgres.cluster_id", lambda: secrets.token_hex(6))
+        return OUTSIDE_ROOT / f"{self._outside_prefix()}-{cluster_id}"
+
+    def _remove_earlier_clusters_of_this_path(self, keep: Path) -> None:
+        """The clusters that earlier clones at this path kept outside: their state, passwords included, went with
+        the clone, so nothing can use them again. Stopped if still running, then removed."""
+        for stale in sorted(OUTSIDE_ROOT.glob(self._outside_prefix() + "*")):
+            if stale == keep or not stale.is_dir():
+                continue
+            PgCluster(find_bindir(), stale, self._user()).stop()
+            shutil.rmtree(stale)
+            say(f"postgres: removed {stale}, the cluster of an earlier clone at this path")
+
+    @contextlib.contextmanager
+    def _superuser_password_file(self):
+        """initdb's --pwfile, in a private directory the server's user can read (not in the project folder)."""
+        user = self._user()
+        with tempfile.TemporaryDirectory(prefix="user_events-initdb-") as tmp:
+            os.chown(tmp, *user.owner())
+            pwfile = Path(tmp) / "pwfile"
+            write_private(pwfile, self.superuser_password + "\n")
+            os.chown(pwfile, *user.owner())
+            yield pwfile
+
+    def purge(self) -> None:
+        """Remove the cluster kept outside the project, if any (`make clean`)."""
+        if self.data_dir.is_symlink():
+            outside = self.data_dir.resolve()
+            self._cluster().stop()
+            shutil.rmtree(outside, ignore_errors=True)
+            self.data_dir.unlink()
+            say(f"postgres: removed {outside}")
 
     # Service ------------------------------------------------------------------------------------
     def install(self) -> None:
         if (self.data_dir / "PG_VERSION").exists():
             return
+        self._prepare_data_dir()
+        if (self.data_dir / "PG_VERSION").exists():  # linked again to this state's cluster
+            return
         cluster = self._cluster()
         say(f"postgres: initdb with {cluster.bindir}")
-        self._prepare_data_dir()
-        pwfile = self.dir / "pwfile"
-        write_private(pwfile, self.superuser_password + "\n")
-        os.chown(pwfile, *cluster.user.owner())
-        try:
+        with self._superuser_password_file() as pwfile:
             run_logged(
                 cluster.initdb_command(
                     f"--pwfile={pwfile}", "--auth=scram-sha-256", "--locale=C.UTF-8", "--no-instructions"
                 ),
                 self.log,
                 "postgres: initdb",
+                cwd=SERVER_CWD,
             )
-        finally:
-            pwfile.unlink(missing_ok=True)
 
     def start(self) -> None:
         port = self.port(env_var="USER_EVENTS_PG_PORT")
@@ -114,7 +172,7 @@ class Postgres(Service):
             "fsync": "off",
             "full_page_writes": "off",
         }
-        self.process.start(self._cluster().server_command(settings), self.log)
+        self.process.start(self._cluster().server_command(settings), self.log, cwd=SERVER_CWD)
 
     def _connect(self, user: str, password: str, dbname: str):
         import psycopg

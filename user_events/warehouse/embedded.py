@@ -22,6 +22,7 @@ from tenacity import Retrying, retry_if_exception_type, stop_after_attempt
 from user_events.config import DATA_DIR, ConfigError
 from user_events.pgserver import (
     BULK_LOAD_SETTINGS,
+    SERVER_CWD,
     PgCluster,
     PgServerError,
     ServerUser,
@@ -72,7 +73,7 @@ class EmbeddedPostgres:
         return PgCluster(bin_dir(), self.pgdata, self.user)
 
     def _run(self, program: str, argv: list[str], timeout: float = 60) -> str:
-        proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, cwd=SERVER_CWD)
         if proc.returncode != 0:
             tail = self._log_tail()
             raise EmbeddedPostgresError(
