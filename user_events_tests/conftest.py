@@ -8,13 +8,12 @@ from pathlib import Path
 import pytest
 
 from user_events.config import PROJECT_ROOT, load_env_file
+from user_events_tests.samples import SampleError, choose_sample, sample_file
 
 load_env_file(PROJECT_ROOT / ".env.services")
 
 # PostgreSQL and batch_job fixtures, shared by the ingest, warehouse and dashboard tests
 pytest_plugins = ["user_events_tests.batch_fixtures"]
-
-SHARED_SAMPLE = PROJECT_ROOT.parent / "shared" / "data" / "rees46_2019-11-01_sample.csv"
 
 
 @pytest.fixture
@@ -38,9 +37,19 @@ def pipeline(tmp_path, request):
 
 @pytest.fixture(scope="session")
 def rees46_sample() -> Path:
-    if not SHARED_SAMPLE.exists():
-        pytest.fail(f"shared REES46 sample missing at {SHARED_SAMPLE}")
-    return SHARED_SAMPLE
+    """Real-shaped raw events: USER_EVENTS_TEST_SAMPLE, the shared REES46 sample, or the generated stand-in."""
+    try:
+        return sample_file(choose_sample())
+    except SampleError as exc:
+        pytest.fail(str(exc))
+
+
+def pytest_report_header(config):
+    try:
+        sample = choose_sample()
+    except SampleError as exc:
+        return f"real-shaped sample: {exc}"
+    return f"real-shaped sample: {sample.origin} ({sample.path})"
 
 
 def pytest_collection_modifyitems(config, items):

@@ -61,6 +61,7 @@ class Postgres(Service):
         self.password = state.secret("postgres.user_events_password")
         self.superuser_password = state.secret("postgres.superuser_password")
         self.reader_password = state.secret(READER_PASSWORD_SECRET)
+        self._follow_data_dir()
 
     # who runs the server --------------------------------------------------------------------------
     def _user(self) -> ServerUser:
@@ -70,7 +71,16 @@ class Postgres(Service):
         return SERVER_USER
 
     def _cluster(self) -> PgCluster:
-        return PgCluster(find_bindir(), self.data_dir, self._user())
+        return PgCluster(find_bindir(), self._pgdata(), self._user())
+
+    def _pgdata(self) -> Path:
+        """The cluster's real directory: the server's user may not pass through the project folder to follow
+        the link, so the server is given its target."""
+        return self.data_dir.resolve()
+
+    def _follow_data_dir(self) -> None:
+        """The server's command line names its data directory: that marks the process as ours."""
+        self.process.marker = str(self._pgdata())
 
     def _prepare_data_dir(self) -> None:
         """Data directory owned by the server's user. When the project folder is closed to that user (a private
@@ -90,6 +100,7 @@ class Postgres(Service):
         outside.mkdir(mode=0o700, exist_ok=True)
         os.chown(outside, *user.owner())
         self.data_dir.symlink_to(outside)
+        self._follow_data_dir()
         say(f"postgres: project folder not reachable by user {user.name}; cluster kept in {outside}")
 
     def _reachable_by(self, user: ServerUser) -> bool:
