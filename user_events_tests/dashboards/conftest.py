@@ -1,11 +1,14 @@
 """Fixtures of the dashboard tests: the local Superset of `make services-up`, and a warehouse schema of the
-tests' own loaded by the real batch_job from the shared REES46 sample (plus a few invalid rows, so the
+tests' own loaded by the real batch_job from the real-shaped sample (plus a few invalid rows, so the
 data-quality chart has something to count), provisioned through the `superset_dashboards` asset."""
 
 from __future__ import annotations
 
+import csv
+import io
 import os
 import uuid
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +26,18 @@ BAD_ROWS = [  # three rows validation refuses, for two reasons at least
     "2019-11-01 05:00:01 UTC,view,1003461,2053013555631882655,,xiaomi,-1.00,520088904,bad-2",
     "2019-11-01 05:00:02 UTC,view,1003461,2053013555631882655,,xiaomi,-2.50,520088904,bad-3",
 ]
+
+
+def purchases_outnumbering_carts(sample: str) -> list[str]:
+    """Valid purchase rows (each its own session) to add when the sample's purchases do not outnumber its carts,
+    so the funnel's counts are never already in stage order and the tests see the chart keep stage order. The
+    shared REES46 sample has them so (its carts happened before its window); a generated sample has not."""
+    types = Counter(row[1] for row in {tuple(row) for row in csv.reader(io.StringIO(sample))})  # as loaded: distinct
+    missing = max(0, types["cart"] - types["purchase"] + 1)
+    return [
+        f"2019-11-01 05:10:00 UTC,purchase,1003461,2053013555631882655,,xiaomi,489.07,{600000000 + i},extra-{i}"
+        for i in range(missing)
+    ]
 
 
 @dataclass
@@ -75,14 +90,16 @@ def kpi_warehouse(rees46_sample, warehouse_url, superset, tmp_path_factory) -> P
 
     schema = f"dash_test_{uuid.uuid4().hex[:8]}"
     tmp = tmp_path_factory.mktemp("dashboards")
-    csv = tmp / "sample_with_rejects.csv"
-    csv.write_text(Path(rees46_sample).read_text().rstrip("\n") + "\n" + "\n".join(BAD_ROWS) + "\n")
+    csv_path = tmp / "sample_with_rejects.csv"
+    sample = Path(rees46_sample).read_text().rstrip("\n")
+    extra = purchases_outnumbering_carts(sample)
+    csv_path.write_text(sample + "\n" + "\n".join(extra + BAD_ROWS) + "\n")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("USER_EVENTS_BATCH_DIR", str(tmp / "batch"))
-        mp.setenv("USER_EVENTS_RAW_CSV", str(csv))
+        mp.setenv("USER_EVENTS_RAW_CSV", str(csv_path))
         job = batch_defs(warehouse_url, schema).resolve_job_def("batch_job")
         batch = job.execute_in_process(instance=dg.DagsterInstance.ephemeral(), raise_on_error=False)
-        assert batch.success, "batch_job failed on the shared sample"
+        assert batch.success, "batch_job failed on the real-shaped sample"
         result = materialize_dashboards(warehouse_url, schema)
     yield ProvisionedWarehouse(warehouse_url, schema, superset, result)
     with connect(warehouse_url, autocommit=True) as conn:

@@ -260,7 +260,7 @@ def test_sinks_survive_store_outage(pipeline, tmp_path):
 
 
 def test_rees46_sample_replay_to_s3_and_mongo(pipeline, tmp_path, rees46_sample):
-    """The shared sample (plus three bad rows) through Kafka: S3 holds exactly its valid rows under hour
+    """The real-shaped sample (plus three bad rows) through Kafka: S3 holds exactly its valid rows under hour
     00 of 2019-11-01, MongoDB its distinct events, the DLQ the bad rows."""
     p = pipeline
     bad_rows = [
@@ -284,7 +284,7 @@ def test_rees46_sample_replay_to_s3_and_mongo(pipeline, tmp_path, rees46_sample)
     ]
     for c in ("product_id", "category_id", "user_id"):
         valid = valid[pd.to_numeric(valid[c], errors="coerce").gt(0)]
-    assert len(valid) == 9999  # the sample is clean; the bad rows are ours
+    assert len(valid) == len(sample)  # the sample is clean; the bad rows are ours
     lines = s3_lines(p.topic)
     want = Counter(
         json.dumps(dict(zip(RAW_FIELDS, row, strict=False)), sort_keys=True)
@@ -300,14 +300,15 @@ def test_rees46_sample_replay_to_s3_and_mongo(pipeline, tmp_path, rees46_sample)
     assert db.events.count_documents({}) == len(expected_event_ids(valid))
     assert mongo_minute_counts(db) == expected_minute_counts(valid)
 
-    # the watermark: every partition caught up, nothing buffered, newest event 00:56 -> hour 00 still open
+    # the watermark: every partition caught up, nothing buffered, the newest event (00:56) -> hour 00 still open
     client, bucket = s3()
     wm = read_watermark(client, bucket, p.topic)
     assert wm["partitions_total"] == 3 and set(wm["partitions"]) == {0, 1, 2}
     assert all(
         d["pending_records"] == 0 and d["committed_offset"] == d["log_end_offset"] for d in wm["partitions"].values()
     )
-    assert max(d["max_event_time"] for d in wm["partitions"].values()) == "2019-11-01T00:56:00Z"
+    newest = datetime.strptime(valid.event_time.max(), "%Y-%m-%d %H:%M:%S UTC")
+    assert max(d["max_event_time"] for d in wm["partitions"].values()) == newest.strftime("%Y-%m-%dT%H:%M:%SZ")
     assert hours_complete_before(wm, timedelta(0)) == datetime(2019, 11, 1, tzinfo=UTC)
 
     dlq = consume_all(p.dlq)
