@@ -123,6 +123,32 @@ class Settings(BaseSettings):
         None,
         description="PostgreSQL of the Dagster instance for `make dev DAGSTER_STORAGE=postgres`; written by `make services-up`",
     )
+    # --- operating it: checks and alerts -----------------------------------------------------------
+    freshness_minutes: float = Field(
+        20.0,
+        ge=0,
+        description="load budget of a lake hour: hour H must be loaded by its end + the hourly grace + this",
+    )
+    sink_lag_max_messages: int = Field(
+        10_000, ge=0, description="the sinks' lag checks fail above this many unconsumed messages (per group)"
+    )
+    sink_lag_max_seconds: float = Field(
+        300.0, ge=0, description="the sinks' lag checks fail when the oldest unconsumed message is older than this"
+    )
+    anomaly_max_change: float = Field(
+        0.5,
+        gt=0,
+        description="the KPI anomaly checks warn when conversion rate, revenue or events change by more than this "
+        "share against the same hour of the day before or of the week before",
+    )
+    anomaly_min_events: int = Field(
+        100, ge=0, description="the KPI anomaly checks compare only periods with at least this many events"
+    )
+    alert_webhook_url: SecretStr | None = Field(
+        None,
+        description="incoming-webhook URL (Slack format: Slack, Mattermost, Teams workflows) the alert sensor "
+        "posts to; unset: alerts off",
+    )
     # --- dashboards --------------------------------------------------------------------------------
     superset_url: str | None = Field(None, description="base URL of the Superset that serves the dashboards")
     superset_user: str | None = Field(None, description="a Superset admin, used to provision the dashboards")
