@@ -18,6 +18,8 @@ import signal
 import tempfile
 from pathlib import Path
 
+import psutil
+
 from user_events.pgserver import (
     BULK_LOAD_SETTINGS,
     SERVER_CWD,
@@ -48,6 +50,24 @@ def find_bindir() -> Path:
         return machine_bindir()
     except PgServerError as exc:
         raise ServiceError(str(exc)) from None
+
+
+def _postmaster_pid(pgdata: Path) -> int | None:
+    try:
+        return int((pgdata / "postmaster.pid").read_text().split("\n", 1)[0])
+    except (OSError, ValueError):
+        return None
+
+
+def _alive_in(pid: int | None, pgdata: Path) -> bool:
+    """Whether `pid` is a live process working in `pgdata` (a running postmaster of this cluster)."""
+    if pid is None:
+        return False
+    try:
+        proc = psutil.Process(pid)
+        return proc.status() != psutil.STATUS_ZOMBIE and proc.cwd() == str(pgdata)
+    except psutil.Error:
+        return False
 
 
 class Postgres(Service):
@@ -170,7 +190,25 @@ class Postgres(Service):
                 cwd=SERVER_CWD,
             )
 
+    def _end_orphans_of_a_crashed_server(self) -> None:
+        """After the postmaster was killed, its backends may still run (one busy with a long statement does not
+        notice) and keep the shared memory attached: a new server then refuses to start. They are ours when
+        their working directory is our cluster's (every server process runs there). Nothing is ended while the
+        postmaster that postmaster.pid names is alive."""
+        pgdata = self._pgdata()
+        if _alive_in(_postmaster_pid(pgdata), pgdata):
+            return
+        orphans = [p for p in psutil.process_iter(["cwd"]) if p.info["cwd"] == str(pgdata)]
+        if not orphans:
+            return
+        for proc in orphans:
+            with contextlib.suppress(psutil.Error):
+                proc.kill()
+        psutil.wait_procs(orphans, timeout=10)
+        say(f"postgres: ended {len(orphans)} backend(s) a crashed server left running")
+
     def start(self) -> None:
+        self._end_orphans_of_a_crashed_server()
         port = self.port(env_var="USER_EVENTS_PG_PORT")
         # a dev/test server: no fsync (data survives a clean stop, not a power cut)
         settings = {
