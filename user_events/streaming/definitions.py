@@ -1,4 +1,5 @@
-"""Streaming domain: simulate_job, mongo_sink_job, s3_sink_job, their keep-alive sensors, resources kafka and mongo.
+"""Streaming domain: simulate_job, mongo_sink_job, s3_sink_job, their keep-alive sensors, the sinks' lag checks
+and the sensors that evaluate them every minute, resources kafka and mongo.
 
 Assets: the Kafka topic `kafka/events` (an AssetSpec; simulate_job reports a materialization of it) and the
 MongoDB collections `mongo/events`, `mongo/events_per_minute`, `mongo/sink_delay_per_minute`,
@@ -17,11 +18,13 @@ import dagster as dg
 
 from user_events.asset_keys import LAKE_EVENTS_HOURLY, kafka_topic, mongo_collection
 from user_events.options import dagster_config, from_dagster_config
+from user_events.run_tags import SINK_TAG
 from user_events.storage.s3 import S3Storage
 from user_events.streaming import simulate_config
+from user_events.streaming.checks import SINK_ASSETS, SINK_LAG_CHECKS
 from user_events.streaming.collections import COLLECTIONS, EVENTS, EVENTS_PER_MINUTE, SINK_DELAY_PER_MINUTE, SINK_STATUS
 from user_events.streaming.resources import KafkaResource, MongoResource
-from user_events.streaming.sensors import SINK_TAG, keep_running_sensor
+from user_events.streaming.sensors import keep_running_sensor, sink_lag_sensor
 from user_events.streaming.sink_options import S3_ONLY, SinkOptions
 from user_events.streaming.stopping import StopFlag, stop_on_signals
 
@@ -219,7 +222,8 @@ def s3_sink(
 
 mongo_sink_job = dg.define_asset_job(
     "mongo_sink_job",
-    selection=dg.AssetSelection.assets(*[spec.key for spec in MONGO_COLLECTION_SPECS]),
+    # without the lag check on mongo/events: it is evaluated every minute, not when the long-running sink ends
+    selection=dg.AssetSelection.assets(*[spec.key for spec in MONGO_COLLECTION_SPECS]).without_checks(),
     tags={SINK_TAG: "mongo", **SINK_RETRY_TAGS},
     description="Kafka -> MongoDB sink (long-running): materializes the MongoDB collections.",
 )
@@ -233,6 +237,11 @@ def s3_sink_job():
 defs = dg.Definitions(
     assets=[events_topic_spec, mongo_sink],
     jobs=[simulate_job, mongo_sink_job, s3_sink_job],
-    sensors=[keep_running_sensor(mongo_sink_job, "mongo"), keep_running_sensor(s3_sink_job, "s3")],
+    asset_checks=SINK_LAG_CHECKS,
+    sensors=[
+        keep_running_sensor(mongo_sink_job, "mongo"),
+        keep_running_sensor(s3_sink_job, "s3"),
+        *[sink_lag_sensor(sink) for sink in SINK_ASSETS],
+    ],
     resources={"kafka": KafkaResource(), "mongo": MongoResource()},
 )

@@ -9,6 +9,7 @@ import logging
 import re
 import socket
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 from confluent_kafka import KafkaError, KafkaException, Message, TopicPartition
 
@@ -53,18 +54,39 @@ def sink_instance_id(sink: str, from_config_file: str | None = None) -> str | No
     return configured or default_instance_id(sink)
 
 
+@dataclass(frozen=True)
+class GroupMember:
+    """A live member of a consumer group: its instance id (member id under dynamic membership), host, and the
+    partitions assigned to it."""
+
+    member: str
+    host: str
+    partitions: tuple[int, ...]
+
+
+def group_members(admin, group: str, timeout: float = 10.0) -> tuple[str, list[GroupMember]]:
+    """(state, members) of a consumer group, from the group coordinator. A group that does not exist is
+    `DEAD` with no member. Raises when Kafka does not answer."""
+    desc = admin.describe_consumer_groups([group], request_timeout=timeout)[group].result(timeout)
+    members = [
+        GroupMember(
+            member=m.group_instance_id or m.member_id,
+            host=m.host,
+            partitions=tuple(sorted(tp.partition for tp in (m.assignment.topic_partitions if m.assignment else []))),
+        )
+        for m in desc.members
+    ]
+    return str(getattr(desc.state, "name", desc.state)), members
+
+
 def describe_group(admin, group: str, timeout: float = 10.0) -> str:
     """`member (instance id, host, partitions), ...` of a consumer group, for error messages."""
     try:
-        desc = admin.describe_consumer_groups([group], request_timeout=timeout)[group].result(timeout)
+        state, members = group_members(admin, group, timeout)
     except Exception as exc:
         return f"(could not describe the group: {exc})"
-    members = []
-    for m in desc.members:
-        parts = sorted(tp.partition for tp in (m.assignment.topic_partitions if m.assignment else []))
-        members.append(f"{m.group_instance_id or m.member_id} on {m.host} holding partitions {parts}")
-    state = getattr(desc.state, "name", desc.state)
-    return f"state {state}, members: " + ("; ".join(members) if members else "none")
+    described = [f"{m.member} on {m.host} holding partitions {list(m.partitions)}" for m in members]
+    return f"state {state}, members: " + ("; ".join(described) if described else "none")
 
 
 def dlq_topic_of(topic: str) -> str:

@@ -1,4 +1,5 @@
-"""Keep one run of each sink alive: a sensor starts a run whenever none is queued or in progress."""
+"""The sinks' sensors: keep one run of each sink alive (a run whenever none is queued or in progress), and
+evaluate each sink's lag check every minute."""
 
 from __future__ import annotations
 
@@ -6,12 +7,14 @@ import dagster as dg
 from dagster._core.storage.dagster_run import IN_PROGRESS_RUN_STATUSES
 
 from user_events.config import settings
+from user_events.run_tags import SINK_TAG
+from user_events.streaming.checks import SINK_TITLES, lag_check_name, lag_sensor_name, sink_lag_evaluation
+from user_events.streaming.resources import KafkaResource
 
 # Queued / not yet started runs count too: a second run must not be requested while one waits.
 ACTIVE_RUN_STATUSES = list(
     dict.fromkeys([*IN_PROGRESS_RUN_STATUSES, dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED])
 )
-SINK_TAG = "user_events/sink"
 
 
 def sensors_default_status() -> dg.DefaultSensorStatus:
@@ -37,5 +40,27 @@ def keep_running_sensor(job: dg.JobDefinition, sink: str) -> dg.SensorDefinition
             run = active[0].dagster_run
             return dg.SkipReason(f"{job.name} run {run.run_id} is {run.status.value}")
         return dg.RunRequest(tags={SINK_TAG: sink})
+
+    return _sensor
+
+
+def sink_lag_sensor(sink: str) -> dg.SensorDefinition:
+    """Every minute, the sink's lag check evaluated from the Kafka admin API and reported as a runless
+    AssetCheckEvaluation (no run). RUNNING by default whatever USER_EVENTS_SINK_SENSORS says: a sink may run
+    outside Dagster (a plain process) and still be expected to run. Stop it where the sink is not deployed."""
+
+    @dg.sensor(
+        name=lag_sensor_name(sink),
+        minimum_interval_seconds=60,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description=f"Evaluates {lag_check_name(sink)} (the {SINK_TITLES[sink]} sink's consumer-group lag and "
+        "liveness) every minute.",
+    )
+    def _sensor(kafka: KafkaResource) -> dg.SensorResult:
+        evaluation = sink_lag_evaluation(kafka, sink)
+        verdict = "passed" if evaluation.passed else "FAILED"
+        return dg.SensorResult(
+            asset_events=[evaluation], skip_reason=f"{lag_check_name(sink)} {verdict}: {evaluation.description}"
+        )
 
     return _sensor

@@ -32,6 +32,7 @@ from user_events.streaming.kafka_io import (
     sink_group,
     sink_instance_id,
 )
+from user_events.streaming.lag import partition_lag
 from user_events.streaming.sink_options import DEFAULT_ASSIGNMENT_TIMEOUT, DEFAULT_PROGRESS_SECONDS
 from user_events.streaming.status import StatusWriter
 from user_events.streaming.stopping import StopFlag
@@ -394,7 +395,7 @@ class KafkaSink:
                     "partition": p,
                     "end_offset": high,
                     "committed": committed,
-                    "lag": max(high - (low if committed is None else committed), 0),
+                    "lag": partition_lag(low, high, committed),
                 }
             )
         return out
