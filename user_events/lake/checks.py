@@ -3,12 +3,20 @@
 Partition-aware: a check looks at exactly the hours of its run (one hour, or the range of a backfill).
 """
 
+import math
+
 import dagster as dg
 
+from user_events.asset_keys import HOURLY_KPIS, HOURLY_USER_EVENTS
+from user_events.config import settings
 from user_events.ingest.quality import check_event_id_unique, check_reject_rate, check_schema
 from user_events.ingest.resources import SparkResource
 from user_events.lake.assets import hour_stats, hourly_typed_events, read_hours, window_hours
+from user_events.lake.partitions import HOURLY_PARTITIONS
 from user_events.lake.resources import LakeSettings
+from user_events.schema import KPI_DAILY, KPI_HOURLY
+from user_events.warehouse import anomalies
+from user_events.warehouse.resources import PostgresResource
 
 NO_ROWS = dg.AssetCheckResult(passed=True, metadata={"rows": 0})
 
@@ -38,4 +46,37 @@ def hourly_typed_events_reject_rate(
     return check_reject_rate(stats["rejected"], rows_in, stats["rejected_by_reason"], lake.max_reject_rate)
 
 
-LAKE_CHECKS = [hourly_typed_events_schema, hourly_typed_events_unique_event_id, hourly_typed_events_reject_rate]
+@dg.asset_check(
+    asset=HOURLY_KPIS,
+    partitions_def=HOURLY_PARTITIONS,
+    description="WARN: the loaded hours' (and their days') conversion rate, revenue and events against the same "
+    "hour of the day and of the week before (USER_EVENTS_ANOMALY_MAX_CHANGE)",
+)
+def hourly_kpis_anomalies(context: dg.AssetCheckExecutionContext, warehouse: PostgresResource) -> dg.AssetCheckResult:
+    hours = window_hours(context)
+    with warehouse.connect(autocommit=True) as conn:
+        by_hour = anomalies.check_anomalies(conn, warehouse.pg_schema, KPI_HOURLY, hours)
+        by_day = anomalies.check_anomalies(conn, warehouse.pg_schema, KPI_DAILY, anomalies.days_of(hours))
+    return anomalies.combined(by_hour, by_day)
+
+
+def freshness_deadline_cron() -> str:
+    """Hour H is due by its end + the hourly sensor's grace + the load budget: a minute past each hour."""
+    s = settings()
+    minutes = math.ceil((s.hourly_grace_seconds + 60 * s.freshness_minutes) / 60)
+    return f"{min(minutes, 59)} * * * *"
+
+
+LAKE_FRESHNESS_CHECKS = dg.build_time_partition_freshness_checks(
+    assets=[hourly_typed_events, HOURLY_USER_EVENTS, HOURLY_KPIS],
+    deadline_cron=freshness_deadline_cron(),
+    timezone="UTC",
+    severity=dg.AssetCheckSeverity.ERROR,  # a late hour is what someone must look at (Dagster's default: WARN)
+)
+LAKE_CHECKS = [
+    hourly_typed_events_schema,
+    hourly_typed_events_unique_event_id,
+    hourly_typed_events_reject_rate,
+    hourly_kpis_anomalies,
+    *LAKE_FRESHNESS_CHECKS,
+]

@@ -7,10 +7,11 @@ from concurrent.futures import ThreadPoolExecutor
 import dagster as dg
 from pyspark.sql import DataFrame, SparkSession
 
+from user_events.ingest.handles import TypedEvents
 from user_events.ingest.quality import check_schema, rule_violations
 from user_events.ingest.resources import SparkResource
 from user_events.schema import TableSpec, spark_schema
-from user_events.warehouse import kpis
+from user_events.warehouse import anomalies, kpis
 from user_events.warehouse.assets import KPI_TABLES, PREFIX
 from user_events.warehouse.resources import PostgresResource
 
@@ -84,4 +85,33 @@ def kpi_ranges(warehouse: PostgresResource, spark: SparkResource):
         )
 
 
-WAREHOUSE_CHECKS = [kpi_ranges]
+@dg.multi_asset_check(
+    specs=[
+        dg.AssetCheckSpec(
+            name=f"{table.name}_anomalies",
+            asset=dg.AssetKey([PREFIX, table.name]),
+            description=f"WARN: the loaded {period}s' conversion rate, revenue and events against the same "
+            f"{period} of the day and of the week before (USER_EVENTS_ANOMALY_MAX_CHANGE)",
+            additional_deps=["typed_events"],
+        )
+        for table, period in KPI_TABLES
+    ],
+    ins={"typed_events": dg.AssetIn("typed_events")},
+)
+def kpi_anomalies(warehouse: PostgresResource, typed_events: TypedEvents):
+    """The hours and days this batch loaded (never a failed load: these checks warn)."""
+    with warehouse.connect(autocommit=True) as conn:
+        for table, _ in KPI_TABLES:
+            periods = kpis.kpi_periods(table, typed_events.hours)
+            result = anomalies.check_anomalies(conn, warehouse.pg_schema, table, periods)
+            yield dg.AssetCheckResult(
+                asset_key=dg.AssetKey([PREFIX, table.name]),
+                check_name=f"{table.name}_anomalies",
+                passed=result.passed,
+                severity=result.severity,
+                description=result.description,
+                metadata=result.metadata,
+            )
+
+
+WAREHOUSE_CHECKS = [kpi_ranges, kpi_anomalies]

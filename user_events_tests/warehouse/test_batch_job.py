@@ -43,7 +43,7 @@ def test_batch_job_on_rees46_sample(run_batch, rees46_sample, pg_conn, pg_schema
     if password:  # never in logs or metadata
         assert not any(password in str(event) for event in result.all_events)
     checks = check_results(result)
-    assert len(checks) == 6 and all(checks.values()), checks
+    assert len(checks) == 8 and all(checks.values()), checks  # 6 blocking checks and the 2 anomaly warnings
 
     events, rejected, duplicates = reference.accepted_events(rees46_sample)
     counts = load.table_counts(pg_conn, pg_schema)
