@@ -1,6 +1,6 @@
 """The code location: every domain's Definitions merged into one.
 
-Each domain (ingest, warehouse, streaming, lake, dashboards) owns its assets, checks, jobs, sensors and the resources
+Each domain (ingest, warehouse, streaming, lake, dashboards, operations) owns its assets, checks, jobs, sensors and the resources
 whose keys it defines (batch_job, spanning ingest and warehouse, is composed in batch.py); resource keys are unique across domains so the merge never has to choose.
 Domain modules are imported as modules (not their `defs`): Dagster refuses a module with several
 Definitions objects at module scope.
@@ -12,6 +12,7 @@ from user_events import batch as _batch
 from user_events.dashboards import definitions as _dashboards
 from user_events.ingest import definitions as _ingest
 from user_events.lake import definitions as _lake
+from user_events.operations import definitions as _operations
 from user_events.streaming import definitions as _streaming
 from user_events.warehouse import definitions as _warehouse
 
@@ -23,5 +24,6 @@ defs = dg.Definitions.merge(
     _streaming.defs,
     _lake.defs,
     _dashboards.defs,
+    _operations.defs,
     dg.Definitions(jobs=[_batch.batch_job], executor=dg.in_process_executor),
 )

@@ -18,7 +18,7 @@ from user_events.config import PROJECT_ROOT
 pytestmark = pytest.mark.unit
 
 PACKAGE = PROJECT_ROOT / "user_events"
-DOMAINS = ("ingest", "warehouse", "streaming", "lake", "dashboards")
+DOMAINS = ("ingest", "warehouse", "streaming", "lake", "dashboards", "operations")
 TOP = ("definitions", "batch", "batch_cli", "cli")  # compositions of domains and the console entry
 DEV_TOOLING = ("devservices",)
 # a domain's modules that no other domain may import: what Dagster or a shell runs, not what others reuse
