@@ -300,3 +300,65 @@ def test_a_stopped_sink_is_one_lag_message(instance, webhook, pipeline):
     assert "no live member" in message["text"]
     tick(instance, cursor)
     assert len(webhook.received) == 1
+
+
+def wait_for(predicate, timeout: float, what: str) -> None:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.5)
+
+
+def test_under_a_running_daemon_the_sensor_runs_by_default_and_survives_a_restart(receiver, tmp_path, monkeypatch):
+    """The daemon evaluates alert_sensor without anyone starting it; after a daemon restart it goes on from its
+    stored cursor: the first failure is not told again, the next one is."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from user_events_tests.operations.daemon_location import nightly_job
+
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    env = {
+        **os.environ,
+        "DAGSTER_HOME": str(home),
+        "USER_EVENTS_ALERT_WEBHOOK_URL": receiver.url,
+        "USER_EVENTS_DAGSTER_URL": "http://127.0.0.1:3999",
+    }
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    daemon_cmd = [
+        str(Path(sys.executable).parent / "dagster-daemon"),
+        "run",
+        "-m",
+        "user_events_tests.operations.daemon_location",
+    ]
+
+    def start_daemon(log_name: str) -> subprocess.Popen:
+        with open(tmp_path / log_name, "wb") as log:  # the child keeps its own copy of the descriptor
+            return subprocess.Popen(daemon_cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+
+    with dg.DagsterInstance.get() as instance:
+        first = nightly_job.execute_in_process(instance=instance, raise_on_error=False, tags={"why": "first"})
+        daemon = start_daemon("daemon1.log")
+        try:
+            wait_for(lambda: len(receiver.received) >= 1, 120, "the first alert from the daemon")
+        finally:
+            daemon.terminate()
+            daemon.wait(60)
+        assert receiver.whats() == ["run_failed"] and first.run_id in receiver.received[0]["text"]
+
+        daemon = start_daemon("daemon2.log")
+        try:
+            second = nightly_job.execute_in_process(instance=instance, raise_on_error=False, tags={"why": "second"})
+            wait_for(lambda: len(receiver.received) >= 2, 120, "the second alert after the restart")
+        finally:
+            daemon.terminate()
+            daemon.wait(60)
+    assert receiver.whats() == ["run_failed", "run_failed"]
+    assert second.run_id in receiver.received[1]["text"] and "second" in receiver.received[1]["text"]
+    assert receiver.url not in (tmp_path / "daemon1.log").read_text() + (tmp_path / "daemon2.log").read_text()
