@@ -7,6 +7,7 @@ tests never see each other's data and the shared services need no reset.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import select
@@ -17,7 +18,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
@@ -404,3 +405,25 @@ class ToggleProxy:
                     s.close()
                 except OSError:
                     pass
+
+
+@contextlib.contextmanager
+def holding_the_group(consumer, topic: str, timeout: float = 60) -> Iterator[None]:
+    """`consumer` subscribed to `topic` and polling on a thread of its own while the block runs: a live member of
+    its group that takes part in rebalances. Enters once it holds a partition; closed afterwards."""
+    assigned, done = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        consumer.subscribe([topic], on_assign=lambda c, parts: assigned.set() if parts else None)
+        while not done.is_set():
+            consumer.poll(0.2)
+        consumer.close()
+
+    thread = threading.Thread(target=hold, daemon=True)
+    thread.start()
+    try:
+        assert assigned.wait(timeout), "the holder got no assignment"
+        yield
+    finally:
+        done.set()
+        thread.join(30)

@@ -5,7 +5,6 @@ Kafka clients."""
 from __future__ import annotations
 
 import json
-import threading
 import time
 
 import dagster as dg
@@ -19,6 +18,7 @@ from user_events_tests.stream_support import (
     committed_offsets,
     encode,
     end_offsets,
+    holding_the_group,
     produce,
     start_cli,
     stop,
@@ -171,19 +171,7 @@ def test_old_unconsumed_messages_fail_the_age_part_and_thresholds_are_the_settin
     KafkaResource().ensure_topic(pipeline.topic, 3)
     produced_at = int(time.time() * 1000) - 3_600_000
     n = produce_at(pipeline.topic, records(11), produced_at)
-    assigned, done = threading.Event(), threading.Event()
-
-    def hold() -> None:
-        holder = kafka.consumer(pipeline.group("mongo"))
-        holder.subscribe([pipeline.topic], on_assign=lambda c, parts: assigned.set() if parts else None)
-        while not done.is_set():
-            holder.poll(0.2)
-        holder.close()
-
-    thread = threading.Thread(target=hold, daemon=True)
-    thread.start()
-    try:
-        assert assigned.wait(60), "the holder got no assignment"
+    with holding_the_group(kafka.consumer(pipeline.group("mongo")), pipeline.topic):
         evaluation = evaluate(defs, "mongo_sink_lag_sensor", kafka)
         got = figures(evaluation)
         expected_age = (int(time.time() * 1000) - produced_at) / 1000
@@ -203,9 +191,6 @@ def test_old_unconsumed_messages_fail_the_age_part_and_thresholds_are_the_settin
 
         monkeypatch.setenv("USER_EVENTS_SINK_LAG_MAX_MESSAGES", "11")
         assert evaluate(defs, "mongo_sink_lag_sensor", kafka).passed
-    finally:
-        done.set()
-        thread.join(30)
 
 
 def test_kafka_unreachable_fails_the_check(defs):

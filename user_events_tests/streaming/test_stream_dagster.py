@@ -6,7 +6,6 @@ import json
 import signal
 import subprocess
 import sys
-import threading
 from collections import Counter
 
 import dagster as dg
@@ -289,30 +288,16 @@ def test_a_real_failure_still_fails_the_sink_run(pipeline, defs):
     produce(pipeline.topic, [encode(GOOD_RECORD)], partitions=1)
     from confluent_kafka import Consumer
 
-    from user_events_tests.stream_support import kafka
+    from user_events_tests.stream_support import holding_the_group, kafka
 
-    assigned, done = threading.Event(), threading.Event()
-
-    def hold() -> None:  # a member that keeps polling (and so takes part in the sink's rebalance)
-        holder = Consumer(
-            kafka().client_config("consumer", **{"group.id": pipeline.group("mongo"), "group.instance.id": "holder"})
-        )
-        holder.subscribe([pipeline.topic], on_assign=lambda c, parts: assigned.set() if parts else None)
-        while not done.is_set():
-            holder.poll(0.2)
-        holder.close()
-
-    thread = threading.Thread(target=hold, daemon=True)
-    thread.start()
-    try:
-        assert assigned.wait(60), "the holder got no assignment"
+    holder = Consumer(
+        kafka().client_config("consumer", **{"group.id": pipeline.group("mongo"), "group.instance.id": "holder"})
+    )
+    with holding_the_group(holder, pipeline.topic):  # a member that takes part in the sink's rebalance
         result = defs.resolve_job_def("mongo_sink_job").execute_in_process(
             run_config={"ops": {"mongo_sink": {"config": {"until_idle_seconds": 2, "assignment_timeout_seconds": 6}}}},
             raise_on_error=False,
         )
-    finally:
-        done.set()
-        thread.join(30)
     assert not result.success
     [failure] = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
     assert pipeline.group("mongo") in str(failure.step_failure_data.error) and "holder" in str(
