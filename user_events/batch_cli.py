@@ -21,7 +21,7 @@ def register(subparsers) -> None:
         help="run batch_job: raw CSV -> typed events -> brand details -> PostgreSQL tables and KPIs",
         description="Runs batch_job in this process (USER_EVENTS_RAW_CSV, USER_EVENTS_PG_URL, ... from the "
         "environment; unset: the generated sample and the embedded PostgreSQL under .data/), then prints the "
-        "row counts of the five tables and the daily KPIs.",
+        "row counts of the six tables and the daily KPIs.",
     )
     batch.add_argument(
         "--keep-pg", action="store_true", help="leave the embedded PostgreSQL running if this command started it"

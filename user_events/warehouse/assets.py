@@ -1,4 +1,4 @@
-"""Warehouse assets: the five PostgreSQL tables loaded from the batch Parquet (thin: see load.py, kpis.py).
+"""Warehouse assets: the six PostgreSQL tables loaded from the batch Parquet (thin: see load.py, kpis.py).
 
 They depend on typed_events / brand_details, whose blocking checks therefore run first: a failed check
 stops the run before anything is written to PostgreSQL.

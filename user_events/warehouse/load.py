@@ -6,7 +6,7 @@ its own rows, so no load deletes rows that it does not replace.
 Pieces for other loads:
 - `copy_batches(...)`: Arrow record batches streamed into a table with binary COPY (encoded by pgpq, bounded
   memory: one batch at a time);
-- `ensure_tables(conn, schema)`: the five tables (DDL from user_events.schema) and their indexes.
+- `ensure_tables(conn, schema)`: the six tables (DDL from user_events.schema) and their indexes.
 
 Every public load runs in one transaction: a failure anywhere leaves the previous table state untouched.
 """
