@@ -1,9 +1,12 @@
 """The two Superset dashboards as assets, downstream of the tables and collections they read.
 
 Materialising `superset_dashboards` provisions both from the YAML bundle (idempotent: fixed UUIDs,
-overwrite) and refreshes every dataset's column metadata from its database, so it is also the step to run
-after a warehouse load changed a table. It first makes sure the read-only role may read the configured
-warehouse schema (the grants of docs/dashboards.md; a no-op when they are in place).
+overwrite) and refreshes every dataset's column metadata from its database, which also starts Superset's
+result cache afresh. It first makes sure the read-only role may read the configured warehouse schema (the
+grants of docs/dashboards.md; a no-op when they are in place).
+
+Nobody has to run it after a load: the KPI dashboard's automation condition requests it once a load updated
+any of the warehouse tables it reads (`dashboards_automation`, definitions.py, evaluates it).
 """
 
 import dagster as dg
@@ -22,9 +25,20 @@ KPIS_READS = [
 ]
 LIVE_READS = [mongo_collection(c) for c in ("events_per_minute", "sink_delay_per_minute", "sink_status")]
 
+# Once per load, after it finished: a batch load materialises these tables, an hourly lake load logs their
+# materialisations. Not `eager()`: its "no dependency missing" would wait for brand_details, which only the
+# batch path loads, and its "newly missing" is `make services-up`'s first provisioning. The live dashboard has
+# no condition: its charts read MongoDB directly, and the sink materialises its collections all the time.
+AFTER_A_WAREHOUSE_LOAD = (
+    dg.AutomationCondition.any_deps_updated().since_last_handled()
+    & ~dg.AutomationCondition.any_deps_in_progress()
+    & ~dg.AutomationCondition.in_progress()
+).with_label("after a warehouse load")
+
 KPIS_DASHBOARD = dg.AssetSpec(
     key=[PREFIX, "kpis"],
     deps=KPIS_READS,
+    automation_condition=AFTER_A_WAREHOUSE_LOAD,
     group_name=GROUP,
     kinds={"superset"},
     description="Superset dashboard 'E-commerce KPIs' (slug kpis): KPI tiles of the latest day with the change "

@@ -5,10 +5,25 @@ import dagster as dg
 from user_events.dashboards.assets import DASHBOARD_ASSETS
 from user_events.dashboards.resources import superset_resource
 
+DASHBOARDS = dg.AssetSelection.assets(*DASHBOARD_ASSETS)
+
 dashboards_job = dg.define_asset_job(
     "dashboards_job",
-    selection=dg.AssetSelection.assets(*DASHBOARD_ASSETS),
+    selection=DASHBOARDS,
     description="Provision the Superset dashboards from the repository's bundle and refresh dataset metadata",
 )
 
-defs = dg.Definitions(assets=DASHBOARD_ASSETS, jobs=[dashboards_job], resources={"superset": superset_resource()})
+# Only the dashboards: another asset given an automation condition later is not automated by this sensor.
+dashboards_automation = dg.AutomationConditionSensorDefinition(
+    "dashboards_automation",
+    target=DASHBOARDS,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Provisions the dashboards again after a load updated a warehouse table the KPI dashboard reads",
+)
+
+defs = dg.Definitions(
+    assets=DASHBOARD_ASSETS,
+    jobs=[dashboards_job],
+    sensors=[dashboards_automation],
+    resources={"superset": superset_resource()},
+)

@@ -144,6 +144,9 @@ class SupersetClient:
     def put(self, path: str, **kwargs) -> dict:
         return self._request("PUT", path, **kwargs)
 
+    def delete(self, path: str) -> dict:
+        return self._request("DELETE", path)
+
     def import_bundle(self, bundle: bytes) -> None:
         self.post(
             "/api/v1/assets/import/",
@@ -189,10 +192,6 @@ class SupersetClient:
                 continue
             names.append(ds["table_name"])
         return names
-
-    def chart_data(self, body: dict) -> list[dict]:
-        """The rows of a chart data query (POST /api/v1/chart/data), first query's result."""
-        return self.post("/api/v1/chart/data", json=body)["result"][0]["data"]
 
 
 def provision(

@@ -2,8 +2,10 @@
 
 `up` installs what is missing (first run: Kafka jars, the MongoDB-wire server's virtualenv, Spark's s3a
 jars, a PostgreSQL cluster), starts every service that is not running, health-checks all of them with a
-real round trip, and writes `.env.services`. A second `up` only re-checks health. `down` stops the
-processes recorded in .data/services/*.pid, after checking each pid is still the process we started.
+real round trip, writes `.env.services` and provisions the Superset dashboards. A second `up` only re-checks
+health (and provisions again only when the dashboards' bundle or where they read changed, or they are gone).
+`down` stops the processes recorded in .data/services/*.pid, after checking each pid is still the process we
+started.
 `purge` (`make clean`) stops them all and removes what they keep outside .data/services.
 """
 
@@ -52,10 +54,15 @@ def services(state: State, only: list[str] | None = None) -> list[Service]:
     return [s for s in chosen if not only or s.name in only]
 
 
-def write_env_file(svcs: list[Service]) -> None:
+def services_env(svcs: list[Service]) -> dict[str, str]:
     values: dict[str, str] = {}
     for svc in svcs:
         values.update(svc.env())
+    return values
+
+
+def write_env_file(svcs: list[Service]) -> None:
+    values = services_env(svcs)
     keys = [k for k in ENV_ORDER if k in values] + sorted(k for k in values if k not in ENV_ORDER)
     body = "# Written by `make services-up` (user_events/devservices); local services on loopback.\n"
     body += "".join(f"{k}={values[k]}\n" for k in keys)
@@ -98,9 +105,17 @@ def up(only: list[str] | None = None) -> int:
                 print(f"services: FAILED {err}", file=sys.stderr, flush=True)
             return 1
         write_env_file(services(state))
+        provision_dashboards(svcs, services_env(services(state)))
     what = f"started {', '.join(started)}" if started else "all already running"
     say(f"up in {time.monotonic() - t0:.1f}s ({what}); settings in {ENV_FILE.name}")
     return 0
+
+
+def provision_dashboards(svcs: list[Service], env: dict[str, str]) -> None:
+    """After the health checks: provisioning needs Superset and the warehouse both answering."""
+    for svc in svcs:
+        if isinstance(svc, Superset):
+            svc.provision_dashboards(env)
 
 
 def down(only: list[str] | None = None) -> int:

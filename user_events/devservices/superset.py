@@ -5,14 +5,24 @@ initialisation (schema migrations, roles, the admin user: about a minute) runs o
 superset.db is kept with the SECRET_KEY it was made with (state file), so later starts only boot gunicorn.
 The warehouse reader's password reaches Superset only through its process environment (see
 user_events/dashboards/server/superset_config.py). Debian's Chromium is installed for the browser tests.
+
+Once every service is healthy, `up` provisions both dashboards on the services' warehouse and MongoDB
+(user_events/dashboards/provision.py, run as the Docker image runs it), unless neither the bundle nor where
+it points changed since the last time and Superset still has them.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
+import sys
+import urllib.error
 import urllib.request
+from urllib.parse import urlsplit
+
+import yaml
 
 from user_events.config import PROJECT_ROOT, field_of, settings
 from user_events.warehouse.access import READER_ROLE
@@ -29,7 +39,12 @@ SUPERSET_REQUIREMENTS = [
     "pymongosql==0.7.4",  # the driver of Superset's MongoDB engine spec (the live dashboard)
     "tenacity==9.2.1",  # provision.py's waits, as in docker/superset/Dockerfile (the image runs provision.py)
 ]
-SERVER_FILES = PROJECT_ROOT / "user_events" / "dashboards" / "server"
+DASHBOARD_FILES = PROJECT_ROOT / "user_events" / "dashboards"
+SERVER_FILES = DASHBOARD_FILES / "server"
+BUNDLE_DIR = DASHBOARD_FILES / "bundle"
+# run as a program, not imported: dev tooling uses no dashboards code (docs/architecture.md)
+PROVISION_MODULE = "user_events.dashboards.provision"
+PROVISION_SCRIPT = DASHBOARD_FILES / "provision.py"
 ADMIN_USER = "admin"
 PUBLIC_VAR = "USER_EVENTS_SUPERSET_PUBLIC"  # true: read-only public dashboards (see superset_config.py)
 # passed on to Superset's process when set (see user_events/dashboards/server/gunicorn_config.py)
@@ -68,6 +83,29 @@ def ensure_chromium(log) -> None:
     )
 
 
+def dashboard_placement(services_env: dict[str, str]) -> dict[str, str]:
+    """Where the dashboards read, in the variables provision.py takes: host, port and names, no password."""
+    pg = urlsplit(services_env["USER_EVENTS_PG_URL"])
+    return {
+        "USER_EVENTS_PG_URL": f"postgresql://{pg.hostname}:{pg.port}{pg.path}",
+        "USER_EVENTS_PG_SCHEMA": services_env["USER_EVENTS_PG_SCHEMA"],
+        "USER_EVENTS_MONGO_URI": services_env["USER_EVENTS_MONGO_URI"],
+        "USER_EVENTS_MONGO_DB": services_env["USER_EVENTS_MONGO_DB"],
+    }
+
+
+def dashboards_digest(placement: dict[str, str]) -> str:
+    """Changes when a bundle file, the provisioning code or where the dashboards read changes."""
+    digest = hashlib.sha256(json.dumps(placement, sort_keys=True).encode())
+    for path in [PROVISION_SCRIPT, *sorted(p for p in BUNDLE_DIR.rglob("*") if p.is_file())]:
+        digest.update(f"\0{path.relative_to(DASHBOARD_FILES)}\0".encode() + path.read_bytes())
+    return digest.hexdigest()
+
+
+def dashboard_slugs() -> list[str]:
+    return sorted(yaml.safe_load(p.read_text())["slug"] for p in (BUNDLE_DIR / "dashboards").glob("*.yaml"))
+
+
 class Superset(Service):
     name = "superset"
     health_timeout = 240.0  # gunicorn imports all of Superset before /health answers (~11 s idle machine)
@@ -79,6 +117,7 @@ class Superset(Service):
         self.venv = self.dir / "venv"
         self.metadata_db = self.dir / "superset.db"
         self.initialised = self.dir / ".initialised"
+        self.provisioned = self.dir / ".dashboards_provisioned"  # the dashboards_digest last provisioned
         self.secret_key = state.secret("superset.secret_key", 48)
         self.admin_password = state.secret("superset.admin_password")
         self.reader_password = state.secret(READER_PASSWORD_SECRET)
@@ -143,6 +182,10 @@ class Superset(Service):
             body = resp.read().decode().strip()
         if body != "OK":
             raise ServiceError(f"superset: /health answered {body[:80]!r}")
+        if not self._access_token():
+            raise ServiceError("superset: the admin's API login returned no access token")
+
+    def _access_token(self) -> str | None:
         login = json.dumps(
             {"username": ADMIN_USER, "password": self.admin_password, "provider": "db", "refresh": False}
         )
@@ -150,8 +193,45 @@ class Superset(Service):
             f"{self.url()}/api/v1/security/login", data=login.encode(), headers={"Content-Type": "application/json"}
         )
         with urllib.request.urlopen(req, timeout=10) as resp:
-            if not json.loads(resp.read()).get("access_token"):
-                raise ServiceError("superset: the admin's API login returned no access token")
+            return json.loads(resp.read()).get("access_token")
+
+    def provision_dashboards(self, services_env: dict[str, str]) -> None:
+        """Both dashboards on the services' warehouse and MongoDB; skipped when nothing changed since the
+        last provisioning here and Superset still has them with their charts."""
+        placement = dashboard_placement(services_env)
+        digest = dashboards_digest(placement)
+        if self._provisioned_digest() == digest and self._dashboards_present():
+            say("superset: dashboards up to date")
+            return
+        say(f"superset: provisioning the dashboards ({', '.join(dashboard_slugs())})")
+        run_logged(
+            [sys.executable, "-m", PROVISION_MODULE],
+            self.log,
+            "superset: provision the dashboards",
+            timeout=300,
+            env=self._provisioning_env(placement),
+        )
+        self.provisioned.write_text(digest + "\n")
+
+    def _provisioned_digest(self) -> str | None:
+        return self.provisioned.read_text().strip() if self.provisioned.exists() else None
+
+    def _dashboards_present(self) -> bool:
+        headers = {"Authorization": f"Bearer {self._access_token()}"}
+        for slug in dashboard_slugs():
+            req = urllib.request.Request(f"{self.url()}/api/v1/dashboard/{slug}/charts", headers=headers)
+            try:
+                with urllib.request.urlopen(req, timeout=10) as resp:
+                    if not json.loads(resp.read()).get("result"):
+                        return False
+            except urllib.error.HTTPError:  # 404: no such dashboard (a new superset.db, or deleted)
+                return False
+        return True
+
+    def _provisioning_env(self, placement: dict[str, str]) -> dict[str, str]:
+        """provision.py's environment: Superset's admin and the placement, none of the project's credentials."""
+        base = {k: v for k, v in os.environ.items() if not k.startswith(("USER_EVENTS_", "AWS_"))}
+        return {**base, **self.env(), **placement, "USER_EVENTS_SUPERSET_WAIT": "60"}
 
     def env(self) -> dict[str, str]:
         return {

@@ -1,8 +1,8 @@
-"""Helpers of the dashboard tests: the provisioned charts' own queries sent to Superset's chart data API.
+"""Helpers of the dashboard tests: the provisioned charts' data through Superset's chart data API.
 
-A chart's query is built from the chart's saved params as Superset stores them (read back over the REST
-API after provisioning), so what the tests compare is what the chart asks Superset for; the expected values
-come from plain SQL / pandas, never from the bundle.
+A chart's rows come from `GET /api/v1/chart/<id>/data/`, which runs the query context the chart is saved
+with (the one the dashboard, CSV export and reports use), so what the tests compare is what the chart asks
+Superset for; the expected values come from plain SQL / pandas, never from the bundle.
 """
 
 from __future__ import annotations
@@ -10,10 +10,12 @@ from __future__ import annotations
 import json
 import os
 import uuid
+from urllib.parse import urlsplit
 
 import pytest
+import yaml
 
-from user_events.dashboards.provision import SupersetClient
+from user_events.dashboards.provision import BUNDLE_DIR, Placement, SupersetClient
 
 NS = uuid.UUID("6f1d0e4a-3b6c-4f59-9a55-0c7e2d1b8a10")  # the bundle's UUIDs are uuid5(NS, "<kind>.<key>")
 
@@ -48,62 +50,58 @@ def chart_by_uuid(client: SupersetClient, key: str) -> dict:
     raise AssertionError(f"chart {key} ({wanted}) is not in Superset")
 
 
-def _time_filters(params: dict) -> list[dict]:
-    return [
-        {"col": f["subject"], "op": "TEMPORAL_RANGE", "val": f["comparator"]}
-        for f in params.get("adhoc_filters", [])
-        if f.get("operator") == "TEMPORAL_RANGE"
-    ]
+def dashboard_charts(client: SupersetClient, slug: str) -> list[dict]:
+    """The charts Superset lists on the dashboard (`GET /api/v1/dashboard/<slug>/charts`)."""
+    return client.get(f"/api/v1/dashboard/{slug}/charts")["result"]
 
 
-def _other_filters(params: dict) -> list[dict]:
-    return [
-        {"col": f["subject"], "op": f["operator"], "val": f["comparator"]}
-        for f in params.get("adhoc_filters", [])
-        if f.get("operator") not in ("TEMPORAL_RANGE",)
-    ]
-
-
-def _aggregate_orderby(params: dict, metrics: list) -> list:
-    """The order the frontend's buildQuery asks for: the chart's `order_by_cols` (any chart); a funnel orders
-    by its metric only with `sort_by_metric` (else as `order_by_cols` say, or not at all); the aggregate
-    tables (`timeseries_limit_metric`, `order_desc`) by their metric, descending."""
-    explicit = [json.loads(o) for o in params.get("order_by_cols", [])]
-    if params.get("viz_type") == "funnel":
-        return [[metrics[0], False]] if params.get("sort_by_metric") else explicit
-    return explicit or [[metrics[0], False]]
-
-
-def chart_query(chart: dict) -> dict:
-    """The chart data request of the chart's params (the shape the dashboard's frontend sends)."""
-    p = chart["params"]
-    datasource = {"id": int(p["datasource"].split("__")[0]), "type": "table"}
-    query: dict = {
-        "filters": _time_filters(p) + _other_filters(p),
-        "extras": {"having": "", "where": ""},
-        "row_limit": p.get("row_limit", 10000),
-    }
-    if p.get("x_axis"):
-        axis = {
-            "columnType": "BASE_AXIS",
-            "sqlExpression": p["x_axis"],
-            "label": p["x_axis"],
-            "expressionType": "SQL",
-            "timeGrain": p.get("time_grain_sqla"),
-        }
-        query["columns"] = [axis] + list(p.get("groupby", []))
-        query["metrics"] = p.get("metrics") or [p["metric"]]
-        query["orderby"] = [[axis["label"], True]]
-        query["is_timeseries"] = False
-    elif p.get("query_mode") == "raw":
-        query["columns"] = p["all_columns"]
-        query["orderby"] = [json.loads(o) for o in p.get("order_by_cols", [])]
-    else:
-        query["columns"] = list(p.get("groupby", []))
-        query["metrics"] = p.get("metrics") or [p["metric"]]
-        query["orderby"] = _aggregate_orderby(p, query["metrics"])
-    return {"datasource": datasource, "queries": [query], "result_format": "json", "result_type": "full", "force": True}
+def saved_chart_data(client: SupersetClient, chart_id: int, force: bool = True) -> dict:
+    """The chart's first result as `GET /api/v1/chart/<id>/data/` answers it: the chart's own saved query
+    context, as the API, CSV export and reports run it (`force`: not from Superset's result cache)."""
+    params = {"force": "true"} if force else {}
+    return client.get(f"/api/v1/chart/{chart_id}/data/", **params)["result"][0]
 
 
 def chart_rows(client: SupersetClient, key: str) -> list[dict]:
-    return client.chart_data(chart_query(chart_by_uuid(client, key)))
+    """The rows of the chart provisioned from charts/<key>.yaml, through its saved query context."""
+    return saved_chart_data(client, chart_by_uuid(client, key)["id"])["data"]
+
+
+def dataset_labels(client: SupersetClient, dataset_id: int) -> dict[str, str]:
+    """The dataset's verbose names: metric or column name -> the label Superset shows for it."""
+    dataset = client.get(f"/api/v1/dataset/{dataset_id}")["result"]
+    names = {m["metric_name"]: m.get("verbose_name") for m in dataset["metrics"]}
+    names.update({c["column_name"]: c.get("verbose_name") for c in dataset["columns"]})
+    return {name: label for name, label in names.items() if label}
+
+
+def series_labels(client: SupersetClient, key: str) -> list[str]:
+    """What the chart labels its series (legend) or columns (table header) with: the columns of its saved
+    query's result, the x axis left out, through the dataset's verbose names, as Superset's frontend maps
+    them (a whole column name only: "<metric>, <group>" of a grouped chart keeps the metric's own name)."""
+    chart = chart_by_uuid(client, key)
+    labels = dataset_labels(client, int(chart["params"]["datasource"].split("__")[0]))
+    colnames = saved_chart_data(client, chart["id"])["colnames"]
+    return [labels.get(c, c) for c in colnames if c != chart["params"].get("x_axis")]
+
+
+def _database_uri(client: SupersetClient, bundle_file: str) -> str:
+    name = yaml.safe_load((BUNDLE_DIR / "databases" / bundle_file).read_text())["database_name"]
+    found = {d["database_name"]: d["id"] for d in client.list_all("database", ("id", "database_name"))}
+    return client.get(f"/api/v1/database/{found[name]}/connection")["result"]["sqlalchemy_uri"]
+
+
+def current_placement(client: SupersetClient) -> Placement:
+    """Where the provisioned dashboards read now (to put them back after a test provisioned them elsewhere)."""
+    warehouse = urlsplit(_database_uri(client, "warehouse.yaml"))
+    live = urlsplit(_database_uri(client, "live.yaml"))
+    schemas = {d["table_name"]: d["schema"] for d in client.list_all("dataset", ("table_name", "schema"))}
+    return Placement(
+        pg_host=warehouse.hostname,
+        pg_port=warehouse.port,
+        pg_db=warehouse.path.lstrip("/"),
+        pg_schema=schemas["kpi_daily"],
+        mongo_host=live.hostname,
+        mongo_port=live.port,
+        mongo_db=live.path.lstrip("/"),
+    )

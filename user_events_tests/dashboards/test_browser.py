@@ -143,6 +143,20 @@ def assert_no_chart_warning(page) -> None:
     assert not warned, f"charts with a warning icon: {warned}"
 
 
+def tooltip_text(page, title: str) -> str:
+    """What the chart's tooltips say (its series' names and values) as the mouse crosses it at mid height."""
+    holder = page.locator(CHART).filter(has_text=title)
+    canvas = max(holder.locator("canvas").all(), key=lambda c: c.bounding_box()["width"])
+    box = canvas.bounding_box()
+    seen = []
+    for step in range(1, 20):
+        page.mouse.move(box["x"] + box["width"] * step / 20, box["y"] + box["height"] / 2)
+        page.wait_for_timeout(40)
+        seen += [t for t in page.locator(".echarts-tooltip").all_inner_texts() if t.strip()]
+    page.mouse.move(0, 0)
+    return "\n".join(seen)
+
+
 FUNNEL_STAGES = ("view", "cart", "purchase")
 
 
@@ -183,6 +197,9 @@ def test_kpi_dashboard_renders_every_chart_with_the_conversion_rate(kpi_warehous
     assert_no_chart_error(page)
     tile = next(t for t in texts if t.startswith("Conversion rate"))
     assert f"{expected * 100:.2f}%" in tile, tile
+    top_brand = kpi_warehouse.sql("SELECT conversion_rate FROM brand_details ORDER BY revenue DESC, brand LIMIT 1")
+    leaderboard = next(t for t in texts if t.startswith("Brand leaderboard"))
+    assert "Conversion rate" in leaderboard and f"{top_brand[0][0] * 100:.2f}%" in leaderboard, leaderboard
     assert_no_chart_warning(page)
     for trend in ("Daily KPI trends", "Hourly KPI trends"):
         assert_series_drawn(page, trend)
@@ -243,6 +260,8 @@ def test_live_dashboard_renders_every_chart(kpi_warehouse, browser_page, pipelin
         assert f"{ratio * 100:.2f}%" in tile, tile
         for chart in LIVE_TIME_CHARTS:
             assert_x_axis_labelled(page, chart)
+        delay_series = tooltip_text(page, "Sink delay p50 / p95")
+        assert "p50 delay (ms), mongo" in delay_series and "p95 delay (ms), mongo" in delay_series, delay_series
         keep_screenshot(page, "live", took)
     finally:
         provision(kpi_warehouse.client, Placement(**{**placement.__dict__, "mongo_db": Placement.from_env().mongo_db}))

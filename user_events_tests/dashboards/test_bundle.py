@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from user_events.dashboards.provision import BUNDLE_ROOT, Placement, build_bundle, bundle_files
+from user_events.dashboards.query_context import stale_charts
 
 pytestmark = pytest.mark.unit
 
@@ -66,3 +67,9 @@ def test_every_dashboard_chart_is_placed_and_every_chart_file_is_on_a_dashboard(
                 if isinstance(node, dict) and node.get("type") == "CHART"
             }
     assert placed == charts
+
+
+def test_every_chart_is_saved_with_the_query_context_its_params_call_for():
+    """Superset's chart data API (and CSV export, reports) runs a chart's saved query context: each chart file
+    carries the one its params call for (`python -m user_events.dashboards.query_context` writes them)."""
+    assert stale_charts() == [], "run `python -m user_events.dashboards.query_context`"

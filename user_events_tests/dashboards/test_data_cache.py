@@ -13,15 +13,14 @@ from user_events.schema import KPI_DAILY, qualified
 from user_events.warehouse.load import ensure_tables
 from user_events.warehouse.resources import connect
 from user_events_tests.dashboards.conftest import materialize_dashboards
-from user_events_tests.dashboards.support import chart_by_uuid, chart_query
+from user_events_tests.dashboards.support import chart_by_uuid, saved_chart_data
 
 TILE = "tile_conversion_rate"
 
 
 def cached_query(client, key: str) -> dict:
-    """The chart's own query as the dashboard sends it (no `force`): the first result with its cache flag."""
-    body = {**chart_query(chart_by_uuid(client, key)), "force": False}
-    return client.post("/api/v1/chart/data", json=body)["result"][0]
+    """The chart's own saved query, not forced: the first result with its cache flag."""
+    return saved_chart_data(client, chart_by_uuid(client, key)["id"], force=False)
 
 
 def set_conversion_rate(warehouse_url: str, schema: str, rate: float) -> None:

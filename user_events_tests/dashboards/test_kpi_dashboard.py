@@ -1,5 +1,6 @@
-"""The KPI dashboard's charts, read through Superset's chart data API as the reader role, against SQL on
-the warehouse tables batch_job loaded from the shared sample."""
+"""The KPI dashboard's charts, read through Superset's chart data API (`GET /api/v1/chart/<id>/data/`: each
+chart's saved query context) as the reader role, against SQL on the warehouse tables batch_job loaded from
+the shared sample."""
 
 from __future__ import annotations
 
@@ -35,6 +36,22 @@ def test_kpi_tile_shows_the_latest_kpi_daily_value(kpi_warehouse, kpi):
     assert _close(latest, expected[-1][1]), (kpi, latest, expected[-1])
     for got, (_, want) in zip(rows, expected, strict=False):  # the trend line too, day by day
         assert _close(got[f"kpi_{kpi}"], want)
+
+
+RATES = ["conversion_rate", "cart_abandonment_rate", "returning_user_rate", "repeat_customer_rate"]
+
+
+@pytest.mark.parametrize(
+    ("key", "table", "period"), [("daily_trends", "kpi_daily", "day"), ("hourly_trends", "kpi_hourly", "hour")]
+)
+def test_trend_charts_show_each_period_s_rates(kpi_warehouse, key, table, period):
+    rows = chart_rows(kpi_warehouse.client, key)
+    expected = kpi_warehouse.sql(
+        f"SELECT (extract(epoch FROM {period}) * 1000)::bigint, {', '.join(RATES)} FROM {table} ORDER BY {period}"
+    )
+    assert rows and [r[period] for r in rows] == [row[0] for row in expected]
+    for got, (_, *want) in zip(rows, expected, strict=True):
+        assert all(_close(got[f"kpi_{rate}"], value) for rate, value in zip(RATES, want, strict=True)), (got, want)
 
 
 def test_brand_leaderboard_is_the_top_ten_of_brand_details(kpi_warehouse):

@@ -13,10 +13,11 @@ from pathlib import Path
 
 from user_events.dashboards.provision import Placement, provision
 from user_events.schema import RAW_FIELDS
-from user_events_tests.dashboards.support import chart_rows
+from user_events_tests.dashboards.support import chart_rows, series_labels
 from user_events_tests.stream_support import consume_all, mongo_db, start_cli
 
 EVENTS = 300
+P50, P95 = "p50 delay (ms)", "p95 delay (ms)"  # the delay chart's metrics, as its legend names them
 
 
 def _placement(mongo_database: str) -> Placement:
@@ -57,8 +58,8 @@ def test_live_dashboard_shows_the_events_just_published(superset, pipeline, rees
         sink_done = time.monotonic()
         got: dict = {}
         while time.monotonic() - sink_done < 15:
-            rows = chart_rows(client, "live_events_per_minute")
-            got = Counter({(r["minute"], r["event_type"]): r["events"] for r in rows})
+            rows = chart_rows(client, "live_events_per_minute")  # a row per minute, a column per event type
+            got = Counter({(r["minute"], t): n for r in rows for t, n in r.items() if t != "minute" and n})
             if got == expected:
                 break
             time.sleep(0.5)
@@ -116,9 +117,10 @@ def test_live_delay_chart_reads_the_per_minute_delay_documents(superset, pipelin
     db.sink_delay_per_minute.insert_many(docs)
     provision(client, _placement(pipeline.mongo_db))
     try:
-        rows = chart_rows(client, "live_sink_delay")
-        got = {(r["minute"], r["sink"]): (r["delay_p50_ms"], r["delay_p95_ms"]) for r in rows}
-        want = {(d["minute"].timestamp() * 1000, "mongo"): (d["p50_ms"], d["p95_ms"]) for d in docs[:3]}
+        assert series_labels(client, "live_sink_delay") == [f"{P50}, mongo", f"{P95}, mongo"]  # the legend
+        rows = chart_rows(client, "live_sink_delay")  # a row per minute, a column per delay and sink
+        got = {r["minute"]: (r[f"{P50}, mongo"], r[f"{P95}, mongo"]) for r in rows}
+        want = {d["minute"].timestamp() * 1000: (d["p50_ms"], d["p95_ms"]) for d in docs[:3]}
         assert got == want
     finally:
         provision(client, _placement(Placement.from_env().mongo_db))
