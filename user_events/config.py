@@ -127,7 +127,9 @@ class Settings(BaseSettings):
     freshness_minutes: float = Field(
         20.0,
         ge=0,
-        description="load budget of a lake hour: hour H must be loaded by its end + the hourly grace + this",
+        le=59,
+        description="how long after its end a lake hour may stay unloaded before its freshness check fails "
+        "(the hourly sensor's grace included)",
     )
     sink_lag_max_messages: int = Field(
         10_000, ge=0, description="the sinks' lag checks fail above this many unconsumed messages (per group)"

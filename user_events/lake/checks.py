@@ -61,10 +61,9 @@ def hourly_kpis_anomalies(context: dg.AssetCheckExecutionContext, warehouse: Pos
 
 
 def freshness_deadline_cron() -> str:
-    """Hour H is due by its end + the hourly sensor's grace + the load budget: a minute past each hour."""
-    s = settings()
-    minutes = math.ceil((s.hourly_grace_seconds + 60 * s.freshness_minutes) / 60)
-    return f"{min(minutes, 59)} * * * *"
+    """Hour H is due USER_EVENTS_FRESHNESS_MINUTES after its end (the hourly sensor's grace included): that
+    minute past each hour (at most 59: an hourly check cannot wait for the hour after next)."""
+    return f"{min(math.ceil(settings().freshness_minutes), 59)} * * * *"
 
 
 LAKE_FRESHNESS_CHECKS = dg.build_time_partition_freshness_checks(

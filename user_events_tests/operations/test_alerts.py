@@ -133,8 +133,8 @@ def execute_freshness_checks(instance):
 
 def expected_freshness_hour(now: datetime) -> str:
     """The hour the freshness checks expect: the last hour that ended before the latest deadline tick (its
-    minute: the hourly sensor's grace plus USER_EVENTS_FRESHNESS_MINUTES, 300 s + 20 min by default)."""
-    deadline = now.replace(minute=25, second=0, microsecond=0)
+    minute: USER_EVENTS_FRESHNESS_MINUTES, 20 by default)."""
+    deadline = now.replace(minute=20, second=0, microsecond=0)
     if deadline > now:
         deadline -= timedelta(hours=1)
     return (deadline - timedelta(hours=1)).replace(minute=0).strftime("%Y-%m-%d-%H:%M")
