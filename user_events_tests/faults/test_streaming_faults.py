@@ -1,15 +1,17 @@
 """A service dies under the streaming workload and comes back: nothing the producer had acknowledged is lost
-or stored twice, and nobody restarts the sinks (issue 28's matrix: the streaming workload's kill cells).
+or stored twice, and nobody restarts the sinks (issue 28's matrix: the streaming workload's cells).
 
 Both sinks run as plain `user-events sink` processes and the simulator publishes; one service's process group
-(the Kafka broker, the MongoDB-wire server or the S3 store) is SIGKILLed mid-stream and brought back 10 s later
-by `python -m user_events.devservices up NAME` (same ports, same data). The simulator must still deliver
+(the Kafka broker, the MongoDB-wire server or the S3 store) is, mid-stream, either SIGKILLed and brought back
+10 s later by `python -m user_events.devservices up NAME` (same ports, same data), or stalled: SIGSTOP for 20 s,
+then SIGCONT (a hung server, or a network partition). The simulator must still deliver
 everything, the sink that depends on the service must store again within 10 s of its return, and MongoDB and
 S3 must hold every event of the topic exactly once, with no empty object in S3.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -35,6 +37,7 @@ from user_events_tests.streaming.test_stream_sinks import SINK_ARGS, assert_exac
 
 pytestmark = pytest.mark.faults
 OUTAGE_SECONDS = 10
+STALL_SECONDS = 20
 EVENTS = 6000
 # the sink whose stores show that work resumed after the service's return
 WATCHED_SINK = {"kafka": "mongo", "mongo": "mongo", "s3": "s3"}
@@ -50,10 +53,29 @@ def devservices_up(name: str) -> subprocess.CompletedProcess:
     )
 
 
-def kill_service(name: str) -> None:
-    """SIGKILL of the service's whole process group, as a crash of its machine would."""
-    pid = json.loads((SERVICES_DIR / f"{name}.pid").read_text())["pid"]
-    os.killpg(os.getpgid(pid), signal.SIGKILL)
+def service_group(name: str) -> int:
+    return os.getpgid(json.loads((SERVICES_DIR / f"{name}.pid").read_text())["pid"])
+
+
+def kill_and_bring_back(name: str) -> None:
+    """SIGKILL of the service's whole process group (a crash of its machine), `up` OUTAGE_SECONDS later."""
+    os.killpg(service_group(name), signal.SIGKILL)
+    time.sleep(OUTAGE_SECONDS)
+    result = devservices_up(name)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def stall(name: str) -> None:
+    """SIGSTOP of the service's process group for STALL_SECONDS, then SIGCONT: a hung server, or a partition."""
+    group = service_group(name)
+    os.killpg(group, signal.SIGSTOP)
+    try:
+        time.sleep(STALL_SECONDS)
+    finally:
+        os.killpg(group, signal.SIGCONT)
+
+
+FAULTS = {"kill": kill_and_bring_back, "stall": stall}
 
 
 def s3_objects(topic: str) -> list[dict]:
@@ -71,26 +93,27 @@ def stored_since(p, sink: str, since: datetime) -> bool:
 @pytest.fixture
 def service_back_up(request):
     yield
-    devservices_up(request.node.callspec.params["service"])  # the next tests find it running, whatever happened
+    service = request.node.callspec.params["service"]
+    with contextlib.suppress(OSError):
+        os.killpg(service_group(service), signal.SIGCONT)
+    devservices_up(service)  # the next tests find it running, whatever happened
 
 
+@pytest.mark.parametrize("fault", sorted(FAULTS))
 @pytest.mark.parametrize("service", ["kafka", "mongo", "s3"])
-def test_a_service_killed_mid_stream_loses_and_duplicates_nothing(service, pipeline, tmp_path, service_back_up):
+def test_a_service_failing_mid_stream_loses_and_duplicates_nothing(service, fault, pipeline, tmp_path, service_back_up):
     p = pipeline
     sinks = {s: start_cli(SINK_ARGS[s], p.env(), tmp_path / f"{s}.log") for s in SINK_ARGS}
     sim = start_cli(simulate_args(EVENTS, 200), p.env(), tmp_path / "simulate.log")
     db = mongo_db(p.mongo_db)
     try:
         wait_until(lambda: db.events.estimated_document_count() > 1000, 120, "a first share of events stored")
-        kill_service(service)
-        time.sleep(OUTAGE_SECONDS)
-        result = devservices_up(service)
-        assert result.returncode == 0, result.stdout + result.stderr
+        FAULTS[fault](service)
         back_at, back_wall = time.monotonic(), datetime.now(UTC)
         watched = WATCHED_SINK[service]
         wait_until(lambda: stored_since(p, watched, back_wall), 60, f"the {watched} sink to store again", 0.2)
         resumed = time.monotonic() - back_at
-        print(f"{service} back -> {watched} sink storing again: {resumed:.1f}s")
+        print(f"{service} {fault}: back -> {watched} sink storing again: {resumed:.1f}s")
         assert resumed <= 10, resumed
         assert sim.wait(180) == 0, (tmp_path / "simulate.log").read_text()[-2000:]
 
