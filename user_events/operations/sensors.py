@@ -3,8 +3,9 @@ and their recoveries, posted to USER_EVENTS_ALERT_WEBHOOK_URL (docs/operations.m
 
 Dagster's open-source edition has no alert policies, and a failed check does not fail its run, so a
 run-failure sensor never sees it: this sensor reads the instance itself — every check's executions (whichever
-run or sensor reported them) and the runs that failed or succeeded — after the ids its cursor holds. The cursor also holds what is failing and the messages the webhook has not taken yet, so nothing is
-told twice or lost across ticks, a daemon restart or a webhook outage.
+run or sensor reported them) and the runs that failed or succeeded — after the ids its cursor holds. The
+cursor also holds what is failing and the messages the webhook has not taken yet, so nothing is told twice or
+lost across ticks, a daemon restart or a webhook outage.
 """
 
 from __future__ import annotations
