@@ -15,7 +15,7 @@ from user_events.lake.assets import hour_stats, hourly_typed_events, read_hours,
 from user_events.lake.partitions import HOURLY_PARTITIONS
 from user_events.lake.resources import LakeSettings
 from user_events.schema import KPI_DAILY, KPI_HOURLY
-from user_events.warehouse import anomalies
+from user_events.warehouse import anomalies, kpis
 from user_events.warehouse.resources import PostgresResource
 
 NO_ROWS = dg.AssetCheckResult(passed=True, metadata={"rows": 0})
@@ -55,9 +55,11 @@ def hourly_typed_events_reject_rate(
 def hourly_kpis_anomalies(context: dg.AssetCheckExecutionContext, warehouse: PostgresResource) -> dg.AssetCheckResult:
     hours = window_hours(context)
     with warehouse.connect(autocommit=True) as conn:
-        by_hour = anomalies.check_anomalies(conn, warehouse.pg_schema, KPI_HOURLY, hours)
-        by_day = anomalies.check_anomalies(conn, warehouse.pg_schema, KPI_DAILY, anomalies.days_of(hours))
-    return anomalies.combined(by_hour, by_day)
+        results = [
+            anomalies.check_anomalies(conn, warehouse.pg_schema, table, kpis.kpi_periods(table, hours))
+            for table in (KPI_HOURLY, KPI_DAILY)
+        ]
+    return anomalies.combined(*results)
 
 
 def freshness_deadline_cron() -> str:

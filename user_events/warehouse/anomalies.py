@@ -14,7 +14,7 @@ from datetime import date, datetime, timedelta
 import dagster as dg
 
 from user_events.config import settings
-from user_events.schema import KPI_DAILY, TableSpec
+from user_events.schema import TableSpec
 from user_events.warehouse import kpis
 
 COMPARED_METRICS = ("conversion_rate", "revenue", "events")
@@ -111,10 +111,6 @@ def check_anomalies(conn, schema: str, table: TableSpec, periods: Sequence) -> d
     key = table.columns[0].name
     rows = {r[key]: r for r in kpis.read_kpis(conn, schema, table, sorted(wanted))}
     return anomaly_result(changes(rows, periods, thresholds), thresholds, len(periods))
-
-
-def days_of(hours: Iterable[datetime]) -> list[date]:
-    return kpis.kpi_periods(KPI_DAILY, list(hours))
 
 
 def combined(*results: dg.AssetCheckResult) -> dg.AssetCheckResult:
