@@ -16,8 +16,7 @@ $(STAMP): pyproject.toml
 	@test -x $(PY) || python3 -m venv $(VENV) || { python3 -m pip install -q --user uv && python3 -m uv venv $(VENV); }
 	@test -x $(VENV)/bin/uv || $(PY) -m pip install -q uv || python3 -m pip install -q --user uv
 	@UV=$$(test -x $(VENV)/bin/uv && echo $(VENV)/bin/uv || echo "python3 -m uv"); \
-	  $$UV pip install -q --python $(PY) -e '.[dev]'
-	@$(PY) -m user_events.devservices.bytecode
+	  $$UV pip install -q --compile-bytecode --python $(PY) -e '.[dev]'
 	@touch $(STAMP)
 	@echo "installed into $(VENV)"
 

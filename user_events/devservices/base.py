@@ -7,7 +7,6 @@ import signal
 import sys
 from pathlib import Path
 
-from . import bytecode
 from .core import SERVICES_DIR, Process, ServiceError, State, run_logged, say
 
 
@@ -71,28 +70,13 @@ class Service:
             else:
                 run_logged([sys.executable, "-m", "venv", str(venv)], self.log, what)
         what = f"{self.name}: install {requirements[0]}"
+        # bytecode written at install: where PYTHONDONTWRITEBYTECODE is set, every start would compile from source
         if uv:
-            run_logged(
-                [
-                    uv,
-                    "pip",
-                    "install",
-                    "-q",
-                    "--python",
-                    str(python),
-                    *(["--prerelease=allow"] if prerelease else []),
-                    *requirements,
-                ],
-                self.log,
-                what,
-            )
-        else:
-            run_logged(
-                [str(python), "-m", "pip", "install", "-q", *(["--pre"] if prerelease else []), *requirements],
-                self.log,
-                what,
-            )
+            pre = ["--prerelease=allow"] if prerelease else []
+            command = [uv, "pip", "install", "-q", "--compile-bytecode", "--python", str(python), *pre, *requirements]
+        else:  # pip writes bytecode by default
+            command = [str(python), "-m", "pip", "install", "-q", *(["--pre"] if prerelease else []), *requirements]
+        run_logged(command, self.log, what)
         if not (venv / "bin" / expected).exists():
             raise ServiceError(f"{self.name}: {requirements[0]} installed no `{expected}`; see {self.log}")
-        run_logged([str(python), "-c", bytecode.SOURCE], self.log, f"{self.name}: compile bytecode")
         marker.write_text(wanted)
