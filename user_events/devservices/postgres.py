@@ -20,14 +20,7 @@ from pathlib import Path
 
 import psutil
 
-from user_events.pgserver import (
-    BULK_LOAD_SETTINGS,
-    SERVER_CWD,
-    PgCluster,
-    PgServerError,
-    ServerUser,
-    machine_bindir,
-)
+from user_events import pgserver
 from user_events.warehouse.access import READER_ROLE, reader_grants
 
 from .base import Service
@@ -38,7 +31,7 @@ DATABASES = ("user_events", "dagster")
 READER_PASSWORD_SECRET = "postgres.user_events_reader_password"
 
 
-SERVER_USER = ServerUser("postgres")
+SERVER_USER = pgserver.ServerUser("postgres")
 # where the cluster lives when the project folder is closed to the server's user
 OUTSIDE_ROOT = Path("/var/tmp")
 OUTSIDE_PREFIX = "user_events-pg-"
@@ -47,8 +40,8 @@ OUTSIDE_PREFIX = "user_events-pg-"
 def find_bindir() -> Path:
     """The machine's PostgreSQL binaries (see pgserver.machine_bindir)."""
     try:
-        return machine_bindir()
-    except PgServerError as exc:
+        return pgserver.machine_bindir()
+    except pgserver.PgServerError as exc:
         raise ServiceError(str(exc)) from None
 
 
@@ -84,14 +77,14 @@ class Postgres(Service):
         self._follow_data_dir()
 
     # who runs the server --------------------------------------------------------------------------
-    def _user(self) -> ServerUser:
+    def _user(self) -> pgserver.ServerUser:
         """As root the cluster belongs to the `postgres` system user, which must exist."""
         if SERVER_USER.switching and not SERVER_USER.exists():
             raise ServiceError("postgres: running as root needs a `postgres` system user (useradd --system postgres)")
         return SERVER_USER
 
-    def _cluster(self) -> PgCluster:
-        return PgCluster(find_bindir(), self._pgdata(), self._user())
+    def _cluster(self) -> pgserver.PgCluster:
+        return pgserver.PgCluster(find_bindir(), self._pgdata(), self._user())
 
     def _pgdata(self) -> Path:
         """The cluster's real directory: the server's user may not pass through the project folder to follow
@@ -123,7 +116,7 @@ class Postgres(Service):
         self._follow_data_dir()
         say(f"postgres: project folder not reachable by user {user.name}; cluster kept in {outside}")
 
-    def _reachable_by(self, user: ServerUser) -> bool:
+    def _reachable_by(self, user: pgserver.ServerUser) -> bool:
         probe = self.dir / "probe"
         probe.mkdir(exist_ok=True)
         try:
@@ -147,7 +140,7 @@ class Postgres(Service):
         for stale in sorted(OUTSIDE_ROOT.glob(self._outside_prefix() + "*")):
             if stale == keep or not stale.is_dir():
                 continue
-            PgCluster(find_bindir(), stale, self._user()).stop()
+            pgserver.PgCluster(find_bindir(), stale, self._user()).stop()
             shutil.rmtree(stale)
             say(f"postgres: removed {stale}, the cluster of an earlier clone at this path")
 
@@ -187,7 +180,7 @@ class Postgres(Service):
                 ),
                 self.log,
                 "postgres: initdb",
-                cwd=SERVER_CWD,
+                cwd=pgserver.SERVER_CWD,
             )
 
     def _end_orphans_of_a_crashed_server(self) -> None:
@@ -212,7 +205,7 @@ class Postgres(Service):
         port = self.port(env_var="USER_EVENTS_PG_PORT")
         # a dev/test server: no fsync (data survives a clean stop, not a power cut)
         settings = {
-            **BULK_LOAD_SETTINGS,
+            **pgserver.BULK_LOAD_SETTINGS,
             "listen_addresses": LOOPBACK,
             "port": str(port),
             "unix_socket_directories": "",
@@ -221,7 +214,7 @@ class Postgres(Service):
             "fsync": "off",
             "full_page_writes": "off",
         }
-        self.process.start(self._cluster().server_command(settings), self.log, cwd=SERVER_CWD)
+        self.process.start(self._cluster().server_command(settings), self.log, cwd=pgserver.SERVER_CWD)
 
     def _connect(self, user: str, password: str, dbname: str):
         import psycopg
