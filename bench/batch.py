@@ -37,11 +37,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from user_events.config import DATA_DIR, PROJECT_ROOT, load_env_file, redact_url, settings
+from dotenv import load_dotenv
+
+from user_events.config import SERVICES_ENV_FILE, settings
+from user_events.redaction import redact_url
 from user_events.schema import RAW_FIELDS
 
-BENCH_DIR = DATA_DIR / "bench"
-BENCH_DAGSTER_HOME = BENCH_DIR / "dagster_home"
+
+def bench_dir() -> Path:
+    return settings().data_dir / "bench"
+
+
+def bench_dagster_home() -> Path:
+    return bench_dir() / "dagster_home"
+
+
 SEED = 20191101
 JDBC_PACKAGE = "org.postgresql:postgresql:42.7.4"
 # \copy cannot take rows with a wrong number of fields: the file keeps every other kind of bad row
@@ -63,7 +73,7 @@ BENCH_INVALID_KINDS = (
 def dataset(rows: int) -> Path:
     from user_events.generator import write_csv
 
-    path = BENCH_DIR / f"raw_{rows}_{SEED}.csv"
+    path = bench_dir() / f"raw_{rows}_{SEED}.csv"
     if not path.exists():
         t = time.monotonic()
         stats = write_csv(path, rows=rows, seed=SEED, invalid_kinds=BENCH_INVALID_KINDS)
@@ -401,7 +411,13 @@ def jdbc_args(url: str) -> list[str]:
     """JDBC_PREAMBLE's argv after the CSV path: the JDBC URL, user, password, driver package, ivy directory."""
     parts = urlsplit(url)
     jdbc_url = f"jdbc:postgresql://{parts.hostname}:{parts.port or 5432}{parts.path or '/postgres'}"
-    return [jdbc_url, parts.username or "postgres", parts.password or "", JDBC_PACKAGE, str(DATA_DIR / "ivy")]
+    return [
+        jdbc_url,
+        parts.username or "postgres",
+        parts.password or "",
+        JDBC_PACKAGE,
+        str(settings().data_dir / "ivy"),
+    ]
 
 
 def bench_jdbc(url: str, path: Path) -> TreeRun:
@@ -444,16 +460,16 @@ def bench_b2(url: str, path: Path) -> B2Run:
 
 
 def bench_batch(url: str, path: Path, schema: str) -> TreeRun:
-    BENCH_DAGSTER_HOME.mkdir(parents=True, exist_ok=True)
+    bench_dagster_home().mkdir(parents=True, exist_ok=True)
     return run_tree(
         [str(Path(sys.executable).parent / "user-events"), "batch", "--keep-pg"],
         {
             "USER_EVENTS_RAW_CSV": str(path),
             "USER_EVENTS_PG_URL": url,
             "USER_EVENTS_PG_SCHEMA": schema,
-            "USER_EVENTS_BATCH_DIR": str(BENCH_DIR / "batch"),
+            "USER_EVENTS_BATCH_DIR": str(bench_dir() / "batch"),
             "USER_EVENTS_SPARK_MASTER": settings().spark_master,
-            "DAGSTER_HOME": str(BENCH_DAGSTER_HOME),
+            "DAGSTER_HOME": str(bench_dagster_home()),
         },
         r"batch_job finished in ([0-9.]+)s",
         spark_connect=True,
@@ -484,12 +500,12 @@ def _output_name(event) -> str | None:
     return None
 
 
-def step_rows(run_id: str, home: Path = BENCH_DAGSTER_HOME) -> list[StepRow]:
+def step_rows(run_id: str, home: Path | None = None) -> list[StepRow]:
     """(c)'s steps in the order they started, each followed by the assets and checks it produced, from the
     run's event log (STEP_START, STEP_SUCCESS / STEP_FAILURE, ASSET_MATERIALIZATION, ASSET_CHECK_EVALUATION)."""
     import dagster as dg
 
-    with dg.DagsterInstance.from_config(str(home)) as instance:
+    with dg.DagsterInstance.from_config(str(home or bench_dagster_home())) as instance:
         entries = [e for e in instance.all_logs(run_id) if e.dagster_event is not None and e.step_key]
     starts = {e.step_key: e.timestamp for e in entries if e.dagster_event.event_type_value == "STEP_START"}
     if not starts:
@@ -541,8 +557,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-floor", action="store_true", help="skip (f), the parse-and-validate floor of (c)")
     parser.add_argument("--steps", action="store_true", help="print the batch run's progress lines")
     args = parser.parse_args(argv)
-    load_env_file(PROJECT_ROOT / ".env.services")
-    BENCH_DIR.mkdir(parents=True, exist_ok=True)
+    load_dotenv(SERVICES_ENV_FILE, interpolate=False)
+    bench_dir().mkdir(parents=True, exist_ok=True)
     url = pg_url()
     print(f"PostgreSQL: {redact_url(url)}   cores: {os.cpu_count()}")
     path = dataset(args.rows)
@@ -638,7 +654,7 @@ def main(argv: list[str] | None = None) -> int:
             "peak_rss_by_process": dict(e.peaks),
         }
         print(f"(c) at {extra:,} rows: {e.wall:.1f}s process, {e.core:.1f}s core, {e.rss_text()}")
-    (BENCH_DIR / f"batch_{rows}.json").write_text(json.dumps(results, indent=2))
+    (bench_dir() / f"batch_{rows}.json").write_text(json.dumps(results, indent=2))
     return 0
 
 

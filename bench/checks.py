@@ -17,7 +17,7 @@ import time
 from datetime import date
 from decimal import Decimal
 
-from user_events.config import DATA_DIR
+from user_events.config import settings
 
 
 def kpi_rows(n: int) -> list[dict]:
@@ -38,7 +38,7 @@ def median_seconds(fn, runs: int) -> tuple[float, object]:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--brand-details", default=str(DATA_DIR / "bench" / "batch2m" / "brand_details"))
+    ap.add_argument("--brand-details", default=str(settings().data_dir / "bench" / "batch2m" / "brand_details"))
     ap.add_argument("--runs", type=int, default=5)
     args = ap.parse_args(argv)
 

@@ -20,15 +20,15 @@ import os
 import statistics
 import time
 
-from user_events.config import DATA_DIR
 from user_events.dashboards.browser import CHROMIUM_ARGS, chromium_path, log_in, open_dashboard
 from user_events.dashboards.provision import DASHBOARD_SLUGS, Placement, SupersetClient, provision
+from user_events.devservices.core import services_dir
 
 
 def superset_memory() -> str:
     import psutil
 
-    pid_file = DATA_DIR / "services" / "superset.pid"
+    pid_file = services_dir() / "superset.pid"
     if not pid_file.exists():
         return "not running"
     master = psutil.Process(json.loads(pid_file.read_text())["pid"])

@@ -22,8 +22,10 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
+from dotenv import load_dotenv
+
 from bench.batch import psql_binary
-from user_events.config import PROJECT_ROOT, load_env_file
+from user_events.config import SERVICES_ENV_FILE
 from user_events.streaming.sink_options import FLUSH_RECORDS
 
 
@@ -149,7 +151,7 @@ def main() -> None:
     ap.add_argument("--events-per-hour", type=int, default=20_000, help="events per hour in the 24-hour test")
     args = ap.parse_args()
 
-    load_env_file(PROJECT_ROOT / ".env.services")
+    load_dotenv(SERVICES_ENV_FILE, interpolate=False)
     tag = uuid.uuid4().hex[:8]
     os.environ.update(
         {

@@ -10,14 +10,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from bench.processes import LoggedProcess
-from user_events.config import DATA_DIR
+from user_events.config import settings
 from user_events.devservices.core import LOOPBACK, find_java, free_port, maven_libs, say
-from user_events.devservices.kafka import KAFKA_VERSION, LOG4J_VERSION
+from user_events.devservices.kafka import LOG4J_VERSION
 from user_events.schema import RAW_FIELDS
 
 MONGO_CONNECTOR_VERSION = "2.0.1"  # the newest Maven Central serves
 MONGO_DRIVER_VERSION = "4.7.2"  # mongo-kafka-connect 2.0.x is built against the 4.7 driver
-CONNECT_DIR = DATA_DIR / "bench" / "kafka-connect"
 # The nine raw fields: the business key of an event (the peer's upsert filter and its unique index).
 BUSINESS_KEY = RAW_FIELDS
 # Logged by the Kafka consumer when the group hands it partitions (classic protocol, Kafka 4.x clients).
@@ -53,16 +52,18 @@ logger.connect.level = INFO
 
 def connect_libs() -> Path:
     """The class path directory of Kafka Connect + the MongoDB connector, resolved with Maven on first use."""
-    libs = CONNECT_DIR / "libs"
-    marker = f".connect-{KAFKA_VERSION}-mongo-{MONGO_CONNECTOR_VERSION}-driver-{MONGO_DRIVER_VERSION}"
+    connect_dir = settings().data_dir / "bench" / "kafka-connect"
+    kafka_version = settings().kafka_version
+    libs = connect_dir / "libs"
+    marker = f".connect-{kafka_version}-mongo-{MONGO_CONNECTOR_VERSION}-driver-{MONGO_DRIVER_VERSION}"
     if not (libs / marker).exists():
         say(
-            f"bench: resolving connect-runtime {KAFKA_VERSION} + mongo-kafka-connect {MONGO_CONNECTOR_VERSION} with Maven"
+            f"bench: resolving connect-runtime {kafka_version} + mongo-kafka-connect {MONGO_CONNECTOR_VERSION} with Maven"
         )
     pom = POM.format(
-        kafka=KAFKA_VERSION, connector=MONGO_CONNECTOR_VERSION, driver=MONGO_DRIVER_VERSION, log4j=LOG4J_VERSION
+        kafka=kafka_version, connector=MONGO_CONNECTOR_VERSION, driver=MONGO_DRIVER_VERSION, log4j=LOG4J_VERSION
     )
-    return maven_libs(pom, CONNECT_DIR, libs, marker, CONNECT_DIR / "mvn.log", "bench (g)")
+    return maven_libs(pom, connect_dir, libs, marker, connect_dir / "mvn.log", "bench (g)")
 
 
 def worker_properties(bootstrap: str, offsets_file: Path, rest_port: int) -> dict[str, str]:

@@ -38,8 +38,10 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
+from dotenv import load_dotenv
+
 from bench.processes import LoggedProcess
-from user_events.config import PROJECT_ROOT, load_env_file
+from user_events.config import PROJECT_ROOT, SERVICES_ENV_FILE, settings
 
 OUT = PROJECT_ROOT / "bench" / "out"
 
@@ -401,7 +403,6 @@ def peer_comparison(kafka, mongo, n: int, delay_seconds: float, tmp: Path, save=
 
 def print_peer(g: dict) -> None:
     from bench.kafka_connect import MONGO_CONNECTOR_VERSION
-    from user_events.devservices.kafka import KAFKA_VERSION
 
     r = g["ratios"]
     rows = [
@@ -434,7 +435,7 @@ def print_peer(g: dict) -> None:
     ]
     print()
     print(
-        f"(g) {g['events']:,} events; peer = Kafka Connect {KAFKA_VERSION} standalone + mongo-kafka-connect {MONGO_CONNECTOR_VERSION}"
+        f"(g) {g['events']:,} events; peer = Kafka Connect {settings().kafka_version} standalone + mongo-kafka-connect {MONGO_CONNECTOR_VERSION}"
     )
     print(f"{'measure':42} {'ours':>10} {'peer':>10}   ours/peer")
     for title, group, key, fmt, ratio in rows:
@@ -457,7 +458,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--peer-only", action="store_true", help="only (g)")
     ap.add_argument("--delay-only", action="store_true", help="only (e), the delay at 1,000 events/s")
     args = ap.parse_args(argv)
-    load_env_file()
+    load_dotenv(SERVICES_ENV_FILE, interpolate=False)
     if args.delay_only:
         kafka, mongo, _ = _resources()
         tmp = OUT / f"stream_e_{uuid.uuid4().hex[:8]}"

@@ -52,10 +52,10 @@ def _console_progress() -> None:
 def _instance():
     import dagster as dg
 
-    from user_events.config import DATA_DIR
+    from user_events.config import settings
 
     if not os.environ.get("DAGSTER_HOME"):
-        home = DATA_DIR / "dagster_home"  # the one `make dev` uses, so its UI shows these runs
+        home = settings().data_dir / "dagster_home"  # the one `make dev` uses, so its UI shows these runs
         home.mkdir(parents=True, exist_ok=True)
         os.environ["DAGSTER_HOME"] = str(home)
     try:
@@ -80,7 +80,7 @@ def _strip_class(message: str, cls_name: str) -> str:
 
 def failure_message(result) -> str:
     """The one message a user needs: our own Failure/ConfigError text if there is one, else the root cause."""
-    from user_events.config import redact_text
+    from user_events.redaction import redact_text
 
     candidates = []
     for event in result.all_events:

@@ -1,7 +1,7 @@
-"""Configuration: the one typed settings object over every `USER_EVENTS_*` variable, and safe display of secrets.
+"""Configuration: the one typed settings object over every `USER_EVENTS_*` variable, and where the checkout is.
 
 `settings()` reads the environment each time it is called (a variable changed at run time, e.g. by a test or
-`load_env_file`, counts from the next call). An empty or blank value means unset, everywhere: the field's
+by loading `.env.services` with python-dotenv, counts from the next call); nothing here reads it at import. An empty or blank value means unset, everywhere: the field's
 default applies. A value of the wrong type is a `ConfigError` naming the variable. Secrets are `SecretStr`.
 The README's configuration table lists exactly these fields (`test_settings.py` keeps them in step).
 """
@@ -10,15 +10,14 @@ from __future__ import annotations
 
 import functools
 import os
-import re
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+SERVICES_ENV_FILE = PROJECT_ROOT / ".env.services"  # written by `make services-up`, read with python-dotenv
 ENV_PREFIX = "USER_EVENTS_"
 
 
@@ -35,7 +34,7 @@ class Settings(BaseSettings):
     def settings_customise_sources(
         cls, settings_cls, init_settings, env_settings, dotenv_settings, file_secret_settings
     ):
-        # the process environment only (`load_env_file` puts .env.services there), no .env or secrets directory
+        # the process environment only (python-dotenv puts .env.services there), no .env or secrets directory
         return (init_settings, env_settings)
 
     # --- warehouse ---------------------------------------------------------------------------------
@@ -257,69 +256,3 @@ def _settings_for(_key: tuple[tuple[str, str], ...]) -> Settings:
             shown = "***" if field in _SECRET_FIELDS else repr(err.get("input"))
             problems.append(f"{name}={shown}: {err['msg']}")
         raise ConfigError("invalid configuration: " + "; ".join(problems)) from None
-
-
-def _data_dir_at_import() -> Path:
-    """USER_EVENTS_DATA_DIR for DATA_DIR. Importing must not fail on another variable's bad value: that one is
-    reported, naming it, where it is used (a check, a resource, a command)."""
-    try:
-        return settings().data_dir
-    except ConfigError:
-        raw = os.environ.get(variable_name("data_dir"), "")
-        return Path(raw) if raw.strip() else Settings.model_fields["data_dir"].default
-
-
-DATA_DIR = _data_dir_at_import()
-
-
-def load_env_file(path: str | os.PathLike = PROJECT_ROOT / ".env.services", override: bool = False) -> dict[str, str]:
-    """Read KEY=value lines (as written by `make services-up`) into os.environ; returns what was read."""
-    values: dict[str, str] = {}
-    p = Path(path)
-    if not p.exists():
-        return values
-    for line in p.read_text().splitlines():
-        line = line.strip()
-        if not line or line.startswith("#") or "=" not in line:
-            continue
-        key, _, value = line.partition("=")
-        values[key.strip()] = value.strip()
-    for key, value in values.items():
-        if override or key not in os.environ:
-            os.environ[key] = value
-    return values
-
-
-_SECRET_IN_URL = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<user>[^:/@\s]*):(?P<pw>[^@/\s]*)@", re.I)
-
-
-def redact_url(url: str | None) -> str:
-    """A URL safe to log: the password (if any) replaced by ***."""
-    if not url:
-        return ""
-    try:
-        parts = urlsplit(url)
-        if parts.password is None:
-            return url
-        netloc = parts.netloc.rsplit("@", 1)[1]
-        user = parts.username or ""
-        return urlunsplit((parts.scheme, f"{user}:***@{netloc}", parts.path, parts.query, parts.fragment))
-    except ValueError:
-        return redact_text(url)
-
-
-def _aws_secret() -> str | None:
-    try:
-        secret = settings().aws_secret_access_key
-    except ConfigError:  # redaction runs in error paths: another variable's bad value must not hide the secret
-        secret = SecretStr(os.environ.get("AWS_SECRET_ACCESS_KEY", ""))
-    return secret.get_secret_value() if secret else None
-
-
-def redact_text(text: str, secrets: tuple[str | None, ...] = ()) -> str:
-    """Text safe to log: passwords inside URLs and any of the given secret values removed."""
-    out = _SECRET_IN_URL.sub(lambda m: f"{m['scheme']}{m['user']}:***@", text)
-    for extra in secrets + (_aws_secret(),):
-        if extra and len(extra) >= 4:
-            out = out.replace(extra, "***")
-    return out

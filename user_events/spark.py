@@ -7,24 +7,27 @@ import contextlib
 import os
 import socket
 import threading
+from pathlib import Path
 from urllib.parse import urlsplit
 
-from .config import DATA_DIR, settings
+from .config import settings
 from .ports import port_open
 
 HADOOP_AWS_PACKAGE = "org.apache.hadoop:hadoop-aws:3.5.0"  # matches hadoop-client-api-3.5.0 inside PySpark 4.3
 
 _lock = threading.Lock()
 
-# Written by `make services-up` (user_events/devservices/sparkjars.py): the package coordinate, then the class
-# path of hadoop-aws and the AWS SDK bundle inside the Maven cache.
-S3A_CLASSPATH_FILE = DATA_DIR / "jars" / "hadoop-aws.classpath"
+
+def s3a_classpath_file() -> Path:
+    """Written by `make services-up` (user_events/devservices/sparkjars.py): the package coordinate, then the
+    class path of hadoop-aws and the AWS SDK bundle inside the Maven cache."""
+    return settings().data_dir / "jars" / "hadoop-aws.classpath"
 
 
 def resolved_s3a_classpath() -> str | None:
     """The class path resolved by services-up for HADOOP_AWS_PACKAGE, if present and complete."""
     try:
-        coordinate, classpath = S3A_CLASSPATH_FILE.read_text().splitlines()[:2]
+        coordinate, classpath = s3a_classpath_file().read_text().splitlines()[:2]
     except (OSError, ValueError):
         return None
     if coordinate != HADOOP_AWS_PACKAGE or not all(os.path.isfile(p) for p in classpath.split(":")):
@@ -38,7 +41,7 @@ def s3a_jar_settings() -> dict[str, str]:
     classpath = resolved_s3a_classpath()
     if classpath:
         return {"spark.driver.extraClassPath": classpath, "spark.executor.extraClassPath": classpath}
-    return {"spark.jars.packages": HADOOP_AWS_PACKAGE, "spark.jars.ivy": str(DATA_DIR / "ivy")}
+    return {"spark.jars.packages": HADOOP_AWS_PACKAGE, "spark.jars.ivy": str(settings().data_dir / "ivy")}
 
 
 def s3a_settings(endpoint: str | None = None, region: str | None = None) -> dict[str, str]:

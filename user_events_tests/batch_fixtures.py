@@ -10,7 +10,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from user_events.config import DATA_DIR
+from user_events.config import settings
 
 
 @pytest.fixture(scope="session")
@@ -21,7 +21,7 @@ def pg_url():
         return
     from user_events.warehouse.embedded import EmbeddedPostgres
 
-    pg = EmbeddedPostgres(DATA_DIR / "embedded-pg-test")
+    pg = EmbeddedPostgres(settings().data_dir / "embedded-pg-test")
     was_running = pg.is_running()
     yield pg.start()
     if not was_running:

@@ -6,11 +6,12 @@ import os
 from pathlib import Path
 
 import pytest
+from dotenv import load_dotenv
 
-from user_events.config import PROJECT_ROOT, load_env_file
+from user_events.config import SERVICES_ENV_FILE
 from user_events_tests.samples import SampleError, choose_sample, sample_file
 
-load_env_file(PROJECT_ROOT / ".env.services")
+load_dotenv(SERVICES_ENV_FILE, interpolate=False)
 
 # PostgreSQL and batch_job fixtures, shared by the ingest, warehouse and dashboard tests
 pytest_plugins = ["user_events_tests.batch_fixtures"]

@@ -7,7 +7,7 @@ import signal
 import sys
 from pathlib import Path
 
-from .core import SERVICES_DIR, Process, ServiceError, State, run_logged, say
+from .core import Process, ServiceError, State, run_logged, say, services_dir
 
 
 def _uv() -> str | None:
@@ -23,7 +23,8 @@ class Service:
 
     def __init__(self, state: State):
         self.state = state
-        self.dir: Path = SERVICES_DIR / self.name
+        self.dir: Path = services_dir() / self.name
+        self.data: Path = self.dir / "data"  # the service's own storage, for those that keep any
         self.log: Path = self.dir / f"{self.name}.log"
         self.process = Process(self.name, marker=str(self.dir))
 

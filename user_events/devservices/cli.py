@@ -16,10 +16,10 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from user_events.config import PROJECT_ROOT
+from user_events.config import PROJECT_ROOT, SERVICES_ENV_FILE
 
 from .base import Service
-from .core import SERVICES_DIR, ServiceError, State, say, services_lock, wait_healthy, write_private
+from .core import ServiceError, State, say, services_dir, services_lock, wait_healthy, write_private
 from .kafka import Kafka
 from .mongo import Mongo
 from .postgres import Postgres
@@ -28,7 +28,6 @@ from .spark import SparkConnect
 from .sparkjars import ensure_s3a_jars
 from .superset import Superset
 
-ENV_FILE = PROJECT_ROOT / ".env.services"
 SERVICE_CLASSES = (Postgres, Kafka, Mongo, SeaweedS3, SparkConnect, Superset)
 ENV_ORDER = (
     "USER_EVENTS_PG_URL",
@@ -66,7 +65,7 @@ def write_env_file(svcs: list[Service]) -> None:
     keys = [k for k in ENV_ORDER if k in values] + sorted(k for k in values if k not in ENV_ORDER)
     body = "# Written by `make services-up` (user_events/devservices); local services on loopback.\n"
     body += "".join(f"{k}={values[k]}\n" for k in keys)
-    write_private(ENV_FILE, body)
+    write_private(SERVICES_ENV_FILE, body)
 
 
 def up(only: list[str] | None = None) -> int:
@@ -77,7 +76,7 @@ def up(only: list[str] | None = None) -> int:
         for svc in svcs:
             svc.install()
         if not only:
-            ensure_s3a_jars(SERVICES_DIR / "spark-jars.log")
+            ensure_s3a_jars(services_dir() / "spark-jars.log")
         started = []
         for svc in svcs:
             if svc.running():
@@ -107,7 +106,7 @@ def up(only: list[str] | None = None) -> int:
         write_env_file(services(state))
         provision_dashboards(svcs, services_env(services(state)))
     what = f"started {', '.join(started)}" if started else "all already running"
-    say(f"up in {time.monotonic() - t0:.1f}s ({what}); settings in {ENV_FILE.name}")
+    say(f"up in {time.monotonic() - t0:.1f}s ({what}); settings in {SERVICES_ENV_FILE.name}")
     return 0
 
 

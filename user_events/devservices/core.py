@@ -28,12 +28,13 @@ from tenacity import (
     wait_fixed,
 )
 
-from user_events.config import DATA_DIR, field_of, settings
+from user_events.config import field_of, settings
 from user_events.ports import LOOPBACK, free_port, port_open  # noqa: F401  (the services' ports)
 
-SERVICES_DIR = DATA_DIR / "services"
-STATE_FILE = SERVICES_DIR / "state.json"
-LOCK_FILE = SERVICES_DIR / ".lock"
+
+def services_dir() -> Path:
+    """Where the local services keep their state, logs and pid files (under USER_EVENTS_DATA_DIR)."""
+    return settings().data_dir / "services"
 
 
 class ServiceError(RuntimeError):
@@ -56,9 +57,9 @@ def say(message: str) -> None:
 class State:
     """JSON file under .data/services (mode 0600) with the ports chosen and the secrets generated once."""
 
-    def __init__(self, path: Path = STATE_FILE):
-        self.path = path
-        self.data: dict = json.loads(path.read_text()) if path.exists() else {}
+    def __init__(self, path: Path | None = None):
+        self.path = path or services_dir() / "state.json"
+        self.data: dict = json.loads(self.path.read_text()) if self.path.exists() else {}
         self.data.setdefault("ports", {})
         self.data.setdefault("secrets", {})
 
@@ -115,8 +116,8 @@ def port_is_free(port: int) -> bool:
 @contextlib.contextmanager
 def services_lock():
     """One `up`/`down` at a time (two `make test` started together would otherwise race)."""
-    SERVICES_DIR.mkdir(parents=True, exist_ok=True)
-    with open(LOCK_FILE, "w") as f:
+    services_dir().mkdir(parents=True, exist_ok=True)
+    with open(services_dir() / ".lock", "w") as f:
         fcntl.flock(f, fcntl.LOCK_EX)
         try:
             yield
@@ -169,7 +170,7 @@ class Process:
     popen: subprocess.Popen | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self):
-        self.pid_file = SERVICES_DIR / f"{self.name}.pid"
+        self.pid_file = services_dir() / f"{self.name}.pid"
 
     def exited(self) -> bool:
         """True once the process is gone: the child's exit status when this process started it, else /proc."""

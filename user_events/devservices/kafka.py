@@ -16,7 +16,6 @@ from user_events.config import settings
 from .base import Service
 from .core import LOOPBACK, ServiceError, find_java, maven_libs, port_open, run_logged, say
 
-KAFKA_VERSION = settings().kafka_version
 LOG4J_VERSION = "2.25.4"  # the log4j2 that kafka_2.13 4.x depends on; adds the slf4j binding Kafka expects
 HEALTH_TOPIC = "_user_events_health"
 
@@ -51,7 +50,6 @@ class Kafka(Service):
     def __init__(self, state):
         super().__init__(state)
         self.libs = self.dir / "libs"
-        self.data = self.dir / "data"
         self.cluster_id = state.value(
             "kafka.cluster_id", lambda: urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
         )
@@ -63,10 +61,11 @@ class Kafka(Service):
         return str(self.libs / "*")
 
     def install(self) -> None:
-        marker = f".kafka-{KAFKA_VERSION}"
+        version = settings().kafka_version
+        marker = f".kafka-{version}"
         if not (self.libs / marker).exists():
-            say(f"kafka: resolving org.apache.kafka:kafka_2.13:{KAFKA_VERSION} with Maven (first run downloads ~45 MB)")
-        maven_libs(POM.format(kafka=KAFKA_VERSION, log4j=LOG4J_VERSION), self.dir, self.libs, marker, self.log, "kafka")
+            say(f"kafka: resolving org.apache.kafka:kafka_2.13:{version} with Maven (first run downloads ~45 MB)")
+        maven_libs(POM.format(kafka=version, log4j=LOG4J_VERSION), self.dir, self.libs, marker, self.log, "kafka")
         self._write_config()
         if not (self.data / "meta.properties").exists():
             say("kafka: formatting KRaft storage")

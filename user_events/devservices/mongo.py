@@ -18,7 +18,6 @@ from user_events.config import settings
 from .base import Service
 from .core import LOOPBACK, ServiceError
 
-SECANTUS_REQUIREMENT = settings().secantus_requirement
 HEALTH_DB = "_user_events_health"
 
 
@@ -29,10 +28,9 @@ class Mongo(Service):
     def __init__(self, state):
         super().__init__(state)
         self.venv = self.dir / "venv"
-        self.data = self.dir / "data"
 
     def install(self) -> None:
-        self.install_venv(self.venv, [SECANTUS_REQUIREMENT], "secantusd-py", prerelease=True)
+        self.install_venv(self.venv, [settings().secantus_requirement], "secantusd-py", prerelease=True)
 
     def start(self) -> None:
         port = self.port(env_var="USER_EVENTS_MONGO_PORT")

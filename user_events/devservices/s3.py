@@ -46,7 +46,6 @@ class SeaweedS3(Service):
 
     def __init__(self, state):
         super().__init__(state)
-        self.data = self.dir / "data"
         self.access_key = state.value("s3.access_key", lambda: "UE" + uuid.uuid4().hex[:18].upper())
         self.secret_key = state.secret("s3.secret_key", nbytes=40)
         self.bucket = settings().s3_bucket

@@ -10,7 +10,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from user_events.spark import HADOOP_AWS_PACKAGE, S3A_CLASSPATH_FILE, resolved_s3a_classpath
+from user_events.spark import HADOOP_AWS_PACKAGE, resolved_s3a_classpath, s3a_classpath_file
 
 from .core import ServiceError, run_logged, say
 
@@ -32,7 +32,7 @@ def ensure_s3a_jars(log: Path) -> None:
         raise ServiceError("spark s3a jars: Maven (`mvn`) not found; install it, e.g. `apt-get install maven`")
     say(f"spark: resolving {HADOOP_AWS_PACKAGE} and the AWS SDK bundle with Maven (first run downloads ~690 MB)")
     group, artifact, version = HADOOP_AWS_PACKAGE.split(":")
-    work = S3A_CLASSPATH_FILE.parent
+    work = s3a_classpath_file().parent
     work.mkdir(parents=True, exist_ok=True)
     pom = work / "pom.xml"
     pom.write_text(POM.format(group=group, artifact=artifact, version=version))
@@ -55,5 +55,5 @@ def ensure_s3a_jars(log: Path) -> None:
     missing = [p for p in classpath.split(":") if not Path(p).is_file()]
     if not classpath or missing:
         raise ServiceError(f"spark s3a jars: Maven reported missing jars {missing}; see {log}")
-    S3A_CLASSPATH_FILE.write_text(f"{HADOOP_AWS_PACKAGE}\n{classpath}\n")
+    s3a_classpath_file().write_text(f"{HADOOP_AWS_PACKAGE}\n{classpath}\n")
     raw.unlink()

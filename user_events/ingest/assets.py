@@ -9,13 +9,13 @@ from pathlib import Path
 import dagster as dg
 from pyspark.sql import Observation
 
-from user_events.config import redact_url
 from user_events.files import write_parquet
 from user_events.ingest import transforms as T
 from user_events.ingest.handles import BrandDetailsData, RawInput, TypedEvents
 from user_events.ingest.inputs import InputError, is_remote, resolve_inputs
 from user_events.ingest.resources import DEFAULT_SAMPLE_ROWS, BatchSettings, SparkResource
 from user_events.progress import progress
+from user_events.redaction import redact_url
 
 GROUP = "ingest"
 

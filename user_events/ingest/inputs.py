@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from user_events.config import ConfigError, redact_url
+from user_events.config import ConfigError
+from user_events.redaction import redact_url
 from user_events.schema import RAW_HEADER
 
 RAW_CSV_VAR = "USER_EVENTS_RAW_CSV"

@@ -12,7 +12,7 @@ from dagster._core.storage.fs_io_manager import PickledObjectFilesystemIOManager
 from dagster_pyspark import LazyPySparkResource
 from pydantic import Field
 
-from user_events.config import DATA_DIR, settings
+from user_events.config import settings
 
 DEFAULT_SAMPLE_ROWS = 200_000
 
@@ -73,7 +73,7 @@ class DataHandleIOManager(dg.ConfigurableIOManagerFactory):
 
     def create_io_manager(self, context: dg.InitResourceContext) -> _DataHandlePickles:
         base = self.base_dir or (
-            context.instance.storage_directory() if context.instance else str(DATA_DIR / "storage")
+            context.instance.storage_directory() if context.instance else str(settings().data_dir / "storage")
         )
         return _DataHandlePickles(base_dir=base)
 
@@ -88,7 +88,7 @@ def spark_resource() -> SparkResource:
 
 def default_sample_path() -> Path:
     """The project's own generated one-day dataset, used when USER_EVENTS_RAW_CSV is unset."""
-    return DATA_DIR / "sample" / "user_events_2019-11-01.csv"
+    return settings().data_dir / "sample" / "user_events_2019-11-01.csv"
 
 
 class BatchSettings(dg.ConfigurableResource):

@@ -15,7 +15,8 @@ from dataclasses import asdict, dataclass
 import dagster as dg
 
 from user_events.asset_keys import LAKE_EVENTS_HOURLY, mongo_collection
-from user_events.config import redact_text, settings
+from user_events.config import settings
+from user_events.redaction import redact_text
 from user_events.streaming.clients import KafkaClientsMixin
 from user_events.streaming.collections import EVENTS
 from user_events.streaming.kafka_io import sink_group

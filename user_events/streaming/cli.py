@@ -7,8 +7,9 @@ import json
 import logging
 import sys
 
-from user_events.config import redact_text, settings
+from user_events.config import settings
 from user_events.options import add_arguments, from_arguments
+from user_events.redaction import redact_text
 from user_events.streaming.simulate_config import SimulateConfig
 from user_events.streaming.sink_options import FLUSH_RECORDS, ROTATE_SECONDS, SinkOptions
 

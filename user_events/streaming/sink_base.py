@@ -19,7 +19,8 @@ from datetime import UTC, datetime
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 from tenacity import RetryCallState, Retrying, retry_if_exception, wait_exponential
 
-from user_events.config import redact_text, settings
+from user_events.config import settings
+from user_events.redaction import redact_text
 from user_events.streaming.clients import KafkaClients, KafkaClientsMixin
 from user_events.streaming.collections import SINK_STATUS, status_id
 from user_events.streaming.kafka_io import (

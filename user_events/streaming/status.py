@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 
-from user_events.config import redact_text
+from user_events.redaction import redact_text
 
 
 class StatusWriter(threading.Thread):

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt
 
-from user_events.config import DATA_DIR, ConfigError
+from user_events.config import ConfigError, settings
 from user_events.pgserver import (
     BULK_LOAD_SETTINGS,
     SERVER_CWD,
@@ -64,7 +64,7 @@ def bin_dir() -> Path:
 
 class EmbeddedPostgres:
     def __init__(self, root: Path | str | None = None):
-        self.root = Path(root) if root else DATA_DIR / "embedded-pg"
+        self.root = Path(root) if root else settings().data_dir / "embedded-pg"
         self.pgdata = self.root / "data"
         self.logfile = self.root / "server.log"
         self.user = ServerUser(SYSTEM_USER)

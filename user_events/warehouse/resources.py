@@ -7,7 +7,8 @@ from urllib.parse import urlsplit
 import dagster as dg
 from pydantic import PrivateAttr
 
-from user_events.config import ConfigError, redact_text, redact_url, settings, variable_name
+from user_events.config import ConfigError, settings, variable_name
+from user_events.redaction import redact_text, redact_url
 
 PG_URL_VAR = variable_name("pg_url")
 PG_SCHEMA_VAR = variable_name("pg_schema")

@@ -11,14 +11,12 @@ from urllib.parse import urlsplit
 import psycopg
 import pytest
 
-from user_events.config import DATA_DIR, PROJECT_ROOT
+from user_events.config import PROJECT_ROOT
 from user_events.dashboards.provision import BUNDLE_DIR, DASHBOARD_SLUGS, Placement, bundle_files, provision
-from user_events.devservices.core import State
+from user_events.devservices.core import State, services_dir
 from user_events.devservices.postgres import READER_PASSWORD_SECRET
 from user_events.warehouse.access import READER_ROLE
 from user_events_tests.dashboards.support import bundle_uuid
-
-SUPERSET_DIR = DATA_DIR / "services" / "superset"
 
 
 def _reader_password() -> str:
@@ -82,11 +80,12 @@ def test_no_database_password_in_the_dashboard_files_or_superset_metadata(kpi_wa
         text = path.read_text(errors="replace")
         for what, value in secrets.items():
             assert value not in text, f"{what} found in {path}"
-    for path in (SUPERSET_DIR / "superset.db", SUPERSET_DIR / "superset.log"):
+    superset_dir = services_dir() / "superset"
+    for path in (superset_dir / "superset.db", superset_dir / "superset.log"):
         blob = path.read_bytes()
         for what, value in secrets.items():
             assert value.encode() not in blob, f"{what} found in {path}"
-    with sqlite3.connect(f"file:{SUPERSET_DIR / 'superset.db'}?mode=ro", uri=True) as db:
+    with sqlite3.connect(f"file:{superset_dir / 'superset.db'}?mode=ro", uri=True) as db:
         uris = [r[0] for r in db.execute("SELECT sqlalchemy_uri FROM dbs")]
         stored = [r[0] for r in db.execute("SELECT password FROM dbs")]
         logged = db.execute(

@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from user_events.config import DATA_DIR
+from user_events.config import settings
 from user_events.dashboards.browser import (
     ALL_RENDERED,
     CHART,
@@ -23,10 +23,8 @@ from user_events.dashboards.browser import (
     open_dashboard,
 )
 from user_events.dashboards.provision import Placement, provision
-from user_events.devservices.core import SERVICES_DIR
+from user_events.devservices.core import services_dir
 from user_events_tests.stream_support import mongo_db
-
-SCREENSHOTS = DATA_DIR / "screenshots"
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +55,7 @@ def browser_page(browser):
 
 
 def superset_log_tail(lines: int = 40) -> str:
-    log = SERVICES_DIR / "superset" / "superset.log"
+    log = services_dir() / "superset" / "superset.log"
     if not log.exists():
         return "(no log)"
     wanted = [
@@ -180,11 +178,12 @@ def funnel_bands_top_to_bottom(page, title: str) -> list[str]:
 
 
 def keep_screenshot(page, slug: str, took: float) -> None:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    screenshots = settings().data_dir / "screenshots"
+    screenshots.mkdir(parents=True, exist_ok=True)
     time.sleep(2)  # let the chart animations settle before the picture
     page.wait_for_function(ALL_RENDERED, arg=[CHART, chart_count(slug)], timeout=60_000, polling=100)
-    page.screenshot(path=str(SCREENSHOTS / f"{slug}.png"), full_page=True)
-    times = SCREENSHOTS / "render_seconds.json"
+    page.screenshot(path=str(screenshots / f"{slug}.png"), full_page=True)
+    times = screenshots / "render_seconds.json"
     data = json.loads(times.read_text()) if times.exists() else {}
     data[slug] = round(took, 2)
     times.write_text(json.dumps(data, indent=2))

@@ -11,7 +11,8 @@ import subprocess
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from user_events.config import DATA_DIR, PROJECT_ROOT
+from user_events.config import PROJECT_ROOT
+from user_events.devservices.core import services_dir
 from user_events.warehouse.access import READER_ROLE
 from user_events_tests.test_docker_compose import SECRETS, compose_config
 
@@ -56,7 +57,7 @@ def test_the_image_provisioning_script_runs_in_superset_s_own_environment(kpi_wa
     """provision.py as the image holds it (only what the Dockerfile copies), run by Superset's own Python
     (the local Superset venv: Superset 6.1 with the image's extra pins), provisions the running Superset."""
     replay_dockerfile_copies(tmp_path)
-    superset_python = DATA_DIR / "services" / "superset" / "venv" / "bin" / "python"
+    superset_python = services_dir() / "superset" / "venv" / "bin" / "python"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("USER_EVENTS_", "PYTHON"))}
     env.update(
         {

@@ -21,7 +21,7 @@ import psycopg
 import pytest
 
 from user_events.config import PROJECT_ROOT
-from user_events.devservices.core import SERVICES_DIR
+from user_events.devservices.core import services_dir
 from user_events_tests.stream_support import require_services
 
 
@@ -42,7 +42,7 @@ def backends_of(postmaster: psutil.Process) -> list[psutil.Process]:
 def test_up_after_a_postmaster_sigkill_with_a_busy_backend_starts_in_one_call():
     require_services("USER_EVENTS_PG_URL")
     url = os.environ["USER_EVENTS_PG_URL"]
-    postmaster = psutil.Process(json.loads((SERVICES_DIR / "postgres.pid").read_text())["pid"])
+    postmaster = psutil.Process(json.loads((services_dir() / "postgres.pid").read_text())["pid"])
     errors: list[BaseException] = []
 
     def busy() -> None:  # minutes of CPU in one statement: the backend never waits, so never notices

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from user_events.config import PROJECT_ROOT, settings
-from user_events.devservices.core import SERVICES_DIR
+from user_events.devservices.core import services_dir
 from user_events.storage.s3 import S3Storage
 from user_events.streaming.resources import KafkaResource, MongoResource
 from user_events_tests.devservices.support import processes_using
@@ -47,7 +47,7 @@ def devservices(*args: str, timeout: float = 300) -> subprocess.CompletedProcess
 def recorded_pids() -> dict[str, int]:
     pids = {}
     for name in SERVICE_NAMES:
-        path = SERVICES_DIR / f"{name}.pid"
+        path = services_dir() / f"{name}.pid"
         if path.exists():
             pids[name] = json.loads(path.read_text())["pid"]
     return pids
@@ -65,7 +65,7 @@ def test_installed_modules_have_bytecode():
     for module in (dagster, pyspark):
         assert Path(importlib.util.cache_from_source(module.__file__)).exists(), module.__name__
     for service, package in (("superset", "superset"), ("mongo", "secantus")):
-        (init,) = (SERVICES_DIR / service / "venv").glob(f"lib/python*/site-packages/{package}/__init__.py")
+        (init,) = (services_dir() / service / "venv").glob(f"lib/python*/site-packages/{package}/__init__.py")
         assert Path(importlib.util.cache_from_source(str(init))).exists(), f"{service}: {init}"
 
 
@@ -252,8 +252,8 @@ def test_services_down_leaves_nothing_running_then_up_restores(spark):
     try:
         result = devservices("down")
         assert result.returncode == 0, result.stderr
-        assert not any((SERVICES_DIR / f"{name}.pid").exists() for name in SERVICE_NAMES)
-        assert processes_using(SERVICES_DIR) == []
+        assert not any((services_dir() / f"{name}.pid").exists() for name in SERVICE_NAMES)
+        assert processes_using(services_dir()) == []
         status = devservices("status")
         assert status.returncode == 3 and status.stdout.count("stopped") == len(SERVICE_NAMES)
     finally:
@@ -283,7 +283,7 @@ def test_superset_stops_by_itself_soon_after_sigterm():
     try:
         assert result.returncode == 0, result.stderr
         assert "superset: stopped" in result.stdout and "killed" not in result.stdout, result.stdout
-        assert processes_using(SERVICES_DIR / "superset") == []
+        assert processes_using(services_dir() / "superset") == []
         assert took < 5, f"stopping Superset took {took:.1f}s"  # 0.5-0.7 s now, 11-16 s before (load 5-7)
     finally:
         assert devservices("up", "superset").returncode == 0

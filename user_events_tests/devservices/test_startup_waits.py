@@ -75,8 +75,10 @@ def test_wait_healthy_names_the_last_error_and_the_log_after_the_timeout(tmp_pat
 
 @pytest.fixture
 def services_dir(tmp_path, monkeypatch):
-    monkeypatch.setattr(core, "SERVICES_DIR", tmp_path)
-    return tmp_path
+    monkeypatch.setenv("USER_EVENTS_DATA_DIR", str(tmp_path))
+    path = core.services_dir()
+    path.mkdir()
+    return path
 
 
 def start_sleeper(proc: Process, log: Path, ignore_sigterm: bool = False) -> int:

@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 import pytest
 
 from user_events.config import PROJECT_ROOT
-from user_events.devservices.core import SERVICES_DIR
+from user_events.devservices.core import services_dir
 from user_events_tests.stream_support import (
     committed_offsets,
     end_offsets,
@@ -54,7 +54,7 @@ def devservices_up(name: str) -> subprocess.CompletedProcess:
 
 
 def service_group(name: str) -> int:
-    return os.getpgid(json.loads((SERVICES_DIR / f"{name}.pid").read_text())["pid"])
+    return os.getpgid(json.loads((services_dir() / f"{name}.pid").read_text())["pid"])
 
 
 def kill_and_bring_back(name: str) -> None:

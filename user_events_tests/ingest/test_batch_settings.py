@@ -2,7 +2,7 @@
 
 import pytest
 
-from user_events.config import DATA_DIR
+from user_events.config import settings
 from user_events.ingest.quality import check_reject_rate
 from user_events.ingest.resources import BatchSettings
 
@@ -13,8 +13,8 @@ def test_unset_fields_follow_the_environment_at_use_time(monkeypatch, tmp_path):
     monkeypatch.delenv("USER_EVENTS_RAW_CSV", raising=False)
     monkeypatch.delenv("USER_EVENTS_BATCH_DIR", raising=False)
     batch = BatchSettings()
-    assert batch.raw_csv_spec() == (str(DATA_DIR / "sample" / "user_events_2019-11-01.csv"), True)
-    assert batch.typed_events_path() == DATA_DIR / "batch" / "typed_events"
+    assert batch.raw_csv_spec() == (str(settings().data_dir / "sample" / "user_events_2019-11-01.csv"), True)
+    assert batch.typed_events_path() == settings().data_dir / "batch" / "typed_events"
     monkeypatch.setenv("USER_EVENTS_RAW_CSV", "s3a://bucket/raw/*.csv")
     monkeypatch.setenv("USER_EVENTS_BATCH_DIR", str(tmp_path))
     assert batch.raw_csv_spec() == ("s3a://bucket/raw/*.csv", False)
