@@ -29,9 +29,11 @@ services-up: install
 services-down:
 	@test -x $(PY) && $(PY) -m user_events.devservices down || true
 
+# ruff and the import rules of docs/architecture.md
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports --no-cache
 
 # `make test PYTEST_ARGS="-m unit"`: the pure tests only, without starting any service
 test: install lint $(if $(findstring -m unit,$(PYTEST_ARGS)),,services-up)
