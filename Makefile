@@ -29,11 +29,14 @@ services-up: install
 services-down:
 	@test -x $(PY) && $(PY) -m user_events.devservices down || true
 
-# ruff and the import rules of docs/architecture.md
+# ruff, the import rules of docs/architecture.md, and every import declared (the package without the dev extra;
+# then the tests and benchmarks, which may use it)
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/lint-imports --no-cache
+	$(VENV)/bin/deptry .
+	$(VENV)/bin/deptry . --extend-exclude user_events/dashboards/server --ignore DEP004
 
 # `make test PYTEST_ARGS="-m unit"`: the pure tests only, without starting any service
 test: install lint $(if $(findstring -m unit,$(PYTEST_ARGS)),,services-up)
