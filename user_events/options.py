@@ -5,6 +5,13 @@ A field's metadata says how each side spells it: the CLI flag (default `--name-w
 field name (default the field's), a default that differs on one side, whether a side has it at all, and
 for a typed value (say a datetime) the text type both sides take plus the function that parses it.
 Dagster is imported only by `dagster_config`, so a command that only parses flags stays light.
+
+Why not pydantic-settings' CLI support (`CliSettingsSource` over a parser of ours): it would change the flags
+and the help the contract documents. It names each value by its type (`--rate float`, not `--rate RATE`), has
+no per-field metavar (`--until-idle SECONDS`), appends `(default: ...)` to every help line, and its mutually
+exclusive group is a nested model whose flags carry the group's name (`--stop.count`, not `--count`). Nor does
+it cover the Dagster side: a field named or defaulted differently there (`duration_seconds`, a run's 10,000
+events) or present on one side only. What is left here is only that mapping, over the standard library.
 """
 
 from __future__ import annotations
