@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--runs", type=int, default=5)
     args = ap.parse_args(argv)
 
-    from user_events.ingest.quality import pandera_errors, small_frame_errors
+    from user_events.quality.reports import pandera_errors, small_frame_errors
     from user_events.schema import BRAND_DETAILS, KPI_DAILY
     from user_events.spark import get_spark
     from user_events.warehouse.checks import kpi_dataframe

@@ -9,17 +9,16 @@ from pyspark.sql import functions as F
 
 from user_events.ingest.assets import brand_details, typed_events
 from user_events.ingest.handles import BrandDetailsData, TypedEvents
-from user_events.ingest.quality import (
+from user_events.ingest.resources import BatchSettings, SparkResource
+from user_events.quality.reports import error_count, small_frame_errors
+from user_events.quality.results import (
     DEFAULT_MAX_REJECT_RATE,
     MAX_REJECT_RATE_VAR,
     check_event_id_unique,
     check_reject_rate,
     check_schema,
-    error_count,
     rule_violations,
-    small_frame_errors,
 )
-from user_events.ingest.resources import BatchSettings, SparkResource
 from user_events.schema import BRAND_DETAILS
 
 

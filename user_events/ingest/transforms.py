@@ -17,6 +17,7 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import StringType, StructField
 
+from user_events.quality.event_ids import ID_HASH_COL, id_hash, repeated_id_hashes
 from user_events.schema import (
     BRAND_DETAILS,
     EVENT_ID_HEX_CHARS,
@@ -330,22 +331,6 @@ def drop_exact_duplicates(typed_df: DataFrame) -> tuple[DataFrame, int]:
     """
     deduped = dedupe_events(typed_df)
     return deduped, typed_df.count() - deduped.count()
-
-
-ID_HASH_COL = "_id_hash"
-
-
-def id_hash(c: Column) -> Column:
-    """64-bit hash of an event id: a fixed-width key that Spark aggregates and joins far faster than text."""
-    return F.xxhash64(c)
-
-
-def repeated_id_hashes(events: DataFrame, id_col: str = "event_id") -> DataFrame:
-    """Hashes of ids that may occur more than once (every repeated id's hash is here; a hash collision
-    only adds a false candidate). A narrow aggregation over one long column."""
-    return (
-        events.groupBy(id_hash(F.col(id_col)).alias(ID_HASH_COL)).count().where(F.col("count") > 1).select(ID_HASH_COL)
-    )
 
 
 def dedupe_events(typed_df: DataFrame, repeated_hashes: DataFrame | None = None) -> DataFrame:

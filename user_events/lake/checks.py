@@ -9,11 +9,11 @@ import dagster as dg
 
 from user_events.asset_keys import HOURLY_KPIS, HOURLY_USER_EVENTS
 from user_events.config import settings
-from user_events.ingest.quality import check_event_id_unique, check_reject_rate, check_schema
 from user_events.ingest.resources import SparkResource
 from user_events.lake.assets import hour_stats, hourly_typed_events, read_hours, window_hours
 from user_events.lake.partitions import HOURLY_PARTITIONS
 from user_events.lake.resources import LakeSettings
+from user_events.quality.results import check_event_id_unique, check_reject_rate, check_schema
 from user_events.schema import KPI_DAILY, KPI_HOURLY
 from user_events.warehouse import anomalies, kpis
 from user_events.warehouse.resources import PostgresResource

@@ -8,8 +8,8 @@ import dagster as dg
 from pyspark.sql import DataFrame, SparkSession
 
 from user_events.ingest.handles import TypedEvents
-from user_events.ingest.quality import check_schema, rule_violations
 from user_events.ingest.resources import SparkResource
+from user_events.quality.results import check_schema, rule_violations
 from user_events.schema import TableSpec, spark_schema
 from user_events.warehouse import anomalies, kpis
 from user_events.warehouse.assets import KPI_TABLES, PREFIX

@@ -6,14 +6,8 @@ from datetime import date, datetime
 from decimal import Decimal
 
 from user_events.ingest.checks import brand_details_inconsistencies
-from user_events.ingest.quality import (
-    check_event_id_unique,
-    check_reject_rate,
-    check_schema,
-    error_count,
-    pandera_errors,
-    small_frame_errors,
-)
+from user_events.quality.reports import error_count, pandera_errors, small_frame_errors
+from user_events.quality.results import check_event_id_unique, check_reject_rate, check_schema
 from user_events.schema import BRAND_DETAILS, KPI_DAILY, USER_EVENTS, spark_schema
 from user_events.warehouse.checks import check_kpis, kpi_dataframe, kpi_rule_violations
 

@@ -3,8 +3,8 @@
 import pytest
 
 from user_events.config import settings
-from user_events.ingest.quality import check_reject_rate
 from user_events.ingest.resources import BatchSettings
+from user_events.quality.results import check_reject_rate
 
 pytestmark = pytest.mark.unit
 
