@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from datetime import UTC
 from typing import TYPE_CHECKING
 
+from psycopg import sql
+
 if TYPE_CHECKING:  # pragma: no cover
     import pyarrow
     from pyspark.sql.types import StructType
@@ -235,25 +237,28 @@ def raw_spark_schema() -> StructType:
     return StructType([StructField(f, StringType(), True) for f in RAW_FIELDS])
 
 
-def quote_ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
+def column_list(names: Iterable[str]) -> sql.Composed:
+    """`"a", "b", ...`: column names as quoted identifiers, comma-separated."""
+    return sql.SQL(", ").join(map(sql.Identifier, names))
 
 
-def qualified(schema: str, table: str) -> str:
-    """schema.table, both quoted."""
-    return f"{quote_ident(schema)}.{quote_ident(table)}"
-
-
-def pg_create_table_sql(table: TableSpec, schema: str) -> str:
+def pg_create_table_sql(table: TableSpec, schema: str) -> sql.Composed:
     """CREATE TABLE IF NOT EXISTS for a table spec in a PostgreSQL schema."""
-    cols = [
-        f"{quote_ident(c.name)} {KINDS[c.kind][1]}"
-        f"{f' COLLATE {quote_ident(c.pg_collation)}' if c.pg_collation else ''}{'' if c.nullable else ' NOT NULL'}"
-        for c in table.columns
-    ]
+    cols = [_pg_column_sql(c) for c in table.columns]
     if table.primary_key:
-        cols.append(f"PRIMARY KEY ({', '.join(quote_ident(k) for k in table.primary_key)})")
-    return f"CREATE TABLE IF NOT EXISTS {quote_ident(schema)}.{quote_ident(table.name)} ({', '.join(cols)})"
+        cols.append(sql.SQL("PRIMARY KEY ({})").format(column_list(table.primary_key)))
+    return sql.SQL("CREATE TABLE IF NOT EXISTS {} ({})").format(
+        sql.Identifier(schema, table.name), sql.SQL(", ").join(cols)
+    )
+
+
+def _pg_column_sql(c: ColumnSpec) -> sql.Composed:
+    parts = [sql.Identifier(c.name), sql.SQL(KINDS[c.kind][1])]
+    if c.pg_collation:
+        parts += [sql.SQL("COLLATE"), sql.Identifier(c.pg_collation)]
+    if not c.nullable:
+        parts.append(sql.SQL("NOT NULL"))
+    return sql.SQL(" ").join(parts)
 
 
 def _pandera_checks(pa, spec: ColumnSpec) -> list:

@@ -19,6 +19,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
 
+from psycopg import sql
+
 from user_events.progress import PROGRESS_LOGGER
 from user_events.schema import (
     LOAD_PATHS,
@@ -28,9 +30,8 @@ from user_events.schema import (
     WAREHOUSE_TABLES,
     TableSpec,
     arrow_schema,
+    column_list,
     pg_create_table_sql,
-    qualified,
-    quote_ident,
 )
 from user_events.warehouse import kpis
 
@@ -46,14 +47,15 @@ INDEXES: tuple[tuple[TableSpec, str, str], ...] = (
 
 def ensure_tables(conn, schema: str) -> None:
     """CREATE SCHEMA/TABLE/INDEX IF NOT EXISTS for all warehouse tables (committed by the caller)."""
-    conn.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_ident(schema)}")
+    conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
     for spec in WAREHOUSE_TABLES:
         conn.execute(pg_create_table_sql(spec, schema))
     _add_owner_column(conn, schema)
     for spec, suffix, column in INDEXES:
         conn.execute(
-            f"CREATE INDEX IF NOT EXISTS {quote_ident(spec.name + '_' + suffix)} "
-            f"ON {qualified(schema, spec.name)} ({quote_ident(column)})"
+            sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {} ({})").format(
+                sql.Identifier(f"{spec.name}_{suffix}"), sql.Identifier(schema, spec.name), sql.Identifier(column)
+            )
         )
 
 
@@ -65,9 +67,9 @@ def _add_owner_column(conn, schema: str) -> None:
         (schema, USER_EVENTS_TABLE.name, LOADED_BY.name),
     ).fetchone()[0]
     if missing:
-        target = qualified(schema, USER_EVENTS_TABLE.name)
-        conn.execute(f"ALTER TABLE {target} ADD COLUMN {quote_ident(LOADED_BY.name)} text NOT NULL DEFAULT 'batch'")
-        conn.execute(f"ALTER TABLE {target} ALTER COLUMN {quote_ident(LOADED_BY.name)} DROP DEFAULT")
+        target, owner = sql.Identifier(schema, USER_EVENTS_TABLE.name), sql.Identifier(LOADED_BY.name)
+        conn.execute(sql.SQL("ALTER TABLE {} ADD COLUMN {} text NOT NULL DEFAULT 'batch'").format(target, owner))
+        conn.execute(sql.SQL("ALTER TABLE {} ALTER COLUMN {} DROP DEFAULT").format(target, owner))
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -111,10 +113,10 @@ def _write_batch(copy, encoder, batch) -> int:
 
 
 def copy_batches(
-    conn, table: str, spec: TableSpec, batches: Iterable, freeze: bool = False, progress_every: int = 500_000
+    conn, table: sql.Identifier, spec: TableSpec, batches: Iterable, freeze: bool = False, progress_every: int = 500_000
 ) -> int:
-    """COPY the batches (Arrow, with `spec`'s columns) into `table` (already qualified) in the connection's
-    current transaction, in PostgreSQL's binary format: nothing is rendered to text or parsed back.
+    """COPY the batches (Arrow, with `spec`'s columns) into `table` in the connection's current transaction, in
+    PostgreSQL's binary format: nothing is rendered to text or parsed back.
 
     freeze: COPY ... FREEZE, for a table created or truncated in this transaction (rows land frozen, so the
     first reader does not rewrite every page to set hint bits).
@@ -123,16 +125,17 @@ def copy_batches(
 
     schema = arrow_schema(spec)
     encoder = pgpq.ArrowToPostgresBinaryEncoder(schema)
-    cols = ", ".join(quote_ident(c) for c in spec.column_names)
-    options = "FORMAT binary, FREEZE" if freeze else "FORMAT binary"
+    options = sql.SQL("FORMAT binary, FREEZE" if freeze else "FORMAT binary")
+    statement = sql.SQL("COPY {} ({}) FROM STDIN ({})").format(table, column_list(spec.column_names), options)
+    name = table.as_string(conn)
     total, next_report = 0, progress_every
     with conn.cursor() as cur:
-        with cur.copy(f"COPY {table} ({cols}) FROM STDIN ({options})") as copy:
+        with cur.copy(statement) as copy:
             copy.write(encoder.write_header())
             for batch in batches:
                 total += _write_batch(copy, encoder, conform_batch(batch, schema))
                 if total >= next_report:
-                    log.info(f"  {table}: {total:,} rows copied")
+                    log.info(f"  {name}: {total:,} rows copied")
                     next_report += progress_every
             copy.write(encoder.finish())
     return total
@@ -170,35 +173,41 @@ def load_user_events(conn, schema: str, batches: Iterable, hours: Sequence[datet
     """
     if loaded_by not in LOAD_PATHS:
         raise ValueError(f"loaded_by must be one of {LOAD_PATHS}, not {loaded_by!r}")
-    target = qualified(schema, USER_EVENTS_TABLE.name)
+    target = sql.Identifier(schema, USER_EVENTS_TABLE.name)
+    name = f"{schema}.{USER_EVENTS_TABLE.name}"
     owned = with_owner(batches, loaded_by)
     hour_list = list(hours)
     started = time.monotonic()
     with conn.transaction():
         _tune_session(conn)
         # writers of other hours wait for us; readers keep reading the old state until commit
-        conn.execute(f"LOCK TABLE {target} IN SHARE ROW EXCLUSIVE MODE")
+        conn.execute(sql.SQL("LOCK TABLE {} IN SHARE ROW EXCLUSIVE MODE").format(target))
         others = conn.execute(
-            f"SELECT EXISTS (SELECT 1 FROM {target} WHERE NOT (event_hour = ANY(%s) AND loaded_by = %s))",
+            sql.SQL("SELECT EXISTS (SELECT 1 FROM {} WHERE NOT (event_hour = ANY(%s) AND loaded_by = %s))").format(
+                target
+            ),
             (hour_list, loaded_by),
         ).fetchone()[0]
         skipped = 0
         if not others:
-            deleted = conn.execute(f"SELECT count(*) FROM {target}").fetchone()[0]
-            conn.execute(f"TRUNCATE {target}")
+            deleted = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(target)).fetchone()[0]
+            conn.execute(sql.SQL("TRUNCATE {}").format(target))
             # into an empty table, building the indexes once afterwards (a sort) beats maintaining them
             # row by row; a duplicate id makes the primary key fail and the whole transaction roll back
             rebuild = _drop_indexes(conn, schema, USER_EVENTS_TABLE)
             inserted = copy_batches(conn, target, USER_EVENTS_TABLE, owned, freeze=True)
-            log.info(f"  {target}: {inserted:,} rows copied in {time.monotonic() - started:.1f}s; building indexes")
+            log.info(f"  {name}: {inserted:,} rows copied in {time.monotonic() - started:.1f}s; building indexes")
             for statement in rebuild:
                 conn.execute(statement)
             mode = "truncate"
         else:
             deleted = conn.execute(
-                f"DELETE FROM {target} WHERE event_hour = ANY(%s) AND loaded_by = %s", (hour_list, loaded_by)
+                sql.SQL("DELETE FROM {} WHERE event_hour = ANY(%s) AND loaded_by = %s").format(target),
+                (hour_list, loaded_by),
             ).rowcount
-            shared = conn.execute(f"SELECT EXISTS (SELECT 1 FROM {target} WHERE event_hour = ANY(%s))", (hour_list,))
+            shared = conn.execute(
+                sql.SQL("SELECT EXISTS (SELECT 1 FROM {} WHERE event_hour = ANY(%s))").format(target), (hour_list,)
+            )
             if shared.fetchone()[0]:  # the other load owns rows of these hours: skip the events it stored
                 inserted, skipped = _insert_missing(conn, target, owned)
                 mode = "delete-owned-hours, merge"
@@ -206,9 +215,9 @@ def load_user_events(conn, schema: str, batches: Iterable, hours: Sequence[datet
                 inserted = copy_batches(conn, target, USER_EVENTS_TABLE, owned)
                 mode = "delete-owned-hours"
         # fresh statistics: the KPI queries below (and later readers) are planned on them
-        conn.execute(f"ANALYZE {target}")
+        conn.execute(sql.SQL("ANALYZE {}").format(target))
         log.info(
-            f"  {target}: stored in {time.monotonic() - started:.1f}s; recomputing the KPIs of {len(hour_list)} hour(s)"
+            f"  {name}: stored in {time.monotonic() - started:.1f}s; recomputing the KPIs of {len(hour_list)} hour(s)"
         )
         kpi_rows = kpis.recompute_kpis(conn, schema, hour_list)
         kpis.recompute_events_by_type(conn, schema, hour_list)
@@ -221,15 +230,24 @@ def load_user_events(conn, schema: str, batches: Iterable, hours: Sequence[datet
     }
 
 
-def _insert_missing(conn, target: str, batches: Iterable) -> tuple[int, int]:
+def _staging_table(conn, name: str, like: sql.Identifier) -> sql.Identifier:
+    """A temporary table shaped like `like`, dropped at commit."""
+    stage = sql.Identifier(name)
+    conn.execute(sql.SQL("CREATE TEMP TABLE {} (LIKE {} INCLUDING DEFAULTS) ON COMMIT DROP").format(stage, like))
+    return stage
+
+
+def _insert_missing(conn, target: sql.Identifier, batches: Iterable) -> tuple[int, int]:
     """Stage the batches, insert the events the table does not hold yet; returns (inserted, skipped)."""
-    conn.execute(f"CREATE TEMP TABLE _user_events_stage (LIKE {target} INCLUDING DEFAULTS) ON COMMIT DROP")
-    staged = copy_batches(conn, "_user_events_stage", USER_EVENTS_TABLE, batches)
-    cols = ", ".join(quote_ident(c) for c in USER_EVENTS_TABLE.column_names)
+    stage = _staging_table(conn, "_user_events_stage", target)
+    staged = copy_batches(conn, stage, USER_EVENTS_TABLE, batches)
+    cols = column_list(USER_EVENTS_TABLE.column_names)
     inserted = conn.execute(
-        f"INSERT INTO {target} ({cols}) SELECT {cols} FROM _user_events_stage ON CONFLICT (event_id) DO NOTHING"
+        sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {} ON CONFLICT (event_id) DO NOTHING").format(
+            target, cols, cols, stage
+        )
     ).rowcount
-    conn.execute("DROP TABLE _user_events_stage")
+    conn.execute(sql.SQL("DROP TABLE {}").format(stage))
     return inserted, staged - inserted
 
 
@@ -247,15 +265,19 @@ def _drop_indexes(conn, schema: str, spec: TableSpec) -> list[str]:
         """,
         (schema, spec.name),
     ).fetchall()
-    target = qualified(schema, spec.name)
-    rebuild = []
+    target = sql.Identifier(schema, spec.name)
+    rebuild: list[sql.Composable] = []
     for index_name, index_def, constraint, constraint_def in rows:
         if constraint:
-            conn.execute(f"ALTER TABLE {target} DROP CONSTRAINT {quote_ident(constraint)}")
-            rebuild.append(f"ALTER TABLE {target} ADD CONSTRAINT {quote_ident(constraint)} {constraint_def}")
+            conn.execute(sql.SQL("ALTER TABLE {} DROP CONSTRAINT {}").format(target, sql.Identifier(constraint)))
+            rebuild.append(
+                sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} {}").format(
+                    target, sql.Identifier(constraint), sql.SQL(constraint_def)
+                )
+            )
         else:
-            conn.execute(f"DROP INDEX {quote_ident(schema)}.{quote_ident(index_name)}")
-            rebuild.append(index_def)
+            conn.execute(sql.SQL("DROP INDEX {}").format(sql.Identifier(schema, index_name)))
+            rebuild.append(sql.SQL(index_def))
     return rebuild
 
 
@@ -266,8 +288,9 @@ def _drop_indexes(conn, schema: str, spec: TableSpec) -> list[str]:
 _REJECTED_KEY_COLS = [c for c in REJECTED_EVENTS.column_names if c != "rejected_at"]
 
 
-def _row_key(alias: str) -> str:
-    return "md5(row(" + ", ".join(f"{alias}.{quote_ident(c)}" for c in _REJECTED_KEY_COLS) + ")::text)"
+def _row_key(alias: str) -> sql.Composed:
+    columns = sql.SQL(", ").join(sql.Identifier(alias, c) for c in _REJECTED_KEY_COLS)
+    return sql.SQL("md5(row({})::text)").format(columns)
 
 
 def load_rejected_events(conn, schema: str, batches: Iterable, sources: Sequence[str]) -> dict:
@@ -276,25 +299,31 @@ def load_rejected_events(conn, schema: str, batches: Iterable, sources: Sequence
     A row rejected again (same source, same text, same reason) keeps its first rejected_at, so reloading
     the same input leaves the table identical.
     """
-    target = qualified(schema, REJECTED_EVENTS.name)
+    target = sql.Identifier(schema, REJECTED_EVENTS.name)
     cols = REJECTED_EVENTS.column_names
-    col_list = ", ".join(quote_ident(c) for c in cols)
+    select_cols = sql.SQL(", ").join(
+        sql.SQL("coalesce(f.first_at, s.rejected_at)") if c == "rejected_at" else sql.Identifier("s", c) for c in cols
+    )
     with conn.transaction():
         _tune_session(conn)
-        conn.execute(f"CREATE TEMP TABLE _rejected_stage (LIKE {target} INCLUDING DEFAULTS) ON COMMIT DROP")
-        staged = copy_batches(conn, "_rejected_stage", REJECTED_EVENTS, batches)
-        select_cols = ", ".join(
-            "coalesce(f.first_at, s.rejected_at)" if c == "rejected_at" else f"s.{quote_ident(c)}" for c in cols
-        )
-        cur = conn.execute(
-            f"""
+        stage = _staging_table(conn, "_rejected_stage", target)
+        staged = copy_batches(conn, stage, REJECTED_EVENTS, batches)
+        statement = sql.SQL(
+            """
             WITH old AS (DELETE FROM {target} WHERE source = ANY(%s) RETURNING *),
-            first_seen AS (SELECT {_row_key("old")} AS k, min(old.rejected_at) AS first_at FROM old GROUP BY 1)
-            INSERT INTO {target} ({col_list})
-            SELECT {select_cols} FROM _rejected_stage s LEFT JOIN first_seen f ON f.k = {_row_key("s")}
-            """,
-            (list(sources),),
+            first_seen AS (SELECT {old_key} AS k, min(old.rejected_at) AS first_at FROM old GROUP BY 1)
+            INSERT INTO {target} ({columns})
+            SELECT {select_cols} FROM {stage} s LEFT JOIN first_seen f ON f.k = {stage_key}
+            """
+        ).format(
+            target=target,
+            old_key=_row_key("old"),
+            columns=column_list(cols),
+            select_cols=select_cols,
+            stage=stage,
+            stage_key=_row_key("s"),
         )
+        cur = conn.execute(statement, (list(sources),))
         inserted = cur.rowcount
     return {"inserted": inserted, "staged": staged}
 
@@ -306,17 +335,18 @@ def load_rejected_events(conn, schema: str, batches: Iterable, sources: Sequence
 
 def replace_table(conn, schema: str, spec: TableSpec, batches: Iterable) -> dict:
     """TRUNCATE + COPY in one transaction: the table holds exactly the batches afterwards, or is unchanged."""
-    target = qualified(schema, spec.name)
+    target = sql.Identifier(schema, spec.name)
     with conn.transaction():
         _tune_session(conn)
-        conn.execute(f"TRUNCATE {target}")
+        conn.execute(sql.SQL("TRUNCATE {}").format(target))
         inserted = copy_batches(conn, target, spec, batches, freeze=True)
     return {"inserted": inserted}
 
 
 def table_counts(conn, schema: str) -> dict[str, int]:
+    count = sql.SQL("SELECT count(*) FROM {}")
     return {
-        spec.name: conn.execute(f"SELECT count(*) FROM {qualified(schema, spec.name)}").fetchone()[0]
+        spec.name: conn.execute(count.format(sql.Identifier(schema, spec.name))).fetchone()[0]
         for spec in WAREHOUSE_TABLES
     }
 

@@ -8,8 +8,9 @@ import uuid
 from datetime import date
 
 import pytest
+from psycopg import sql
 
-from user_events.schema import KPI_DAILY, qualified
+from user_events.schema import KPI_DAILY
 from user_events.warehouse.load import ensure_tables
 from user_events.warehouse.resources import connect
 from user_events_tests.dashboards.conftest import materialize_dashboards
@@ -25,7 +26,9 @@ def cached_query(client, key: str) -> dict:
 
 def set_conversion_rate(warehouse_url: str, schema: str, rate: float) -> None:
     with connect(warehouse_url, autocommit=True) as conn:
-        conn.execute(f"UPDATE {qualified(schema, KPI_DAILY.name)} SET conversion_rate = %s", (rate,))
+        conn.execute(
+            sql.SQL("UPDATE {} SET conversion_rate = %s").format(sql.Identifier(schema, KPI_DAILY.name)), (rate,)
+        )
 
 
 @pytest.fixture()
@@ -36,15 +39,17 @@ def one_day_warehouse(warehouse_url, kpi_warehouse):
     with connect(warehouse_url, autocommit=True) as conn:
         ensure_tables(conn, schema)
         conn.execute(
-            f"INSERT INTO {qualified(schema, KPI_DAILY.name)} (day, events, users, sessions, purchases, orders, "
-            "revenue, conversion_rate, cart_abandonment_rate, returning_user_rate, repeat_customer_rate, "
-            "avg_order_value) VALUES (%s, 10, 5, 6, 2, 2, 20.00, 0.25, 0.5, 0.2, 0.0, 10.00)",
+            sql.SQL(
+                "INSERT INTO {} (day, events, users, sessions, purchases, orders, revenue, conversion_rate, "
+                "cart_abandonment_rate, returning_user_rate, repeat_customer_rate, avg_order_value) "
+                "VALUES (%s, 10, 5, 6, 2, 2, 20.00, 0.25, 0.5, 0.2, 0.0, 10.00)"
+            ).format(sql.Identifier(schema, KPI_DAILY.name)),
             (date(2019, 11, 1),),
         )
     materialize_dashboards(warehouse_url, schema)
     yield schema
     with connect(warehouse_url, autocommit=True) as conn:
-        conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
     materialize_dashboards(warehouse_url, kpi_warehouse.schema)
 
 
