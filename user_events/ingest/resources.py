@@ -3,12 +3,12 @@ its reject-rate threshold (each unset field falls back, at use time, to its vari
 
 from __future__ import annotations
 
+import pickle
 import threading
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
-from dagster._core.storage.fs_io_manager import PickledObjectFilesystemIOManager
 from dagster_pyspark import LazyPySparkResource
 from pydantic import Field
 
@@ -58,7 +58,19 @@ class SparkResource(LazyPySparkResource):
         self._spark_session = get_spark(master=self.master, with_s3=with_s3, extra=self.spark_config)
 
 
-class _DataHandlePickles(PickledObjectFilesystemIOManager):
+class _DataHandlePickles(dg.UPathIOManager):
+    """Pickles under `base_path`, one file per asset (and partition), as Dagster's filesystem IO manager."""
+
+    extension: str = ""
+
+    def dump_to_path(self, context: dg.OutputContext, obj, path) -> None:
+        with path.open("wb") as file:
+            pickle.dump(obj, file, pickle.HIGHEST_PROTOCOL)
+
+    def load_from_path(self, context: dg.InputContext, path):
+        with path.open("rb") as file:
+            return pickle.load(file)
+
     def get_metadata(self, context: dg.OutputContext, obj) -> dict:
         data_path = getattr(obj, "path", None)
         return {"path": dg.MetadataValue.path(str(data_path))} if data_path else {}
@@ -75,7 +87,7 @@ class DataHandleIOManager(dg.ConfigurableIOManagerFactory):
         base = self.base_dir or (
             context.instance.storage_directory() if context.instance else str(settings().data_dir / "storage")
         )
-        return _DataHandlePickles(base_dir=base)
+        return _DataHandlePickles(base_path=Path(base))
 
 
 def spark_resource() -> SparkResource:
