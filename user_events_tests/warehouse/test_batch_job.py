@@ -9,7 +9,7 @@ from decimal import Decimal
 import pandas as pd
 import pytest
 
-from user_events.batch_cli import failure_message
+from user_events.run_report import failure_message
 from user_events.schema import KPI_DAILY, KPI_HOURLY, RAW_HEADER, WAREHOUSE_TABLES
 from user_events.warehouse import load
 from user_events_tests import reference
