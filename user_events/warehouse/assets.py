@@ -8,7 +8,7 @@ import time
 
 import dagster as dg
 
-from user_events.asset_keys import HOURLY_KPIS, HOURLY_USER_EVENTS, WAREHOUSE_PREFIX
+from user_events.asset_keys import HOURLY_KPIS, HOURLY_USER_EVENTS, WAREHOUSE_PREFIX, warehouse_table
 from user_events.ingest.handles import BrandDetailsData, TypedEvents
 from user_events.progress import progress
 from user_events.schema import (
@@ -18,6 +18,7 @@ from user_events.schema import (
     KPI_HOURLY,
     REJECTED_EVENTS,
     USER_EVENTS,
+    TableSpec,
 )
 from user_events.warehouse import kpis, load
 from user_events.warehouse.resources import PostgresResource
@@ -35,16 +36,67 @@ def _table_meta(warehouse: PostgresResource, table: str) -> dict:
     }
 
 
-def _prepare(conn, warehouse: PostgresResource) -> None:
-    load.ensure_tables(conn, warehouse.pg_schema)
+def _load(warehouse: PostgresResource, load_into) -> dict:
+    """`load_into(conn, schema)` on a connection to the warehouse, its tables created first; its stats."""
+    with warehouse.connect(autocommit=True) as conn:
+        load.ensure_tables(conn, warehouse.pg_schema)
+        return load_into(conn, warehouse.pg_schema)
+
+
+def _loaded(context, warehouse: PostgresResource, table: TableSpec, stats: dict, **metadata) -> dg.MaterializeResult:
+    """A whole-table or per-source load's result: its rows reported, its table's metadata beside `metadata`."""
+    progress(context, f"{table.name}: {stats['inserted']:,} rows")
+    return dg.MaterializeResult(
+        metadata={**_table_meta(warehouse, table.name), "rows_inserted": stats["inserted"], **metadata}
+    )
+
+
+def _load_events_and_read_kpis(warehouse: PostgresResource, events: TypedEvents) -> tuple[dict, dict]:
+    """user_events loaded (the KPIs of its hours recomputed in the same transaction), then those KPI rows."""
+
+    def load_into(conn, schema: str) -> tuple[dict, dict]:
+        batches = load.parquet_batches(events.path, USER_EVENTS.column_names)
+        stats = load.load_user_events(conn, schema, batches, events.hours, loaded_by="batch")
+        kpi_rows = {t: kpis.read_kpis(conn, schema, t, kpis.kpi_periods(t, events.hours)) for t, _ in KPI_TABLES}
+        return stats, kpi_rows
+
+    return _load(warehouse, load_into)
+
+
+def _events_and_kpis_results(warehouse: PostgresResource, events: TypedEvents, stats: dict, kpi_rows: dict):
+    yield dg.MaterializeResult(
+        asset_key=warehouse_table(USER_EVENTS.name),
+        metadata={
+            **_table_meta(warehouse, USER_EVENTS.name),
+            "rows_inserted": stats["inserted"],
+            "rows_replaced": stats["deleted"],
+            "rows_kept_owned_by_lake": stats["skipped_owned_by_other_load"],
+            "hours_replaced": len(events.hours),
+            "load_mode": stats["mode"],
+            "duplicates_dropped": events.duplicates,
+        },
+    )
+    for table, period in KPI_TABLES:
+        yield dg.MaterializeResult(
+            asset_key=warehouse_table(table.name),
+            metadata={
+                **_table_meta(warehouse, table.name),
+                "rows_written": stats["kpis"][table.name],
+                **kpis.kpi_metadata(kpi_rows[table], period),
+            },
+        )
+    yield dg.MaterializeResult(
+        asset_key=warehouse_table(EVENTS_BY_TYPE_HOURLY.name),
+        metadata={**_table_meta(warehouse, EVENTS_BY_TYPE_HOURLY.name), "hours": len(events.hours)},
+    )
 
 
 def _recomputed_table_spec(table: str, what: str) -> dg.AssetSpec:
     """A table that every load recomputes from user_events (batch path) or after the hourly loads' KPIs."""
     return dg.AssetSpec(
-        key=[PREFIX, table],
+        key=warehouse_table(table),
         group_name=GROUP,
-        deps=[dg.AssetKey([PREFIX, USER_EVENTS.name]), HOURLY_KPIS],
+        deps=[warehouse_table(USER_EVENTS.name), HOURLY_KPIS],
         description=f"PostgreSQL {table}: {what}",
     )
 
@@ -52,7 +104,7 @@ def _recomputed_table_spec(table: str, what: str) -> dg.AssetSpec:
 @dg.multi_asset(
     specs=[
         dg.AssetSpec(
-            key=[PREFIX, USER_EVENTS.name],
+            key=warehouse_table(USER_EVENTS.name),
             group_name=GROUP,
             deps=["typed_events", HOURLY_USER_EVENTS],
             description="PostgreSQL user_events: the rows the batch path owns in the UTC hours of its input "
@@ -80,51 +132,14 @@ def warehouse_events_and_kpis(
     """user_events and the KPIs of the hours it touched in one transaction: the KPI tables never describe
     other rows than user_events holds, even when a later step fails."""
     started = time.monotonic()
-    with warehouse.connect(autocommit=True) as conn:
-        _prepare(conn, warehouse)
-        progress(context, f"loading {typed_events.rows_out:,} events into {warehouse.pg_schema}.user_events")
-        stats = load.load_user_events(
-            conn,
-            warehouse.pg_schema,
-            load.parquet_batches(typed_events.path, USER_EVENTS.column_names),
-            typed_events.hours,
-            loaded_by="batch",
-        )
-        kpi_rows = {
-            table: kpis.read_kpis(conn, warehouse.pg_schema, table, kpis.kpi_periods(table, typed_events.hours))
-            for table, _ in KPI_TABLES
-        }
+    progress(context, f"loading {typed_events.rows_out:,} events into {warehouse.pg_schema}.user_events")
+    stats, kpi_rows = _load_events_and_read_kpis(warehouse, typed_events)
     progress(
         context,
         f"user_events: {stats['inserted']:,} rows ({stats['mode']}), KPIs of {len(typed_events.hours)} "
         f"hour(s) in {time.monotonic() - started:.1f}s",
     )
-    yield dg.MaterializeResult(
-        asset_key=[PREFIX, USER_EVENTS.name],
-        metadata={
-            **_table_meta(warehouse, USER_EVENTS.name),
-            "rows_inserted": stats["inserted"],
-            "rows_replaced": stats["deleted"],
-            "rows_kept_owned_by_lake": stats["skipped_owned_by_other_load"],
-            "hours_replaced": len(typed_events.hours),
-            "load_mode": stats["mode"],
-            "duplicates_dropped": typed_events.duplicates,
-        },
-    )
-    for table, period in KPI_TABLES:
-        rows = kpi_rows[table]
-        yield dg.MaterializeResult(
-            asset_key=[PREFIX, table.name],
-            metadata={
-                **_table_meta(warehouse, table.name),
-                "rows_written": stats["kpis"][table.name],
-                **kpis.kpi_metadata(rows, period),
-            },
-        )
-    yield dg.MaterializeResult(
-        asset_key=[PREFIX, EVENTS_BY_TYPE_HOURLY.name],
-        metadata={**_table_meta(warehouse, EVENTS_BY_TYPE_HOURLY.name), "hours": len(typed_events.hours)},
-    )
+    yield from _events_and_kpis_results(warehouse, typed_events, stats, kpi_rows)
 
 
 @dg.asset(
@@ -137,22 +152,22 @@ def warehouse_events_and_kpis(
 def warehouse_rejected_events(
     context: dg.AssetExecutionContext, warehouse: PostgresResource, typed_events: TypedEvents
 ) -> dg.MaterializeResult:
-    with warehouse.connect(autocommit=True) as conn:
-        _prepare(conn, warehouse)
-        stats = load.load_rejected_events(
+    stats = _load(
+        warehouse,
+        lambda conn, schema: load.load_rejected_events(
             conn,
-            warehouse.pg_schema,
+            schema,
             load.parquet_batches(typed_events.rejected_path, REJECTED_EVENTS.column_names),
             typed_events.sources,
-        )
-    progress(context, f"rejected_events: {stats['inserted']:,} rows")
-    return dg.MaterializeResult(
-        metadata={
-            **_table_meta(warehouse, REJECTED_EVENTS.name),
-            "rows_inserted": stats["inserted"],
-            "sources": len(typed_events.sources),
-            **{f"rejected.{reason}": n for reason, n in typed_events.rejected_by_reason.items()},
-        }
+        ),
+    )
+    return _loaded(
+        context,
+        warehouse,
+        REJECTED_EVENTS,
+        stats,
+        sources=len(typed_events.sources),
+        **{f"rejected.{reason}": n for reason, n in typed_events.rejected_by_reason.items()},
     )
 
 
@@ -165,18 +180,13 @@ def warehouse_rejected_events(
 def warehouse_brand_details(
     context: dg.AssetExecutionContext, warehouse: PostgresResource, brand_details: BrandDetailsData
 ) -> dg.MaterializeResult:
-    with warehouse.connect(autocommit=True) as conn:
-        _prepare(conn, warehouse)
-        stats = load.replace_table(
-            conn,
-            warehouse.pg_schema,
-            BRAND_DETAILS,
-            load.parquet_batches(brand_details.path, BRAND_DETAILS.column_names),
-        )
-    progress(context, f"brand_details: {stats['inserted']:,} rows")
-    return dg.MaterializeResult(
-        metadata={**_table_meta(warehouse, BRAND_DETAILS.name), "rows_inserted": stats["inserted"]}
+    stats = _load(
+        warehouse,
+        lambda conn, schema: load.replace_table(
+            conn, schema, BRAND_DETAILS, load.parquet_batches(brand_details.path, BRAND_DETAILS.column_names)
+        ),
     )
+    return _loaded(context, warehouse, BRAND_DETAILS, stats)
 
 
 WAREHOUSE_ASSETS = [warehouse_events_and_kpis, warehouse_rejected_events, warehouse_brand_details]
