@@ -10,6 +10,7 @@ import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC
+from decimal import ROUND_HALF_UP, Decimal
 from typing import TYPE_CHECKING
 
 from psycopg import sql
@@ -55,13 +56,26 @@ class ColumnSpec:
     pg_collation: str | None = None  # e.g. "C" for machine ids: byte-wise compare, faster index builds
 
 
+# Money (prices, revenue): 18 digits, 2 after the point, in every engine
+MONEY_PRECISION, MONEY_SCALE = 18, 2
+SPARK_MONEY_TYPE = f"decimal({MONEY_PRECISION},{MONEY_SCALE})"
+PG_MONEY_TYPE = f"numeric({MONEY_PRECISION},{MONEY_SCALE})"
+_MONEY_QUANTUM = Decimal(1).scaleb(-MONEY_SCALE)  # 0.01
+
+
+def round_money(amount: Decimal) -> Decimal:
+    """The amount to MONEY_SCALE decimals, half-up (as the warehouse stores it).
+    decimal.InvalidOperation when it has far too many digits for the decimal context."""
+    return amount.quantize(_MONEY_QUANTUM, rounding=ROUND_HALF_UP)
+
+
 # kind -> (Spark SQL type name, PostgreSQL type); the Arrow type is in _ARROW_TYPES
 KINDS: dict[str, tuple[str, str]] = {
     "text": ("string", "text"),
     "bigint": ("bigint", "bigint"),
     "timestamp": ("timestamp", "timestamptz"),
     "date": ("date", "date"),
-    "money": ("decimal(18,2)", "numeric(18,2)"),
+    "money": (SPARK_MONEY_TYPE, PG_MONEY_TYPE),
     "double": ("double", "double precision"),
 }
 
@@ -218,7 +232,7 @@ _ARROW_TYPES = {
     "bigint": lambda pa: pa.int64(),
     "timestamp": lambda pa: pa.timestamp("us", tz="UTC"),
     "date": lambda pa: pa.date32(),
-    "money": lambda pa: pa.decimal128(18, 2),
+    "money": lambda pa: pa.decimal128(MONEY_PRECISION, MONEY_SCALE),
     "double": lambda pa: pa.float64(),
 }
 
@@ -323,7 +337,20 @@ def spark_type_mismatches(actual, table: TableSpec) -> list[dict]:
     return wrong
 
 
-EVENT_ID_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"  # Spark: "yyyy-MM-dd HH:mm:ss" in UTC
+EVENT_ID_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"  # in UTC; Spark's form is spark_datetime_pattern(EVENT_ID_TIME_FORMAT)
+
+# strftime directive -> Spark datetime pattern letters (only the ones the formats above use)
+_SPARK_PATTERN_LETTERS = {"%Y": "yyyy", "%m": "MM", "%d": "dd", "%H": "HH", "%M": "mm", "%S": "ss"}
+
+
+def spark_datetime_pattern(time_format: str) -> str:
+    """A strftime format of digits and separators as the Spark datetime pattern that prints the same text."""
+    pattern = time_format
+    for directive, letters in _SPARK_PATTERN_LETTERS.items():
+        pattern = pattern.replace(directive, letters)
+    if "%" in pattern:
+        raise ValueError(f"no Spark pattern for {time_format!r}")
+    return pattern
 
 
 def canonical_event_fields(
@@ -334,10 +361,8 @@ def canonical_event_fields(
     Normalised, not raw: the same event read from the CSV ("... UTC"), from Kafka JSON (ISO with Z) or with
     price "5" vs "5.00" gets the same id. Time in UTC to the second, price with two decimals (half-up).
     """
-    from decimal import ROUND_HALF_UP, Decimal
-
     t = event_time.astimezone(UTC) if event_time.tzinfo else event_time
-    p = Decimal(str(price)).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+    p = round_money(Decimal(str(price)))
     return [
         t.strftime(EVENT_ID_TIME_FORMAT),
         event_type,

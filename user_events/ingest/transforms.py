@@ -22,20 +22,32 @@ from user_events.schema import (
     BRAND_DETAILS,
     EVENT_ID_HEX_CHARS,
     EVENT_ID_SEPARATOR,
+    EVENT_ID_TIME_FORMAT,
     EVENT_TYPES,
     RAW_FIELDS,
     REJECTED_EVENTS,
+    SPARK_MONEY_TYPE,
     USER_EVENTS,
     raw_spark_schema,
+    spark_datetime_pattern,
 )
 from user_events.validation_rules import (
     INTEGER_SHAPE,
     NUMBER_SHAPE,
-    PRICE_PRECISION,
-    PRICE_SCALE,
+    PRICE_MISSING,
+    PRICE_NEGATIVE,
+    PRICE_NOT_NUMBER,
+    PRICE_OUT_OF_RANGE,
+    RAW_TIME_CHARS,
+    RAW_TIME_ID_CHARS,
+    RAW_TIME_SHAPE,
     REASON_DOCS,
     REASONS,
+    TIME_MISSING,
     TIME_SHAPE,
+    TIME_UNPARSEABLE,
+    TYPE_INVALID,
+    TYPE_MISSING,
     WRONG_FIELD_COUNT,
     spark_regex,
 )
@@ -50,8 +62,8 @@ EVENT_ID_COL = "t_event_id"  # validate_raw's event id (NULL for rejected rows)
 _TIME_RE = spark_regex(TIME_SHAPE)
 _INT_RE = spark_regex(INTEGER_SHAPE)
 _NUMBER_RE = spark_regex(NUMBER_SHAPE)
-PRICE_TYPE = f"decimal({PRICE_PRECISION},{PRICE_SCALE})"
-EVENT_ID_TIME_PATTERN = "yyyy-MM-dd HH:mm:ss"
+_RAW_TIME_RE = spark_regex(RAW_TIME_SHAPE)
+EVENT_ID_TIME_PATTERN = spark_datetime_pattern(EVENT_ID_TIME_FORMAT)
 
 CSV_OPTIONS = {
     "header": "true",
@@ -87,12 +99,14 @@ def _blank(c: Column) -> Column:
     return c.isNull() | (F.trim(c) == "")
 
 
-_RAW_TIME_RE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2} UTC$"
-
-
 def _is_raw_time_format(t: Column) -> Column:
     """event_time text already in the REES46 form 'YYYY-MM-DD HH:MM:SS UTC' (the fast path)."""
-    return (F.length(t) == 23) & t.rlike(_RAW_TIME_RE)
+    return (F.length(t) == RAW_TIME_CHARS) & t.rlike(_RAW_TIME_RE)
+
+
+def _raw_time_id_text(t: Column) -> Column:
+    """The event id's time text inside a raw-format event_time (its leading characters)."""
+    return F.substring(t, 1, RAW_TIME_ID_CHARS)
 
 
 def parse_event_time(c: Column) -> Column:
@@ -106,7 +120,7 @@ def parse_event_time(c: Column) -> Column:
     iso = F.concat(date, F.lit("T"), clock, zone)
     # the event id is to the second (schema.canonical_event_fields), so the stored time is too
     general = F.when(t.rlike(_TIME_RE), F.date_trunc("second", iso.cast("timestamp")))
-    return F.when(_is_raw_time_format(c), F.substring(c, 1, 19).cast("timestamp")).otherwise(general)
+    return F.when(_is_raw_time_format(c), _raw_time_id_text(c).cast("timestamp")).otherwise(general)
 
 
 def _canonical_int(c: Column) -> Column:
@@ -131,15 +145,15 @@ def _id_rule(field: str) -> Column:
 def _price_rule() -> Column:
     raw = F.col("price")
     c = F.trim(raw)
-    p = raw.cast(PRICE_TYPE)
+    p = raw.cast(SPARK_MONEY_TYPE)
     plain = p.isNotNull() & raw.rlike(r"^[0-9]+(\.[0-9]{1,2})?$")  # common case: one cheap regex
     return (
         F.when(plain, F.lit(None).cast("string"))
-        .when(_blank(raw), F.lit("price_missing"))
-        .when(~c.rlike(_NUMBER_RE), F.lit("price_not_number"))
-        .when(c.cast(PRICE_TYPE).isNull(), F.lit("price_out_of_range"))
+        .when(_blank(raw), F.lit(PRICE_MISSING))
+        .when(~c.rlike(_NUMBER_RE), F.lit(PRICE_NOT_NUMBER))
+        .when(c.cast(SPARK_MONEY_TYPE).isNull(), F.lit(PRICE_OUT_OF_RANGE))
         # the sign of the number as written: -0.001 is negative even though it rounds to 0.00
-        .when(c.cast("double") < 0, F.lit("price_negative"))
+        .when(c.cast("double") < 0, F.lit(PRICE_NEGATIVE))
     )
 
 
@@ -153,11 +167,9 @@ def rejection_reason(has_malformed: bool = True, parsed_time: Column | None = No
     if has_malformed:
         rules.append(F.when(F.col(MALFORMED_COL).isNotNull(), F.lit(WRONG_FIELD_COUNT)))
     rules += [
-        F.when(_blank(F.col("event_time")), F.lit("event_time_missing")).when(
-            parsed.isNull(), F.lit("event_time_unparseable")
-        ),
-        F.when(_blank(F.col("event_type")), F.lit("event_type_missing")).when(
-            ~F.col("event_type").isin(*EVENT_TYPES), F.lit("event_type_invalid")
+        F.when(_blank(F.col("event_time")), F.lit(TIME_MISSING)).when(parsed.isNull(), F.lit(TIME_UNPARSEABLE)),
+        F.when(_blank(F.col("event_type")), F.lit(TYPE_MISSING)).when(
+            ~F.col("event_type").isin(*EVENT_TYPES), F.lit(TYPE_INVALID)
         ),
         _id_rule("product_id"),
         _id_rule("category_id"),
@@ -184,9 +196,9 @@ def event_id_column(
     user_session: Column,
     time_text: Column | None = None,
 ) -> Column:
-    """Spark twin of schema.event_id_of over typed columns (time a UTC timestamp, price decimal(18,2)).
+    """Spark twin of schema.event_id_of over typed columns (time a UTC timestamp, price SPARK_MONEY_TYPE).
 
-    `time_text`: the time already as 'yyyy-MM-dd HH:mm:ss' UTC text, when known (saves formatting).
+    `time_text`: the time already as EVENT_ID_TIME_PATTERN text in UTC, when known (saves formatting).
     """
     parts = [
         F.date_format(event_time, EVENT_ID_TIME_PATTERN) if time_text is None else time_text,
@@ -195,7 +207,7 @@ def event_id_column(
         category_id.cast("string"),
         F.coalesce(category_code, F.lit("")),
         F.coalesce(brand, F.lit("")),
-        price.cast(PRICE_TYPE).cast("string"),
+        price.cast(SPARK_MONEY_TYPE).cast("string"),
         user_id.cast("string"),
         F.coalesce(user_session, F.lit("")),
     ]
@@ -211,7 +223,7 @@ def _typed_columns() -> list[Column]:
         "category_id": F.trim(F.col("category_id")).cast("bigint"),
         "category_code": _null_if_empty("category_code"),
         "brand": _null_if_empty("brand"),
-        "price": F.trim(F.col("price")).cast(PRICE_TYPE),
+        "price": F.trim(F.col("price")).cast(SPARK_MONEY_TYPE),
         "user_id": F.trim(F.col("user_id")).cast("bigint"),
         "user_session": _null_if_empty("user_session"),
     }
@@ -247,7 +259,7 @@ def validate_raw(
         when.alias("rejected_at"),
         *_typed_columns(),
     )
-    time_text = F.when(_is_raw_time_format(F.col("event_time")), F.substring(F.col("event_time"), 1, 19)).otherwise(
+    time_text = F.when(_is_raw_time_format(F.col("event_time")), _raw_time_id_text(F.col("event_time"))).otherwise(
         F.date_format(F.col("t_event_time"), EVENT_ID_TIME_PATTERN)
     )
     with_reason = typed.select(
@@ -405,7 +417,7 @@ def brand_details(typed_df: DataFrame) -> DataFrame:
         "views",
         "carts",
         "purchases",
-        F.col("revenue").cast(PRICE_TYPE).alias("revenue"),
+        F.col("revenue").cast(SPARK_MONEY_TYPE).alias("revenue"),
         n_sessions.alias("sessions"),
         F.coalesce(F.col("users"), F.lit(0)).alias("users"),
         F.when(n_sessions > 0, F.col("purchase_sessions") / n_sessions).alias("conversion_rate"),

@@ -20,7 +20,8 @@ from user_events.schema import RAW_FIELDS
 from user_events.streaming.clients import KafkaClients, KafkaClientsMixin
 from user_events.streaming.kafka_io import DeliveryTracker
 from user_events.streaming.simulate_config import TIME_MODES, SimulateConfig
-from user_events.streaming.validate import RAW_TIME_FORMAT, ValidationError, parse_event_time
+from user_events.streaming.validate import ValidationError, parse_event_time
+from user_events.validation_rules import RAW_TIME_FORMAT
 
 EXTRA_FIELDS_KEY = "_extra_fields"  # a CSV row with too many fields keeps them here (and is rejected downstream)
 # Simulated event density of an endless generated stream. In live mode times are re-stamped anyway; a

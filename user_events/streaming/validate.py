@@ -21,25 +21,34 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from user_events.schema import EVENT_TYPES, RAW_FIELDS, event_id_of
+from user_events.schema import EVENT_TYPES, RAW_FIELDS, event_id_of, round_money
 from user_events.validation_rules import (
     INTEGER_SHAPE,
     MAX_BIGINT,
     MIN_BIGINT,
     NUMBER_SHAPE,
-    PRICE_PRECISION,
-    PRICE_SCALE,
+    PRICE_LIMIT,
+    PRICE_MISSING,
+    PRICE_NEGATIVE,
+    PRICE_NOT_NUMBER,
+    PRICE_OUT_OF_RANGE,
+    RAW_TIME_CHARS,
+    RAW_TIME_SUFFIX,
+    TIME_MISSING,
     TIME_SHAPE,
+    TIME_UNPARSEABLE,
     TRIMMED,
+    TYPE_INVALID,
+    TYPE_MISSING,
+    WRONG_FIELD_COUNT,
+    id_reasons,
     python_regex,
+    raw_text_fields,
 )
 
-PRICE_LIMIT = Decimal(10) ** (PRICE_PRECISION - PRICE_SCALE)  # numeric(18,2): 16 digits before the point
-CENT = Decimal("0.01")
-RAW_TIME_FORMAT = "%Y-%m-%d %H:%M:%S UTC"
 # Message-level reasons (no batch twin: a CSV row is always text in fields)
 NOT_JSON = "not_json"
 NOT_AN_OBJECT = "not_a_json_object"
@@ -96,24 +105,7 @@ class TypedEvent:
 
     def raw_dict(self) -> dict[str, str]:
         """The event in the raw message format: nine strings, empty string for a missing text field."""
-        return {
-            "event_time": format_raw_time(self.event_time),
-            "event_type": self.event_type,
-            "product_id": str(self.product_id),
-            "category_id": str(self.category_id),
-            "category_code": self.category_code or "",
-            "brand": self.brand or "",
-            "price": str(self.price),
-            "user_id": str(self.user_id),
-            "user_session": self.user_session or "",
-        }
-
-
-def format_raw_time(t: datetime) -> str:
-    """`YYYY-MM-DD HH:MM:SS UTC` (the raw CSV format) of an aware or UTC-naive datetime."""
-    if t.tzinfo is not None:
-        t = t.astimezone(UTC)
-    return t.strftime(RAW_TIME_FORMAT)
+        return dict(zip(RAW_FIELDS, raw_text_fields(*self.values()), strict=True))
 
 
 def _text(value: Any) -> str | None:
@@ -135,9 +127,15 @@ def parse_event_time(value: Any) -> datetime:
     """Aware UTC datetime (whole seconds) of the raw format or ISO-8601 with Z/offset; ValidationError otherwise."""
     text = _text(value)
     if _blank(text):
-        raise ValidationError("event_time_missing")
-    # Fast path for the raw format, e.g. "2019-11-01 00:00:00 UTC".
-    if len(text) == 23 and text.endswith(" UTC") and text[4] == "-" and text[10] == " " and text[13] == ":":
+        raise ValidationError(TIME_MISSING)
+    # Fast path for the raw format (validation_rules.RAW_TIME_FORMAT), e.g. "2019-11-01 00:00:00 UTC".
+    if (
+        len(text) == RAW_TIME_CHARS
+        and text.endswith(RAW_TIME_SUFFIX)
+        and text[4] == "-"
+        and text[10] == " "
+        and text[13] == ":"
+    ):
         try:
             return datetime(
                 int(text[0:4]),
@@ -149,31 +147,32 @@ def parse_event_time(value: Any) -> datetime:
                 tzinfo=UTC,
             )
         except ValueError:
-            raise ValidationError("event_time_unparseable", repr(value)) from None
+            raise ValidationError(TIME_UNPARSEABLE, repr(value)) from None
     m = _TIME_RE.match(text.strip(TRIMMED))
     if m is None:
-        raise ValidationError("event_time_unparseable", repr(value))
+        raise ValidationError(TIME_UNPARSEABLE, repr(value))
     date, clock, utc, off_h, off_m = m.groups()
     zone = "+00:00" if utc else f"{off_h}:{off_m or '00'}"
     try:
         t = datetime.fromisoformat(f"{date}T{clock}{zone}")
     except ValueError:
-        raise ValidationError("event_time_unparseable", repr(value)) from None
+        raise ValidationError(TIME_UNPARSEABLE, repr(value)) from None
     return t.astimezone(UTC).replace(microsecond=0)
 
 
 def parse_id(name: str, value: Any) -> int:
+    missing, not_integer, out_of_range, not_positive = id_reasons(name)
     text = _text(value)
     if _blank(text):
-        raise ValidationError(f"{name}_missing")
+        raise ValidationError(missing)
     text = text.strip(TRIMMED)
     if not _INT_RE.match(text):
-        raise ValidationError(f"{name}_not_integer", repr(value))
+        raise ValidationError(not_integer, repr(value))
     n = int(text)
     if n > MAX_BIGINT or n < MIN_BIGINT:
-        raise ValidationError(f"{name}_out_of_range", repr(value))
+        raise ValidationError(out_of_range, repr(value))
     if n <= 0:
-        raise ValidationError(f"{name}_not_positive", repr(value))
+        raise ValidationError(not_positive, repr(value))
     return n
 
 
@@ -181,19 +180,19 @@ def parse_price(value: Any) -> Decimal:
     """The price as numeric(18,2) (rounded half-up, as the warehouse stores it)."""
     text = _text(value)
     if _blank(text):
-        raise ValidationError("price_missing")
+        raise ValidationError(PRICE_MISSING)
     text = text.strip(TRIMMED)
     if not _NUMBER_RE.match(text):
-        raise ValidationError("price_not_number", repr(value))
+        raise ValidationError(PRICE_NOT_NUMBER, repr(value))
     exact = Decimal(text)
     try:
-        p = exact.quantize(CENT, rounding=ROUND_HALF_UP)
+        p = round_money(exact)
     except InvalidOperation:  # far too many digits for the context
-        raise ValidationError("price_out_of_range", repr(value)) from None
+        raise ValidationError(PRICE_OUT_OF_RANGE, repr(value)) from None
     if abs(p) >= PRICE_LIMIT:
-        raise ValidationError("price_out_of_range", repr(value))
+        raise ValidationError(PRICE_OUT_OF_RANGE, repr(value))
     if exact < 0:  # the sign as written: -0.001 is negative although it rounds to 0.00
-        raise ValidationError("price_negative", repr(value))
+        raise ValidationError(PRICE_NEGATIVE, repr(value))
     return p
 
 
@@ -213,13 +212,13 @@ def validate_record(record: Mapping[str, Any]) -> TypedEvent:
             parts.append("missing field(s) " + ", ".join(missing))
         if extra:
             parts.append("unexpected field(s) " + ", ".join(extra))
-        raise ValidationError("wrong_field_count", f"{len(keys)} fields instead of 9; " + "; ".join(parts))
+        raise ValidationError(WRONG_FIELD_COUNT, f"{len(keys)} fields instead of 9; " + "; ".join(parts))
     event_time = parse_event_time(record["event_time"])
     event_type = _text(record["event_type"])
     if _blank(event_type):
-        raise ValidationError("event_type_missing")
+        raise ValidationError(TYPE_MISSING)
     if event_type not in _EVENT_TYPES:
-        raise ValidationError("event_type_invalid", repr(event_type))
+        raise ValidationError(TYPE_INVALID, repr(event_type))
     product_id = parse_id("product_id", record["product_id"])
     category_id = parse_id("category_id", record["category_id"])
     price = parse_price(record["price"])
@@ -240,7 +239,7 @@ def validate_record(record: Mapping[str, Any]) -> TypedEvent:
 def validate_fields(values: Sequence[Any]) -> TypedEvent:
     """The typed event of a CSV row's fields in RAW_FIELDS order (wrong field count is an error)."""
     if len(values) != len(RAW_FIELDS):
-        raise ValidationError("wrong_field_count", f"{len(values)} fields instead of 9")
+        raise ValidationError(WRONG_FIELD_COUNT, f"{len(values)} fields instead of 9")
     return validate_record(dict(zip(RAW_FIELDS, values, strict=False)))
 
 
