@@ -8,6 +8,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from user_events.generator import DEFAULT_SEED, DUPLICATE_RATE, INVALID_RATE, SAMPLE_ROWS
 from user_events.progress import PROGRESS_LOGGER
 
 
@@ -26,11 +27,11 @@ def register(subparsers) -> None:
 
     gen = subparsers.add_parser("generate", help="write a seeded raw CSV of realistic events (REES46 format)")
     gen.add_argument("--out", default=None, help="output CSV (default: the sample path under .data/sample)")
-    gen.add_argument("--rows", type=int, default=None, help="data rows (default 200000)")
-    gen.add_argument("--seed", type=int, default=None)
+    gen.add_argument("--rows", type=int, default=SAMPLE_ROWS, help="data rows (default %(default)s)")
+    gen.add_argument("--seed", type=int, default=DEFAULT_SEED)
     gen.add_argument("--start", default="2019-11-01", help="UTC day (YYYY-MM-DD) or ISO time the data starts")
-    gen.add_argument("--duplicate-rate", type=float, default=0.002)
-    gen.add_argument("--invalid-rate", type=float, default=0.001)
+    gen.add_argument("--duplicate-rate", type=float, default=DUPLICATE_RATE)
+    gen.add_argument("--invalid-rate", type=float, default=INVALID_RATE)
     gen.set_defaults(func=run_generate)
 
 
@@ -103,8 +104,8 @@ def _run_batch_job(log) -> int:
 
 
 def run_generate(args) -> int:
-    from user_events.generator import DEFAULT_SEED, write_csv
-    from user_events.ingest.resources import DEFAULT_SAMPLE_ROWS, default_sample_path
+    from user_events.generator import write_csv
+    from user_events.ingest.resources import default_sample_path
 
     _console_progress()
     start = datetime.fromisoformat(args.start)
@@ -114,8 +115,8 @@ def run_generate(args) -> int:
     t0 = time.monotonic()
     stats = write_csv(
         out,
-        rows=args.rows or DEFAULT_SAMPLE_ROWS,
-        seed=DEFAULT_SEED if args.seed is None else args.seed,
+        rows=args.rows,
+        seed=args.seed,
         start=start,
         duplicate_rate=args.duplicate_rate,
         invalid_rate=args.invalid_rate,

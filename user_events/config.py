@@ -99,10 +99,10 @@ class Settings(BaseSettings):
     # --- S3 ----------------------------------------------------------------------------------------
     s3_endpoint: str | None = Field(None, description="endpoint URL of an S3-compatible store; unset: AWS")
     s3_bucket: str = Field("ecom-user-events", description="bucket")
-    aws_region: str | None = Field(
-        None,
+    aws_region: str = Field(
+        "us-east-1",
         validation_alias=AliasChoices("AWS_REGION", "AWS_DEFAULT_REGION"),
-        description="the standard AWS region variables; unset: `us-east-1`",
+        description="the standard AWS region variables",
     )
     aws_secret_access_key: SecretStr | None = Field(
         None,

@@ -28,9 +28,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from .schema import RAW_FIELDS
+from .validation_rules import RAW_TIME_FORMAT, raw_text_fields
 
 DEFAULT_START = datetime(2019, 11, 1, tzinfo=UTC)
 DEFAULT_SEED = 20191101
+SAMPLE_ROWS = 200_000  # the generated sample (`user-events generate`, the batch path's input when none is set)
+DUPLICATE_RATE = 0.002  # share of a written CSV's rows that are exact duplicates of the row before
+INVALID_RATE = 0.001  # share that are invalid rows (_spoilers)
 
 # Relative event volume per UTC hour (quiet night, busy afternoon/evening), as in the public data.
 DIURNAL_WEIGHTS = (
@@ -374,27 +378,9 @@ def generate_events(
         }
 
 
-RAW_TIME_FORMAT = "%Y-%m-%d %H:%M:%S UTC"
-
-
-def format_event_time(t: datetime) -> str:
-    return t.astimezone(UTC).strftime(RAW_TIME_FORMAT)
-
-
 def raw_row(event: dict) -> list[str]:
     """An event as its nine raw text fields (REES46 CSV / Kafka JSON format; NULL as '')."""
-    t = event["event_time"]
-    return [
-        format_event_time(t) if isinstance(t, datetime) else str(t),
-        event["event_type"],
-        str(event["product_id"]),
-        str(event["category_id"]),
-        event["category_code"] or "",
-        event["brand"] or "",
-        str(event["price"]),
-        str(event["user_id"]),
-        event["user_session"] or "",
-    ]
+    return raw_text_fields(*(event[f] for f in RAW_FIELDS))
 
 
 # Invalid-row kinds write_csv sprinkles in (name -> how a clean row is spoiled). Each maps to one
@@ -427,12 +413,12 @@ def _spoilers():
 
 def write_csv(
     path: str | Path,
-    rows: int = 100_000,
+    rows: int = SAMPLE_ROWS,
     seed: int = DEFAULT_SEED,
     start: datetime = DEFAULT_START,
     duration: timedelta = timedelta(days=1),
-    duplicate_rate: float = 0.002,
-    invalid_rate: float = 0.001,
+    duplicate_rate: float = DUPLICATE_RATE,
+    invalid_rate: float = INVALID_RATE,
     progress=None,
     invalid_kinds: tuple[str, ...] | None = None,
 ) -> dict:
@@ -465,7 +451,7 @@ def write_csv(
         for i, ev in enumerate(_event_tuples(seed, start, duration, n_clean, None, True)):
             if ev[0] != last_t:
                 last_t, last_s = ev[0], time.strftime(RAW_TIME_FORMAT, time.gmtime(ev[0]))
-            row = (last_s, ev[2], ev[3], ev[4], ev[5] or "", ev[6] or "", ev[7], ev[8], ev[9] or "")
+            row = raw_text_fields(last_s, *ev[2:10])
             w.writerow(row)
             if i in dup_at:
                 w.writerow(row)

@@ -66,7 +66,7 @@ def s3a_settings(endpoint: str | None = None, region: str | None = None) -> dict
                 "spark.hadoop.fs.s3a.endpoint": endpoint,
                 "spark.hadoop.fs.s3a.path.style.access": "true",
                 "spark.hadoop.fs.s3a.connection.ssl.enabled": str(endpoint.startswith("https")).lower(),
-                "spark.hadoop.fs.s3a.endpoint.region": region or config.aws_region or "us-east-1",
+                "spark.hadoop.fs.s3a.endpoint.region": region or config.aws_region,
             }
         )
     return conf

@@ -21,6 +21,7 @@ from pathlib import Path
 import psutil
 
 from user_events import pgserver
+from user_events.config import Settings
 from user_events.warehouse.access import READER_ROLE, reader_grants
 
 from .base import Service
@@ -29,6 +30,7 @@ from .core import LOOPBACK, ServiceError, run_logged, say, write_private
 ROLE = "user_events"
 DATABASES = ("user_events", "dagster")
 READER_PASSWORD_SECRET = "postgres.user_events_reader_password"
+SCHEMA = Settings.model_fields["pg_schema"].default  # the local warehouse uses the default schema
 
 
 SERVER_USER = pgserver.ServerUser("postgres")
@@ -252,7 +254,7 @@ class Postgres(Service):
                     )
             self._ensure_reader(conn)
         with self._connect(ROLE, self.password, "user_events") as conn:
-            for statement in reader_grants("public"):
+            for statement in reader_grants(SCHEMA):
                 conn.execute(statement)
 
     def _ensure_reader(self, conn) -> None:
@@ -274,6 +276,6 @@ class Postgres(Service):
     def env(self) -> dict[str, str]:
         return {
             "USER_EVENTS_PG_URL": self.url("user_events"),
-            "USER_EVENTS_PG_SCHEMA": "public",
+            "USER_EVENTS_PG_SCHEMA": SCHEMA,
             "USER_EVENTS_DAGSTER_PG_URL": self.url("dagster"),
         }

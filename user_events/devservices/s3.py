@@ -13,12 +13,12 @@ import sys
 import uuid
 from pathlib import Path
 
-from user_events.config import settings
+from user_events.config import Settings, settings
 
 from .base import Service
 from .core import LOOPBACK, ServiceError, write_private
 
-REGION = "us-east-1"
+REGION = Settings.model_fields["aws_region"].default
 INTERNAL_PORTS = (
     "master",
     "master_grpc",

@@ -12,9 +12,7 @@ import dagster as dg
 from dagster_pyspark import LazyPySparkResource
 from pydantic import Field
 
-from user_events.config import settings
-
-DEFAULT_SAMPLE_ROWS = 200_000
+from user_events.config import Settings, settings
 
 
 class SparkResource(LazyPySparkResource):
@@ -24,7 +22,7 @@ class SparkResource(LazyPySparkResource):
     `spark_config`: further Spark properties (Dagster config; they win over the project's). The s3a
     credentials are never config: get_spark reads them from the environment when the session starts."""
 
-    master: str = "local[*]"
+    master: str = Settings.model_fields["spark_master"].default
     spark_config: dict[str, Any] = {}
 
     @classmethod

@@ -16,7 +16,7 @@ from user_events.files import write_parquet
 from user_events.ingest import transforms as T
 from user_events.ingest.handles import BrandDetailsData, RawInput, TypedEvents
 from user_events.ingest.inputs import InputError, InputFile, is_remote, resolve_inputs
-from user_events.ingest.resources import DEFAULT_SAMPLE_ROWS, BatchSettings, SparkResource
+from user_events.ingest.resources import BatchSettings, SparkResource
 from user_events.redaction import redact_url
 
 TOP_BRANDS = 10
@@ -45,10 +45,10 @@ class StoredEvents(NamedTuple):
 def generate_sample_if_missing(spec: str, is_default: bool, report) -> None:
     """The project's sample is written on first use; any other input must exist already."""
     if is_default and not Path(spec).exists():
-        from user_events.generator import write_csv
+        from user_events.generator import SAMPLE_ROWS, write_csv
 
-        report(f"generating the sample dataset ({DEFAULT_SAMPLE_ROWS:,} rows) at {spec}")
-        write_csv(spec, rows=DEFAULT_SAMPLE_ROWS)
+        report(f"generating the sample dataset ({SAMPLE_ROWS:,} rows) at {spec}")
+        write_csv(spec, rows=SAMPLE_ROWS)
 
 
 def vetted_inputs(spec: str, spark: SparkResource) -> tuple[InputFile, ...]:

@@ -45,7 +45,7 @@ def s3_client(
     )
     client = session.client(
         "s3",
-        region_name=region_name or configured.aws_region or "us-east-1",
+        region_name=region_name or configured.aws_region,
         endpoint_url=endpoint,
         use_ssl=use_ssl,
         verify=verify,

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from user_events.generator import DEFAULT_SEED
 from user_events.options import option
 from user_events.streaming.kafka_io import DEFAULT_PARTITIONS
 
@@ -29,7 +30,7 @@ class SimulateConfig:
     duration: float | None = option(
         None, help="seconds to publish for", exclusive="stop", dagster_name="duration_seconds"
     )
-    seed: int = option(20191101, help="generator seed (default 20191101)")
+    seed: int = option(DEFAULT_SEED, help=f"generator seed (default {DEFAULT_SEED})")
     from_csv: str | None = option(None, metavar="PATH", help="replay this raw CSV instead of generating")
     time_mode: str = option(
         "live",

@@ -7,7 +7,7 @@ from urllib.parse import urlsplit
 import dagster as dg
 from pydantic import PrivateAttr
 
-from user_events.config import ConfigError, settings, variable_name
+from user_events.config import ConfigError, Settings, settings, variable_name
 from user_events.redaction import redact_text, redact_url
 
 PG_URL_VAR = variable_name("pg_url")
@@ -49,7 +49,7 @@ class PostgresResource(dg.ConfigurableResource):
     """Warehouse connections. `url` unset: the embedded PostgreSQL under .data/embedded-pg (started on demand)."""
 
     url: str | None = None
-    pg_schema: str = "public"
+    pg_schema: str = Settings.model_fields["pg_schema"].default
     _embedded_url: str | None = PrivateAttr(default=None)
 
     def resolved_url(self) -> str:
