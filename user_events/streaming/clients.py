@@ -21,6 +21,15 @@ from user_events.config import ConfigError, settings
 # librdkafka property (linger_ms=5 -> "linger.ms": 5).
 _PYTHON_LEVEL_KEYS = {"error_cb", "throttle_cb", "stats_cb", "oauth_cb", "on_delivery", "on_commit", "logger"}
 
+# Every producer's settings unless overridden: broker-side dedupe of retries (no duplicate from a retry),
+# every in-sync replica acknowledges, a few milliseconds of batching.
+PRODUCER_DEFAULTS: dict[str, Any] = {
+    "enable.idempotence": True,
+    "acks": "all",
+    "linger.ms": 5,
+    "client.id": "user_events",
+}
+
 
 def kafka_properties(**overrides: Any) -> dict[str, Any]:
     """Keyword overrides as librdkafka properties: underscores become dots, None values are dropped."""
@@ -91,11 +100,10 @@ class KafkaClientsMixin:
 
     # --- clients -------------------------------------------------------------------------------
     def producer(self, **overrides: Any):
-        """A confluent_kafka.Producer (idempotent, acks=all unless overridden)."""
+        """A confluent_kafka.Producer with PRODUCER_DEFAULTS, then the config file's and the overrides."""
         from confluent_kafka import Producer
 
-        conf = {"enable.idempotence": True, "acks": "all", "linger.ms": 20, "client.id": "user_events"}
-        conf.update(self.client_config("producer", **overrides))
+        conf = {**PRODUCER_DEFAULTS, **self.client_config("producer", **overrides)}
         return Producer(conf)
 
     def consumer(self, group_id: str, **overrides: Any):

@@ -28,9 +28,8 @@ EXTRA_FIELDS_KEY = "_extra_fields"  # a CSV row with too many fields keeps them 
 # bounded density keeps the generator's per-hour planning small whatever the publish rate.
 ENDLESS_DENSITY_MAX = 1000.0
 
-PRODUCER_DEFAULTS = {
-    "enable.idempotence": True,  # broker-side dedupe of producer retries: no duplicate from a retry
-    "linger.ms": 5,
+# Over clients.PRODUCER_DEFAULTS: room for large batches and a deep local queue at high publish rates
+PUBLISH_SETTINGS = {
     "batch.num.messages": 10000,
     "batch.size": 1_000_000,
     "queue.buffering.max.messages": 500_000,
@@ -180,7 +179,7 @@ def publish(
     result = SimulateResult(topic=cfg.topic)
     result.partitions = kafka.ensure_topic(cfg.topic, cfg.partitions)
     tracker = DeliveryTracker()
-    producer = kafka.producer(**PRODUCER_DEFAULTS)
+    producer = kafka.producer(**PUBLISH_SETTINGS)
     records = build_records(cfg)
 
     started = time.monotonic()
@@ -215,7 +214,7 @@ def publish(
                 if should_stop():
                     break
     finally:
-        remaining = producer.flush(max(30.0, PRODUCER_DEFAULTS["message.timeout.ms"] / 1000 + 5))
+        remaining = producer.flush(max(30.0, PUBLISH_SETTINGS["message.timeout.ms"] / 1000 + 5))
         result.produced = produced
         result.seconds = time.monotonic() - started
         result.delivered = tracker.delivered
