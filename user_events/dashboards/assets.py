@@ -14,16 +14,15 @@ import dagster as dg
 from user_events.asset_keys import mongo_collection, warehouse_table
 from user_events.dashboards.provision import Placement, provision
 from user_events.dashboards.resources import SupersetResource
+from user_events.schema import WAREHOUSE_TABLES
+from user_events.streaming.collections import EVENTS_PER_MINUTE, SINK_DELAY_PER_MINUTE, SINK_STATUS
 from user_events.warehouse.access import READER_ROLE, reader_grants
 from user_events.warehouse.resources import PostgresResource
 
 GROUP = "dashboards"
 PREFIX = "dashboards"
-KPIS_READS = [
-    warehouse_table(t)
-    for t in ("kpi_daily", "kpi_hourly", "events_by_type_hourly", "brand_details", "rejected_events", "user_events")
-]
-LIVE_READS = [mongo_collection(c) for c in ("events_per_minute", "sink_delay_per_minute", "sink_status")]
+KPIS_READS = [warehouse_table(t.name) for t in WAREHOUSE_TABLES]  # the KPI dashboard reads every table
+LIVE_READS = [mongo_collection(c) for c in (EVENTS_PER_MINUTE, SINK_DELAY_PER_MINUTE, SINK_STATUS)]
 
 # Once per load, after it finished: a batch load materialises these tables, an hourly lake load logs their
 # materialisations. Not `eager()`: its "no dependency missing" would wait for brand_details, which only the
@@ -58,6 +57,8 @@ LIVE_DASHBOARD = dg.AssetSpec(
 
 def grant_reader(warehouse: PostgresResource, log) -> None:
     """The reader's SELECT on the configured schema (incl. later tables); skipped, saying so, without the role."""
+    from psycopg import sql
+
     with warehouse.connect(autocommit=True) as conn:
         if not conn.execute("select 1 from pg_roles where rolname = %s", (READER_ROLE,)).fetchone():
             log.warning(
@@ -65,7 +66,7 @@ def grant_reader(warehouse: PostgresResource, log) -> None:
                 "else the KPI dashboard cannot read anything"
             )
             return
-        conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{warehouse.pg_schema}"')
+        conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(warehouse.pg_schema)))
         for statement in reader_grants(warehouse.pg_schema):
             conn.execute(statement)
 
