@@ -178,7 +178,9 @@ class Settings(BaseSettings):
     s3_port: int | None = Field(None, description="pins the local S3 store's port")
     superset_port: int | None = Field(None, description="pins the local Superset's port")
     spark_connect_port: int | None = Field(None, description="pins the local Spark Connect server's port")
-    kafka_version: str = Field("4.3.1", description="the Kafka release the local services download")
+    kafka_version: str | None = Field(
+        None, description="the Kafka release the local services download; unset: the one docker/compose.yaml runs"
+    )
     kafka_heap: str = Field("512m", description="the local Kafka's JVM heap")
     secantus_requirement: str = Field(
         "secantusdb==0.7.0b3", description="the MongoDB-wire server the local services install"

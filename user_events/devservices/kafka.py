@@ -15,6 +15,7 @@ from user_events.config import settings
 
 from .base import Service
 from .core import LOOPBACK, ServiceError, find_java, maven_libs, port_open, run_logged, say
+from .pins import kafka_version
 
 LOG4J_VERSION = "2.25.4"  # the log4j2 that kafka_2.13 4.x depends on; adds the slf4j binding Kafka expects
 HEALTH_TOPIC = "_user_events_health"
@@ -61,7 +62,7 @@ class Kafka(Service):
         return str(self.libs / "*")
 
     def install(self) -> None:
-        version = settings().kafka_version
+        version = settings().kafka_version or kafka_version()
         marker = f".kafka-{version}"
         if not (self.libs / marker).exists():
             say(f"kafka: resolving org.apache.kafka:kafka_2.13:{version} with Maven (first run downloads ~45 MB)")

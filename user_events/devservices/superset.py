@@ -29,10 +29,11 @@ from user_events.warehouse.access import READER_ROLE
 
 from .base import Service
 from .core import LOOPBACK, ServiceError, run_logged, say
+from .pins import superset_version
 from .postgres import READER_PASSWORD_SECRET
 
 SUPERSET_REQUIREMENTS = [
-    "apache-superset[postgres]==6.1.0",
+    f"apache-superset[postgres]=={superset_version()}",
     "flask-caching==2.3.1",  # 2.5.x breaks start-up (SupersetMetastoreCache ignore_delete_many_errors)
     "rich==15.0.0",  # imported by the superset CLI, not declared
     "cachetools==8.0.2",  # imported by the dashboard importer, not declared
@@ -54,7 +55,7 @@ PASSED_VARS = (
     "USER_EVENTS_SUPERSET_THREADS",
     "USER_EVENTS_SUPERSET_CACHE_SECONDS",
 )
-INITIALISED_VERSION = "superset 6.1.0 / 1"
+INITIALISED_VERSION = f"superset {superset_version()} / 1"
 
 
 def passed_settings() -> dict[str, str]:
