@@ -1,8 +1,9 @@
 """user_events: a Dagster asset-based analytics platform for e-commerce user events."""
 
 import warnings
+from importlib.metadata import version
 
-__version__ = "0.1.0"
+__version__ = version(__name__)  # pyproject.toml's, as installed
 
 # Dagster announces these beta parameters each time the code loads (every code-server reload, every run
 # process): `backfill_policy` is the single-run hourly backfill this project chose on purpose, and
