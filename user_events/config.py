@@ -155,11 +155,9 @@ class Settings(BaseSettings):
     superset_user: str | None = Field(None, description="a Superset admin, used to provision the dashboards")
     superset_password: SecretStr | None = Field(None, description="that admin's password")
     superset_wait: float = Field(300.0, ge=0, description="seconds `provision.py` waits for Superset to answer")
-    superset_reader_user: str = Field(
-        "user_events_reader", description="the PostgreSQL role Superset reads the warehouse as (Superset's environment)"
-    )
     superset_reader_password: SecretStr | None = Field(
-        None, description="that role's password (Superset's environment; the local one is generated)"
+        None,
+        description="the password of the role Superset reads the warehouse as (Superset's environment; the local one is generated)",
     )
     superset_public: bool = Field(
         False, description="true: anonymous viewers may read the dashboards (Superset's environment)"

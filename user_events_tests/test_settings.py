@@ -60,7 +60,7 @@ def test_defaults_are_the_contracts(clean_env):
     assert s.data_dir == PROJECT_ROOT / ".data"
     assert s.batch_path == PROJECT_ROOT / ".data" / "batch" and s.lake_path == PROJECT_ROOT / ".data" / "lake"
     assert (s.spark_shuffle_partitions, s.spark_ui, s.spark_driver_memory) == (8, False, "2g")
-    assert s.dagster_url == "http://127.0.0.1:3000" and s.superset_reader_user == "user_events_reader"
+    assert s.dagster_url == "http://127.0.0.1:3000"
     assert (s.superset_workers, s.superset_threads, s.superset_public) == (3, 4, False)
 
 

@@ -25,7 +25,6 @@ from urllib.parse import urlsplit
 import yaml
 
 from user_events.config import PROJECT_ROOT, field_of, settings
-from user_events.warehouse.access import READER_ROLE
 
 from .base import Service
 from .core import LOOPBACK, ServiceError, run_logged, say
@@ -134,7 +133,6 @@ class Superset(Service):
             "SUPERSET_SECRET_KEY": self.secret_key,
             "SUPERSET_METADATA_URI": f"sqlite:///{self.metadata_db}?check_same_thread=false",
             "SUPERSET_DATA_CACHE_DIR": str(self.dir / "cache"),
-            "USER_EVENTS_SUPERSET_READER_USER": READER_ROLE,
             "USER_EVENTS_SUPERSET_READER_PASSWORD": self.reader_password,
         }
         env.update(passed_settings())

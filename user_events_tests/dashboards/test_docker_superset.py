@@ -8,6 +8,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -84,3 +85,26 @@ def test_the_image_provisioning_script_runs_in_superset_s_own_environment(kpi_wa
     )
     assert run.returncode == 0, run.stderr[-2000:]
     assert "provisioned dashboard kpis" in run.stdout and "provisioned dashboard live" in run.stdout
+
+
+def superset_config_reader(config_file: Path) -> str:
+    """READER_USER of a superset_config.py, loaded by a fresh Python as Superset loads it."""
+    env = {**os.environ, "SUPERSET_SECRET_KEY": "x" * 32, "SUPERSET_METADATA_URI": "sqlite://"}
+    env["USER_EVENTS_SUPERSET_READER_USER"] = "someone_else"  # no variable renames the role on one side only
+    code = (
+        "import importlib.util, sys; spec = importlib.util.spec_from_file_location('superset_config', sys.argv[1]); "
+        "m = importlib.util.module_from_spec(spec); spec.loader.exec_module(m); print(m.READER_USER)"
+    )
+    run = subprocess.run([sys.executable, "-c", code, str(config_file)], env=env, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    return run.stdout.strip()
+
+
+def test_superset_s_config_reads_the_reader_role_from_its_one_home(tmp_path):
+    """The password store hands the reader's password to READER_ROLE's connections, in the repository's
+    config (the local Superset) and in the image's copy alike: no second spelling of the role to drift."""
+    assert superset_config_reader(PROJECT_ROOT / "user_events" / "dashboards" / "server" / "superset_config.py") == (
+        READER_ROLE
+    )
+    replay_dockerfile_copies(tmp_path)
+    assert superset_config_reader(tmp_path / "user_events_dashboards" / "server" / "superset_config.py") == READER_ROLE

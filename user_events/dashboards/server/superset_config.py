@@ -1,17 +1,34 @@
 """Superset's configuration, for the local service (`make services-up`) and the Docker image alike.
 
-Loaded by Superset through SUPERSET_CONFIG_PATH inside Superset's own virtualenv: it imports nothing of
-user_events. It holds no secret: the SECRET_KEY, the metadata database and the warehouse reader's password
+Loaded by Superset through SUPERSET_CONFIG_PATH inside Superset's own virtualenv: it imports no user_events
+package, only reads the reader role's name from `user_events/warehouse/access.py`. It holds no secret: the SECRET_KEY, the metadata database and the warehouse reader's password
 come from the Superset process's environment, never from a file of the repository or Superset's metadata.
 """
 
+import importlib.util
 import os
 import sys
+from pathlib import Path
 
 SECRET_KEY = os.environ["SUPERSET_SECRET_KEY"]
 SQLALCHEMY_DATABASE_URI = os.environ["SUPERSET_METADATA_URI"]
 
-READER_USER = os.environ.get("USER_EVENTS_SUPERSET_READER_USER", "user_events_reader")
+
+def reader_role() -> str:
+    """READER_ROLE of user_events/warehouse/access.py, its one home, loaded as a file: it is above this file
+    in the repository and in the image (docker/superset/Dockerfile copies it beside the server files)."""
+    here = Path(__file__).resolve()
+    for root in here.parents:
+        path = root / "user_events" / "warehouse" / "access.py"
+        if path.is_file():
+            spec = importlib.util.spec_from_file_location("user_events_warehouse_access", path)
+            module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
+            return module.READER_ROLE
+    raise RuntimeError(f"no user_events/warehouse/access.py above {here}")
+
+
+READER_USER = reader_role()
 
 
 def password_from_environment(url):
