@@ -9,7 +9,7 @@ rejected_events would:
 - event_time_missing / _unparseable (`YYYY-MM-DD HH:MM:SS UTC`, or ISO-8601 with Z or an offset);
 - event_type_missing / _invalid (view, cart, remove_from_cart, purchase);
 - <id>_missing / _not_integer / _out_of_range (64-bit) / _not_positive for product_id, category_id, user_id;
-- price_missing / _not_number / _out_of_range (numeric(18,2)) / _negative (zero is valid).
+- price_missing / _not_number / _out_of_range (beyond the money type, schema.PG_MONEY_TYPE) / _negative (zero is valid).
 The first failing rule wins, in that order (user_id after price, as in the batch path). Empty
 `brand`, `category_code`, `user_session` become None. A JSON number or boolean is read as its text, as
 Spark reads it into a string column.
@@ -177,7 +177,7 @@ def parse_id(name: str, value: Any) -> int:
 
 
 def parse_price(value: Any) -> Decimal:
-    """The price as numeric(18,2) (rounded half-up, as the warehouse stores it)."""
+    """The price in the money type (schema.round_money: half-up, as the warehouse stores it)."""
     text = _text(value)
     if _blank(text):
         raise ValidationError(PRICE_MISSING)
