@@ -4,17 +4,22 @@ evaluate each sink's lag check every minute."""
 from __future__ import annotations
 
 import dagster as dg
-from dagster._core.storage.dagster_run import IN_PROGRESS_RUN_STATUSES
 
 from user_events.config import settings
 from user_events.run_tags import SINK_TAG
 from user_events.streaming.checks import SINK_TITLES, lag_check_name, lag_sensor_name, sink_lag_evaluation
 from user_events.streaming.resources import KafkaResource
 
-# Queued / not yet started runs count too: a second run must not be requested while one waits.
-ACTIVE_RUN_STATUSES = list(
-    dict.fromkeys([*IN_PROGRESS_RUN_STATUSES, dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED])
-)
+# Every status of a run that has not finished: queued / not yet started runs count too, so a second run is not
+# requested while one waits, and a suspended run still holds the sink's place.
+ACTIVE_RUN_STATUSES = [
+    dg.DagsterRunStatus.STARTING,
+    dg.DagsterRunStatus.STARTED,
+    dg.DagsterRunStatus.CANCELING,
+    dg.DagsterRunStatus.SUSPENDED,
+    dg.DagsterRunStatus.QUEUED,
+    dg.DagsterRunStatus.NOT_STARTED,
+]
 
 
 def sensors_default_status() -> dg.DefaultSensorStatus:

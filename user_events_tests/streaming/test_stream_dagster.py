@@ -120,6 +120,14 @@ def test_simulate_and_sink_jobs_in_process(pipeline, defs):
     ]
 
 
+@pytest.mark.unit
+def test_keepalive_sensor_counts_every_unfinished_run_status():
+    from user_events.streaming.sensors import ACTIVE_RUN_STATUSES
+
+    finished = {dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED}
+    assert set(ACTIVE_RUN_STATUSES) == set(dg.DagsterRunStatus) - finished - {dg.DagsterRunStatus.MANAGED}
+
+
 def test_keepalive_sensor_requests_a_run_only_when_none_is_active(defs):
     sensor = defs.get_sensor_def("mongo_sink_job_keepalive")
     job = defs.resolve_job_def("mongo_sink_job")
