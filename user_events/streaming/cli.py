@@ -69,7 +69,7 @@ def _simulate(args: argparse.Namespace, flag) -> int:
 
 
 def run_sink(args: argparse.Namespace) -> int:
-    from user_events.streaming.sink_base import NoAssignment
+    from user_events.streaming.sink_errors import NoAssignment
     from user_events.streaming.stopping import StopFlag, stop_on_signals
 
     _setup_logging(args.log_level)
@@ -87,11 +87,7 @@ def run_sink(args: argparse.Namespace) -> int:
         )
         sink.stop = flag
         try:
-            stats = sink.run(
-                until_idle=args.until_idle_seconds,
-                max_seconds=args.max_seconds,
-                assignment_timeout=args.assignment_timeout_seconds,
-            )
+            stats = sink.run_as_configured(args)
         except NoAssignment as exc:
             print(f"sink: {exc}", file=sys.stderr, flush=True)
             return 3

@@ -28,8 +28,6 @@ from user_events.streaming.sensors import keep_running_sensor, sink_lag_sensor
 from user_events.streaming.sink_options import S3_ONLY, SinkOptions
 from user_events.streaming.stopping import StopFlag, stop_on_signals
 
-LAKE_HOURLY_ASSET = LAKE_EVENTS_HOURLY
-EVENTS_TOPIC = kafka_topic("events")
 COLLECTION_DESCRIPTIONS = {
     EVENTS: "One document per distinct event (deterministic _id), with kafka_ts and ingested_at.",
     EVENTS_PER_MINUTE: "Live counts and cents per (UTC minute, event_type); the live dashboard's source.",
@@ -44,7 +42,7 @@ SimulateConfig = dagster_config(simulate_config.SimulateConfig, "SimulateConfig"
 
 
 events_topic_spec = dg.AssetSpec(
-    EVENTS_TOPIC,
+    kafka_topic(),
     description="The events topic (USER_EVENTS_TOPIC): one JSON message per event, key = user_session.",
     group_name="streaming",
     kinds={"kafka"},
@@ -69,7 +67,7 @@ def simulate(context: dg.OpExecutionContext, config: SimulateConfig, kafka: Kafk
     context.add_output_metadata(summary)
     context.log_event(
         dg.AssetMaterialization(
-            asset_key=EVENTS_TOPIC, metadata={k: v for k, v in summary.items() if k != "partitions"}
+            asset_key=kafka_topic(), metadata={k: v for k, v in summary.items() if k != "partitions"}
         )
     )
     if flag:
@@ -114,15 +112,11 @@ def _run_sink(context: dg.OpExecutionContext, sink, config: SinkConfig, output_m
     """Run a sink inside the op. A requested stop (run termination: SIGTERM/SIGINT) stops it at a batch
     boundary, flushes and commits, and the op returns normally after saying so: a stop is not a failure.
     `output_metadata`: put the summary on the op's (single) output."""
-    from user_events.streaming.sink_base import NoAssignment
+    from user_events.streaming.sink_errors import NoAssignment
 
     with stop_on_signals(sink.stop):
         try:
-            stats = sink.run(
-                until_idle=config.until_idle_seconds,
-                max_seconds=config.max_seconds,
-                assignment_timeout=config.assignment_timeout_seconds,
-            )
+            stats = sink.run_as_configured(config)
         except NoAssignment as exc:
             raise dg.Failure(description=str(exc)) from None
     summary = stats.as_dict()
@@ -142,7 +136,7 @@ def _run_sink(context: dg.OpExecutionContext, sink, config: SinkConfig, output_m
 MONGO_COLLECTION_SPECS = [
     dg.AssetSpec(
         mongo_collection(name),
-        deps=[EVENTS_TOPIC],
+        deps=[kafka_topic()],
         description=COLLECTION_DESCRIPTIONS[name],
         group_name="streaming",
         kinds={"mongodb"},
@@ -192,7 +186,7 @@ def mongo_sink(context: dg.AssetExecutionContext, config: SinkConfig, kafka: Kaf
 
 @dg.op(
     description="Kafka -> S3 hourly NDJSON (Confluent S3 sink layout), long-running; logs a "
-    f"{LAKE_HOURLY_ASSET.to_user_string()} observation of what it wrote into each hour (the hour's totals, "
+    f"{LAKE_EVENTS_HOURLY.to_user_string()} observation of what it wrote into each hour (the hour's totals, "
     "whoever wrote them, are the hourly sensor's materialisations).",
 )
 def s3_sink(
@@ -203,7 +197,7 @@ def s3_sink(
     def on_hour_written(partition_key: str, metadata: dict) -> None:
         # increments of this run, not the hour's totals: an observation, never a materialisation
         written = {**metadata, "scope": "written by this run since its last report"}
-        context.log_event(dg.AssetObservation(asset_key=LAKE_HOURLY_ASSET, partition=partition_key, metadata=written))
+        context.log_event(dg.AssetObservation(asset_key=LAKE_EVENTS_HOURLY, partition=partition_key, metadata=written))
 
     sink = S3Sink(
         config.topic or kafka.topic_name(),

@@ -30,7 +30,9 @@ from pymongo.errors import BulkWriteError, ConnectionFailure, PyMongoError
 from tenacity import RetryCallState, Retrying, retry_if_exception_type
 
 from user_events.streaming.collections import EVENTS, EVENTS_PER_MINUTE, SINK_DELAY_PER_MINUTE, minute_id
-from user_events.streaming.sink_base import BACKOFF, KafkaSink, StopDuringOutage
+from user_events.streaming.sink_base import KafkaSink
+from user_events.streaming.sink_errors import StopDuringOutage
+from user_events.streaming.sink_retries import BACKOFF
 from user_events.streaming.validate import TypedEvent, ValidationError, minute_start, parse_message
 
 DUPLICATE_KEY = 11000
