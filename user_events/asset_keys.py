@@ -27,6 +27,7 @@ def kafka_topic(name: str = "events") -> dg.AssetKey:
 
 
 LAKE_EVENTS_HOURLY = dg.AssetKey("lake_events_hourly")
+HOURLY_TYPED_EVENTS = dg.AssetKey("hourly_typed_events")
 # the hourly loads into the warehouse tables: the tables' assets name them as upstreams, so the lineage shows
 # both paths (batch and lake) feeding each table
 HOURLY_USER_EVENTS = dg.AssetKey("hourly_user_events")
