@@ -4,14 +4,16 @@ Partition-aware: a check looks at exactly the hours of its run (one hour, or the
 """
 
 import math
+from collections.abc import Callable
 
 import dagster as dg
+from pyspark.sql import DataFrame
 
-from user_events.asset_keys import HOURLY_KPIS, HOURLY_USER_EVENTS
+from user_events.asset_keys import HOURLY_KPIS, HOURLY_TYPED_EVENTS, HOURLY_USER_EVENTS
 from user_events.config import settings
 from user_events.ingest.resources import SparkResource
-from user_events.lake.assets import hour_stats, hourly_typed_events, read_hours, window_hours
-from user_events.lake.partitions import HOURLY_PARTITIONS
+from user_events.lake.hour_dirs import hour_stats, read_hours
+from user_events.lake.partitions import HOURLY_PARTITIONS, window_hours
 from user_events.lake.resources import LakeSettings
 from user_events.quality.results import check_event_id_unique, check_reject_rate, check_schema
 from user_events.schema import KPI_DAILY, KPI_HOURLY
@@ -21,23 +23,26 @@ from user_events.warehouse.resources import PostgresResource
 NO_ROWS = dg.AssetCheckResult(passed=True, metadata={"rows": 0})
 
 
-@dg.asset_check(asset=hourly_typed_events, blocking=True, description="pandera: types, NULLs, value sets, ranges")
-def hourly_typed_events_schema(
-    context: dg.AssetCheckExecutionContext, spark: SparkResource, lake: LakeSettings
-) -> dg.AssetCheckResult:
-    df = read_hours(lake.root(), spark.spark_session, "typed", window_hours(context))
-    return NO_ROWS if df is None else check_schema(df)
+def typed_hours_check(name: str, description: str, check: Callable[[DataFrame], dg.AssetCheckResult]):
+    """A blocking check of the run's hours of typed events (Spark); an hour range without rows passes."""
+
+    @dg.asset_check(asset=HOURLY_TYPED_EVENTS, name=name, blocking=True, description=description)
+    def _check(context: dg.AssetCheckExecutionContext, spark: SparkResource, lake: LakeSettings) -> dg.AssetCheckResult:
+        df = read_hours(lake.root(), spark.spark_session, "typed", window_hours(context))
+        return NO_ROWS if df is None else check(df)
+
+    return _check
 
 
-@dg.asset_check(asset=hourly_typed_events, blocking=True, description="every event_id occurs once in the hour(s)")
-def hourly_typed_events_unique_event_id(
-    context: dg.AssetCheckExecutionContext, spark: SparkResource, lake: LakeSettings
-) -> dg.AssetCheckResult:
-    df = read_hours(lake.root(), spark.spark_session, "typed", window_hours(context))
-    return NO_ROWS if df is None else check_event_id_unique(df)
+hourly_typed_events_schema = typed_hours_check(
+    "hourly_typed_events_schema", "pandera: types, NULLs, value sets, ranges", check_schema
+)
+hourly_typed_events_unique_event_id = typed_hours_check(
+    "hourly_typed_events_unique_event_id", "every event_id occurs once in the hour(s)", check_event_id_unique
+)
 
 
-@dg.asset_check(asset=hourly_typed_events, blocking=True, description="rejected / read <= USER_EVENTS_MAX_REJECT_RATE")
+@dg.asset_check(asset=HOURLY_TYPED_EVENTS, blocking=True, description="rejected / read <= USER_EVENTS_MAX_REJECT_RATE")
 def hourly_typed_events_reject_rate(
     context: dg.AssetCheckExecutionContext, spark: SparkResource, lake: LakeSettings
 ) -> dg.AssetCheckResult:
@@ -69,7 +74,7 @@ def freshness_deadline_cron() -> str:
 
 
 LAKE_FRESHNESS_CHECKS = dg.build_time_partition_freshness_checks(
-    assets=[hourly_typed_events, HOURLY_USER_EVENTS, HOURLY_KPIS],
+    assets=[HOURLY_TYPED_EVENTS, HOURLY_USER_EVENTS, HOURLY_KPIS],
     deadline_cron=freshness_deadline_cron(),
     timezone="UTC",
     severity=dg.AssetCheckSeverity.ERROR,  # a late hour is what someone must look at (Dagster's default: WARN)

@@ -9,10 +9,12 @@ import dagster as dg
 
 from user_events.lake.assets import LAKE_ASSETS, hourly_typed_events, hourly_warehouse_load
 from user_events.lake.checks import LAKE_CHECKS, LAKE_FRESHNESS_CHECKS
+from user_events.lake.io_manager import LAKE_IO_MANAGER, LakeIOManager
 from user_events.lake.resources import LakeSettings
 from user_events.lake.sensors import build_hourly_load_sensor
 from user_events.storage.s3 import S3Storage
 
+lake = LakeSettings()
 hourly_load_job = dg.define_asset_job(
     "hourly_load_job",
     selection=dg.AssetSelection.assets(hourly_typed_events, hourly_warehouse_load),
@@ -36,5 +38,5 @@ defs = dg.Definitions(
             default_status=dg.DefaultSensorStatus.RUNNING,
         ),
     ],
-    resources={"s3": S3Storage(), "lake": LakeSettings()},
+    resources={"s3": S3Storage(), "lake": lake, LAKE_IO_MANAGER: LakeIOManager(lake=lake)},
 )

@@ -33,6 +33,19 @@ def hours_in_window(start: datetime, end: datetime) -> list[datetime]:
     return out
 
 
+def window_hours(context) -> list[datetime]:
+    """The hours of a run's (or a check's) partition window: one hour, or every hour of a range."""
+    start, end = context.partition_time_window
+    return hours_in_window(start, end)
+
+
+def hour_range_text(hours: list[datetime]) -> str:
+    """The hours as a log line names them: up to three keys, else the count and the first and last."""
+    if len(hours) <= 3:
+        return ", ".join(hour_partition_key(h) for h in hours)
+    return f"{len(hours)} hours {hour_partition_key(hours[0])}..{hour_partition_key(hours[-1])}"
+
+
 def list_hour_objects(s3_client, bucket: str, topic: str, start: datetime, end: datetime) -> dict[str, list[dict]]:
     """Objects of the hours in [start, end), grouped by hour key: one paginated LIST per UTC day.
 

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 import pytest
 
 from user_events.files import join_line_files
-from user_events.lake.assets import FETCHED_HOUR_FILE
+from user_events.lake.fetch import FETCHED_HOUR_FILE
 from user_events.lake.transforms import read_lake_json
 from user_events.spark import reads_local_files
 from user_events.storage import s3_layout as L
