@@ -3,7 +3,7 @@
 `settings()` reads the environment each time it is called (a variable changed at run time, e.g. by a test or
 by loading `.env.services` with python-dotenv, counts from the next call); nothing here reads it at import. An empty or blank value means unset, everywhere: the field's
 default applies. A value of the wrong type is a `ConfigError` naming the variable. Secrets are `SecretStr`.
-The README's configuration table lists exactly these fields (`test_settings.py` keeps them in step).
+The README's configuration table lists exactly these fields (`test_config.py` keeps them in step).
 """
 
 from __future__ import annotations

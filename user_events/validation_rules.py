@@ -3,7 +3,7 @@ and their order. The Spark validator (`ingest.transforms`) and the Python one of
 (`streaming.validate`) both derive from here, so a row the batch path accepts is a message the sinks accept.
 
 The shapes are regular expressions without anchors; `spark_regex` / `python_regex` anchor them to the
-whole text for each engine. `user_events_tests/streaming/test_stream_validate_parity.py` runs both
+whole text for each engine. `user_events_tests/streaming/test_streaming_validate_parity.py` runs both
 validators on the same rows, fuzzed ones included, and requires the same reason or event id for each.
 """
 

@@ -20,7 +20,7 @@ pytest_plugins = ["user_events_tests.batch_fixtures"]
 @pytest.fixture
 def spark():
     """The process's one SparkSession (get_spark: created once; a Spark Connect session whose server was
-    restarted meanwhile, as test_services does, is replaced)."""
+    restarted meanwhile, as test_devservices_services does, is replaced)."""
     from user_events.spark import get_spark
 
     return get_spark(master=os.environ.get("USER_EVENTS_TEST_SPARK_MASTER", "local[2]"))
@@ -29,7 +29,7 @@ def spark():
 @pytest.fixture
 def pipeline(tmp_path, request):
     """An isolated Kafka topic, Mongo database and S3 prefix for one test, removed afterwards."""
-    from user_events_tests.stream_support import cleanup_pipeline, make_pipeline
+    from user_events_tests.streaming.support import cleanup_pipeline, make_pipeline
 
     p = make_pipeline(tmp_path, request.node.name[5:20].strip("_[]"))
     yield p

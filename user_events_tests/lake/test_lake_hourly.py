@@ -21,7 +21,7 @@ import pytest
 from user_events.config import PROJECT_ROOT
 from user_events.warehouse.resources import connect
 from user_events_tests import reference
-from user_events_tests.stream_support import require_services
+from user_events_tests.streaming.support import require_services
 
 
 @pytest.fixture(autouse=True)
@@ -332,7 +332,16 @@ def test_backfill_through_the_webserver_has_a_working_page_and_true_duration(lak
     exe = Path(sys.executable).parent
     env = {**os.environ, "DAGSTER_HOME": str(home)}
     dev = subprocess.Popen(
-        [str(exe / "dagster"), "dev", "-m", "user_events_tests.backfill_location", "-h", "127.0.0.1", "-p", str(port)],
+        [
+            str(exe / "dagster"),
+            "dev",
+            "-m",
+            "user_events_tests.lake.backfill_location",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(port),
+        ],
         cwd=PROJECT_ROOT,
         env=env,
         stdout=open(tmp_path / "dev.log", "w"),

@@ -16,7 +16,7 @@ from user_events.spark import reads_local_files
 from user_events.storage import s3_layout as L
 from user_events.storage.s3 import S3Storage
 from user_events.storage.s3_client import download_objects
-from user_events_tests.stream_support import list_keys, require_services
+from user_events_tests.streaming.support import list_keys, require_services
 
 HOUR = datetime(2019, 11, 1, 7, tzinfo=UTC)
 EVENT = '{{"event_time":"2019-11-01 07:{m:02d}:00 UTC","event_type":"view","product_id":{p},"category_id":"2",'

@@ -13,7 +13,7 @@ import pytest
 from user_events.asset_keys import LAKE_EVENTS_HOURLY, mongo_collection
 from user_events.streaming.checks import SINK_LAG_CHECKS
 from user_events.streaming.resources import KafkaResource
-from user_events_tests.stream_support import (
+from user_events_tests.streaming.support import (
     GOOD_RECORD,
     committed_offsets,
     encode,

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 import pandas as pd
 
 from user_events.schema import RAW_FIELDS
-from user_events_tests.stream_support import consume_all, kafka, start_cli
+from user_events_tests.streaming.support import consume_all, kafka, start_cli
 
 RAW_TIME = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC\Z")
 

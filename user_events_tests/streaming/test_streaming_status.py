@@ -8,7 +8,7 @@ import signal
 
 import pandas as pd
 
-from user_events_tests.stream_support import (
+from user_events_tests.streaming.support import (
     GOOD_RECORD,
     committed_offsets,
     encode,

@@ -9,7 +9,7 @@ from collections import Counter
 
 import pytest
 
-from user_events_tests.stream_support import (
+from user_events_tests.streaming.support import (
     GOOD_RECORD,
     committed_offsets,
     consume_all,

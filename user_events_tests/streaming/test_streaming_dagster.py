@@ -15,7 +15,7 @@ import pytest
 from user_events.asset_keys import kafka_topic, mongo_collection
 from user_events.config import PROJECT_ROOT
 from user_events.storage.watermark import read_watermark
-from user_events_tests.stream_support import (
+from user_events_tests.streaming.support import (
     GOOD_RECORD,
     committed_offsets,
     consume_all,
@@ -296,7 +296,7 @@ def test_a_real_failure_still_fails_the_sink_run(pipeline, defs):
     produce(pipeline.topic, [encode(GOOD_RECORD)], partitions=1)
     from confluent_kafka import Consumer
 
-    from user_events_tests.stream_support import holding_the_group, kafka
+    from user_events_tests.streaming.support import holding_the_group, kafka
 
     holder = Consumer(
         kafka().client_config("consumer", **{"group.id": pipeline.group("mongo"), "group.instance.id": "holder"})

@@ -14,7 +14,7 @@ from pathlib import Path
 from user_events.dashboards.provision import Placement, provision
 from user_events.schema import RAW_FIELDS
 from user_events_tests.dashboards.support import chart_rows, series_labels
-from user_events_tests.stream_support import consume_all, mongo_db, start_cli
+from user_events_tests.streaming.support import consume_all, mongo_db, start_cli
 
 EVENTS = 300
 P50, P95 = "p50 delay (ms)", "p95 delay (ms)"  # the delay chart's metrics, as its legend names them

@@ -42,7 +42,7 @@ def slept(monkeypatch) -> list[float]:
 
 def sink() -> KafkaSink:
     s = KafkaSink("t_retry_logic")
-    s.log = logging.getLogger("test_sink_retry_logic")
+    s.log = logging.getLogger("test_streaming_retry_logic")
     return s
 
 
@@ -99,7 +99,7 @@ class Waits:
 
 def writer(monkeypatch, fn: Failing, stopping: Waits) -> DashboardWriter:
     monkeypatch.setattr(mongo_sink, "apply_bucket_deltas", lambda coll, deltas, meta: fn())
-    w = DashboardWriter(coll=None, interval=1.0, log=logging.getLogger("test_sink_retry_logic"))
+    w = DashboardWriter(coll=None, interval=1.0, log=logging.getLogger("test_streaming_retry_logic"))
     w._stopping = stopping
     return w
 

@@ -10,7 +10,7 @@ from user_events.ingest import transforms as T
 from user_events.ingest.inputs import InputError, resolve_inputs
 from user_events.schema import RAW_HEADER
 from user_events.storage.s3 import S3Storage
-from user_events_tests.stream_support import list_keys, require_services
+from user_events_tests.streaming.support import list_keys, require_services
 
 
 @pytest.fixture()

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import gc
 
-from user_events_tests.stream_support import GOOD_RECORD, encode, kafka, mongo_db, produce
+from user_events_tests.streaming.support import GOOD_RECORD, encode, kafka, mongo_db, produce
 
 
 def test_mongo_sink_consumes_with_startup_objects_frozen_and_unfreezes_after(pipeline):

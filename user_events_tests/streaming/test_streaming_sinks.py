@@ -19,7 +19,7 @@ import pandas as pd
 
 from user_events.schema import RAW_FIELDS
 from user_events.storage.watermark import hours_complete_before, read_watermark
-from user_events_tests.stream_support import (
+from user_events_tests.streaming.support import (
     GOOD_RECORD,
     ToggleProxy,
     committed_offsets,

@@ -24,7 +24,7 @@ from user_events.dashboards.browser import (
 )
 from user_events.dashboards.provision import Placement, provision
 from user_events.devservices.core import services_dir
-from user_events_tests.stream_support import mongo_db
+from user_events_tests.streaming.support import mongo_db
 
 
 @pytest.fixture(scope="module")

@@ -24,7 +24,7 @@ import pytest
 
 from user_events.config import PROJECT_ROOT
 from user_events.devservices.core import services_dir
-from user_events_tests.stream_support import (
+from user_events_tests.streaming.support import (
     committed_offsets,
     end_offsets,
     mongo_db,
@@ -33,7 +33,7 @@ from user_events_tests.stream_support import (
     stop,
     wait_until,
 )
-from user_events_tests.streaming.test_stream_sinks import SINK_ARGS, assert_exactly_once, simulate_args
+from user_events_tests.streaming.test_streaming_sinks import SINK_ARGS, assert_exactly_once, simulate_args
 
 pytestmark = pytest.mark.faults
 OUTAGE_SECONDS = 10

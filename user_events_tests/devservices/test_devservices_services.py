@@ -22,7 +22,7 @@ from user_events.devservices.core import services_dir
 from user_events.storage.s3 import S3Storage
 from user_events.streaming.resources import KafkaResource, MongoResource
 from user_events_tests.devservices.support import processes_using
-from user_events_tests.stream_support import require_services
+from user_events_tests.streaming.support import require_services
 
 SERVICE_NAMES = ("postgres", "kafka", "mongo", "s3", "spark", "superset")
 

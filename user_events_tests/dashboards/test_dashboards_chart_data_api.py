@@ -1,6 +1,6 @@
 """Every chart of both dashboards answers Superset's chart data API (`GET /api/v1/chart/<id>/data/`): each is
 saved with its query context, so the API, CSV export and Superset's reports can read it, not only the
-dashboard. The values the KPI charts answer are compared with SQL in test_kpi_dashboard.py."""
+dashboard. The values the KPI charts answer are compared with SQL in test_dashboards_kpi.py."""
 
 from __future__ import annotations
 

@@ -26,7 +26,7 @@ from user_events_tests.lake.test_lake_hourly import (
     restamped_sample,
 )
 from user_events_tests.lake.test_lake_hourly import run_cli as ok_cli
-from user_events_tests.stream_support import require_services
+from user_events_tests.streaming.support import require_services
 
 RAW_HEADER = "event_time,event_type,product_id,category_id,category_code,brand,price,user_id,user_session\n"
 

@@ -22,7 +22,7 @@ import pytest
 
 from user_events.config import PROJECT_ROOT
 from user_events.devservices.core import services_dir
-from user_events_tests.stream_support import require_services
+from user_events_tests.streaming.support import require_services
 
 
 def devservices(*args: str) -> subprocess.CompletedProcess:

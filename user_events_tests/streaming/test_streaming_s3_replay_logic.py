@@ -1,5 +1,5 @@
 """Pure test of the S3 sink's exactly-once bookkeeping: random crashes, rotations and commits over an
-in-memory object store (the real-store versions of these tests are in test_stream_sinks.py)."""
+in-memory object store (the real-store versions of these tests are in test_streaming_sinks.py)."""
 
 from __future__ import annotations
 

@@ -19,7 +19,7 @@ import pytest
 
 from user_events.ports import LOOPBACK, free_port
 from user_events_tests import reference
-from user_events_tests.stream_support import require_services
+from user_events_tests.streaming.support import require_services
 
 
 class Receiver:
@@ -283,7 +283,7 @@ def test_a_stopped_sink_is_one_lag_message(instance, webhook, pipeline):
     """A backlog with no live sink: the MongoDB sink's lag sensor fails its check (stored as the daemon stores a
     sensor's asset events), and the alert sensor tells it once, with the lag."""
     from user_events.streaming.resources import KafkaResource
-    from user_events_tests.stream_support import GOOD_RECORD, encode, produce
+    from user_events_tests.streaming.support import GOOD_RECORD, encode, produce
 
     n = produce(pipeline.topic, [encode({**GOOD_RECORD, "user_session": f"s{i}"}) for i in range(25)])
     kafka = KafkaResource(topic=pipeline.topic, config_file=str(pipeline.kafka_config))

@@ -15,7 +15,7 @@ import signal
 import time
 from datetime import UTC, datetime
 
-from user_events_tests.stream_support import (
+from user_events_tests.streaming.support import (
     GOOD_RECORD,
     cleanup_pipeline,
     committed_offsets,
@@ -28,7 +28,12 @@ from user_events_tests.stream_support import (
     wait_assigned,
     wait_until,
 )
-from user_events_tests.streaming.test_stream_sinks import SINK_ARGS, assert_exactly_once, produce_poison, simulate_args
+from user_events_tests.streaming.test_streaming_sinks import (
+    SINK_ARGS,
+    assert_exactly_once,
+    produce_poison,
+    simulate_args,
+)
 
 
 def sink_env(p, instance: str, session_ms: int | None = None, **extra) -> dict:
