@@ -34,7 +34,6 @@ RAW_HEADER = ",".join(RAW_FIELDS)
 
 EVENT_TYPES: tuple[str, ...] = ("view", "cart", "remove_from_cart", "purchase")
 ID_FIELDS: tuple[str, ...] = ("product_id", "category_id", "user_id")
-NULLABLE_TEXT_FIELDS: tuple[str, ...] = ("category_code", "brand", "user_session")
 
 # Field separator for the event_id hash: a control character that cannot appear in a CSV field
 # unnoticed, so ("a", "bc") and ("ab", "c") hash differently.

@@ -35,7 +35,6 @@ class InputError(ConfigError):
 class InputFile:
     uri: str  # as Spark names it (and as `source` in rejected_events)
     bytes: int
-    local_path: str | None = None
     records: int | None = None  # data records (header excluded), when scanned
     multiline: bool = True  # some quoted field spans lines (or unknown): parse with multiLine
 
@@ -88,7 +87,7 @@ def scan_local(path: str) -> InputFile:
         records, multiline = _count_records(fh)
     if records <= 0:
         raise InputError(f"raw CSV {path} has the header but no data rows; check {RAW_CSV_VAR}")
-    return InputFile(_local_uri(path), size, path, records, multiline)
+    return InputFile(_local_uri(path), size, records, multiline)
 
 
 def _count_records(fh) -> tuple[int, bool]:

@@ -329,22 +329,6 @@ def split_validated(validated: DataFrame) -> tuple[DataFrame, DataFrame]:
     return typed, rejected
 
 
-def type_and_validate(
-    raw_df: DataFrame, source: str | Column | None = None, rejected_at: datetime | Column | None = None
-) -> tuple[DataFrame, DataFrame]:
-    """(typed_df, rejected_df) of raw string rows; every input row lands in exactly one of them."""
-    return split_validated(validate_raw(raw_df, source, rejected_at))
-
-
-def drop_exact_duplicates(typed_df: DataFrame) -> tuple[DataFrame, int]:
-    """Each event_id once (rows with one id are equal in every column), and how many rows were dropped.
-
-    Counts the input and the output: two Spark actions; persist the input if it is expensive.
-    """
-    deduped = dedupe_events(typed_df)
-    return deduped, typed_df.count() - deduped.count()
-
-
 def dedupe_events(typed_df: DataFrame, repeated_hashes: DataFrame | None = None) -> DataFrame:
     """Each event_id once, lazily (no action).
 
@@ -432,8 +416,6 @@ __all__ = [
     "read_raw_csv",
     "validate_raw",
     "split_validated",
-    "type_and_validate",
-    "drop_exact_duplicates",
     "dedupe_events",
     "dedupe_typed_events",
     "repeated_id_hashes",

@@ -50,8 +50,6 @@ def hours_to_request(
 def parse_cursor(cursor: str | None) -> tuple[dict[str, str], dict[str, str]]:
     """(hour -> fingerprint last requested, hour -> fingerprint last reported as lake_events_hourly)."""
     state = json.loads(cursor) if cursor else {}
-    if state and "requested" not in state:  # the cursor of earlier versions: requested hours only
-        return state, {}
     return state.get("requested", {}), state.get("reported", {})
 
 

@@ -64,11 +64,6 @@ def start_offset_of(key: str) -> int:
     return int(key.rsplit("+", 1)[1].split(".", 1)[0])
 
 
-def partition_of(key: str) -> int:
-    """The Kafka partition an object's records came from."""
-    return int(key.rsplit("/", 1)[-1].rsplit("+", 2)[1])
-
-
 def hour_of_object_key(topic: str, key: str) -> datetime | None:
     """The hour an object of the lake layout belongs to (None for anything else under the prefix)."""
     rest = key[len(topic_prefix(topic)) :]

@@ -32,10 +32,6 @@ def lag_check_name(sink: str) -> str:
     return f"{sink}_sink_lag"
 
 
-def lag_check_key(sink: str) -> dg.AssetCheckKey:
-    return dg.AssetCheckKey(SINK_ASSETS[sink], lag_check_name(sink))
-
-
 def lag_sensor_name(sink: str) -> str:
     return f"{sink}_sink_lag_sensor"
 

@@ -19,8 +19,6 @@ log = logging.getLogger(__name__)
 
 DEFAULT_PARTITIONS = 3
 DEFAULT_TOPIC = Settings.model_fields["topic"].default
-MONGO_SINK_GROUP = "user_events.mongo_sink"  # the contract's groups, for the default topic
-S3_SINK_GROUP = "user_events.s3_sink"
 # USER_EVENTS_SINK_INSTANCE_ID set to one of these: no group.instance.id (dynamic membership)
 DYNAMIC_MEMBERSHIP = ("none", "dynamic")
 

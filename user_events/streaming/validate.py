@@ -18,7 +18,7 @@ Spark reads it into a string column.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
@@ -234,13 +234,6 @@ def validate_record(record: Mapping[str, Any]) -> TypedEvent:
         user_id=user_id,
         user_session=_optional_text(record["user_session"]),
     )
-
-
-def validate_fields(values: Sequence[Any]) -> TypedEvent:
-    """The typed event of a CSV row's fields in RAW_FIELDS order (wrong field count is an error)."""
-    if len(values) != len(RAW_FIELDS):
-        raise ValidationError(WRONG_FIELD_COUNT, f"{len(values)} fields instead of 9")
-    return validate_record(dict(zip(RAW_FIELDS, values, strict=False)))
 
 
 def parse_message(value: bytes | None) -> tuple[dict, TypedEvent]:

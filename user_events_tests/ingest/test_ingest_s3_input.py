@@ -10,6 +10,7 @@ from user_events.ingest import transforms as T
 from user_events.ingest.inputs import InputError, resolve_inputs
 from user_events.schema import RAW_HEADER
 from user_events.storage.s3 import S3Storage
+from user_events_tests.ingest.support import validated_as_stored
 from user_events_tests.streaming.support import list_keys, require_services
 
 
@@ -25,7 +26,7 @@ def s3_prefix():
         client.delete_object(Bucket=bucket, Key=key)
 
 
-def test_s3a_glob_is_listed_vetted_and_read(spark, s3_prefix, rees46_sample):
+def test_s3a_glob_is_listed_vetted_and_read(spark, s3_prefix, rees46_sample, tmp_path):
     client, bucket, prefix = s3_prefix
     body = rees46_sample.read_bytes()
     client.put_object(Bucket=bucket, Key=f"{prefix}/a.csv", Body=body)
@@ -36,7 +37,7 @@ def test_s3a_glob_is_listed_vetted_and_read(spark, s3_prefix, rees46_sample):
     )
     files = resolve_inputs(f"s3a://{bucket}/{prefix}/*.csv", spark)
     assert [f.uri.rsplit("/", 1)[1] for f in files] == ["a.csv", "b.csv"] and all(f.multiline for f in files)
-    typed, rejected = T.type_and_validate(T.read_raw_csv(spark, [f.uri for f in files]))
+    typed, rejected = validated_as_stored(spark, T.read_raw_csv(spark, [f.uri for f in files]), tmp_path / "v")
     assert typed.count() == 9999 + 1 and rejected.count() == 0
     assert typed.where("brand = 'x\\ny'").count() == 1
 

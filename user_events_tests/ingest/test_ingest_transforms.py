@@ -1,4 +1,5 @@
-"""Unit tests of the pure Spark transforms, on hand-written rows with hand-computed expectations."""
+"""Unit tests of the pure Spark transforms, on hand-written rows with hand-computed expectations, run in the
+order the ingest and lake assets run them (ingest/support.py)."""
 
 from __future__ import annotations
 
@@ -7,12 +8,14 @@ import hashlib
 import io
 from datetime import UTC, datetime
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
 from user_events.ingest import transforms as T
 from user_events.ingest.inputs import scan_local
 from user_events.schema import RAW_FIELDS, RAW_HEADER, event_id_of
+from user_events_tests.ingest.support import typed_and_rejected, validated_as_stored
 
 GOOD = [
     "2019-11-01 00:00:00 UTC",
@@ -48,8 +51,13 @@ def write_rows(path, rows, header=True) -> str:
     return str(path)
 
 
+def stored(spark, path, multiline=True):
+    """(typed events, rejected rows) of a raw CSV file, as typed_events stores them."""
+    return typed_and_rejected(spark, T.read_raw_csv(spark, str(path), multiline=multiline), Path(path).parent / "v")
+
+
 def validate_file(spark, path, multiline=True):
-    typed, rejected = T.type_and_validate(T.read_raw_csv(spark, str(path), multiline=multiline))
+    typed, rejected = stored(spark, path, multiline)
     return typed.orderBy("event_id").collect(), rejected.collect()
 
 
@@ -186,7 +194,7 @@ def test_event_id_matches_python_reference_on_tricky_rows(spark, tmp_path):
 
 def test_typed_values(spark, tmp_path):
     path = write_rows(tmp_path / "typed.csv", TRICKY)
-    typed, _ = T.type_and_validate(T.read_raw_csv(spark, path))
+    typed, _ = stored(spark, path)
     rows = typed.collect()
     by_session = {r["user_session"]: r for r in rows}
     assert by_session["e"]["event_time"] == datetime(2019, 11, 1, 0, 0)  # -04:30 -> UTC
@@ -222,17 +230,18 @@ def test_line_mode_equals_multiline_mode_without_quoted_newlines(spark, tmp_path
     assert strip(a[1]) == strip(b[1])
 
 
-def test_exact_duplicates_dropped_and_counted(spark, tmp_path):
+def test_exact_duplicates_dropped_and_counted(spark, tmp_path, monkeypatch):
     rows = [row(), row(), row(price="489.070"), row(user_session="other"), row(user_session=""), row(user_session="")]
     path = write_rows(tmp_path / "dups.csv", rows)
-    typed, _ = T.type_and_validate(T.read_raw_csv(spark, path))
-    deduped, dropped = T.drop_exact_duplicates(typed)
-    assert dropped == 3  # row() x3 (489.070 == 489.07) -> 1, NULL-session pair -> 1
+    typed, _ = validated_as_stored(spark, T.read_raw_csv(spark, path), tmp_path / "v")
+    deduped = T.dedupe_typed_events(typed)  # the broadcast plan: only the candidate rows de-duplicated
+    assert typed.count() - deduped.count() == 3  # row() x3 (489.070 == 489.07) -> 1, NULL-session pair -> 1
     assert deduped.count() == 3
     assert deduped.select("event_id").distinct().count() == 3
-    # the broadcast path (only candidate rows de-duplicated) gives the same rows
-    via_hashes = T.dedupe_events(typed, T.repeated_id_hashes(typed))
-    assert sorted(map(tuple, via_hashes.collect())) == sorted(map(tuple, deduped.collect()))
+    # the plan for many repeated ids (a distinct over whole rows) gives the same rows
+    monkeypatch.setattr(T, "BROADCAST_DUPLICATE_IDS", 0)
+    by_distinct = T.dedupe_typed_events(typed)
+    assert sorted(map(tuple, by_distinct.collect())) == sorted(map(tuple, deduped.collect()))
 
 
 def test_brand_details_hand_computed(spark, tmp_path):
@@ -259,7 +268,7 @@ def test_brand_details_hand_computed(spark, tmp_path):
         row(event_type="remove_from_cart", brand="b", price="7.5", user_id="3", user_session="s3"),
     ]
     path = write_rows(tmp_path / "brands.csv", rows)
-    typed, _ = T.type_and_validate(T.read_raw_csv(spark, path))
+    typed, _ = stored(spark, path)
     got = {r["brand"]: r.asDict() for r in T.brand_details(typed).collect()}
     a = got["a"]
     assert (a["views"], a["carts"], a["purchases"], a["sessions"], a["users"]) == (2, 1, 1, 2, 2)

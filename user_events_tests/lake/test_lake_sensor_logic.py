@@ -34,9 +34,8 @@ def test_hours_to_request_are_the_changed_hours_oldest_first():
     assert sensors.hours_to_request(by_hour, {**unchanged, "2019-11-01-01:00": sensors.fingerprint([C])}) == []
 
 
-def test_parse_cursor_reads_both_shapes():
+def test_parse_cursor_reads_the_requested_and_reported_hours():
     assert sensors.parse_cursor(None) == ({}, {})
-    assert sensors.parse_cursor(json.dumps({"h": "fp"})) == ({"h": "fp"}, {}), "the cursor of earlier versions"
     assert sensors.parse_cursor(json.dumps({"requested": {"h": "1"}, "reported": {"h": "2"}})) == (
         {"h": "1"},
         {"h": "2"},

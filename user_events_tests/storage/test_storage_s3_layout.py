@@ -49,11 +49,10 @@ def test_day_prefixes_cover_every_day_the_window_touches():
 @pytest.mark.unit
 def test_a_key_parses_back_to_its_hour_partition_and_start_offset():
     assert L.hour_of_object_key("user_activity", KEY) == datetime(2019, 11, 1, 7, tzinfo=UTC)
-    assert L.partition_of(KEY) == 2
     assert L.start_offset_of(KEY) == 1234
     # a topic whose name contains '+' and digits does not confuse the parsing
     key = "topics/a+1/year=2019/month=11/day=01/hour=00/a+1+7+0000000042.json"
-    assert (L.partition_of(key), L.start_offset_of(key)) == (7, 42)
+    assert L.start_offset_of(key) == 42
 
 
 @pytest.mark.unit

@@ -10,7 +10,7 @@ import random
 import pytest
 
 from user_events.schema import RAW_FIELDS, raw_spark_schema
-from user_events.streaming.validate import NOT_AN_OBJECT, NOT_JSON, ValidationError, validate_fields
+from user_events.streaming.validate import NOT_AN_OBJECT, NOT_JSON, ValidationError, validate_record
 
 GOOD = [
     "2019-11-01 00:00:01 UTC",
@@ -105,7 +105,7 @@ def fuzz_variants(n_per_seed: int = 40) -> list[tuple[str, str]]:
 
 def python_outcome(row: list) -> tuple[str | None, str | None]:
     try:
-        ev = validate_fields(row)
+        ev = validate_record(dict(zip(RAW_FIELDS, row, strict=True)))
     except ValidationError as exc:
         return exc.code, None
     return None, ev.event_id
