@@ -20,9 +20,9 @@ import os
 import statistics
 import time
 
-from user_events.dashboards.browser import CHROMIUM_ARGS, chromium_path, log_in, open_dashboard
 from user_events.dashboards.provision import DASHBOARD_SLUGS, Placement, SupersetClient, provision
 from user_events.devservices.core import services_dir
+from user_events_tests.dashboards.browser import CHROMIUM_ARGS, chromium_path, log_in, open_dashboard
 
 
 def superset_memory() -> str:

@@ -13,7 +13,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from user_events.config import settings
-from user_events.dashboards.browser import (
+from user_events.dashboards.provision import Placement, provision
+from user_events.devservices.core import services_dir
+from user_events_tests.dashboards.browser import (
     ALL_RENDERED,
     CHART,
     CHROMIUM_ARGS,
@@ -22,8 +24,6 @@ from user_events.dashboards.browser import (
     log_in,
     open_dashboard,
 )
-from user_events.dashboards.provision import Placement, provision
-from user_events.devservices.core import services_dir
 from user_events_tests.streaming.support import mongo_db
 
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from user_events.dashboards.browser import chart_count
 from user_events.dashboards.provision import DASHBOARD_SLUGS, SupersetError
+from user_events_tests.dashboards.browser import chart_count
 from user_events_tests.dashboards.support import dashboard_charts, saved_chart_data
 
 

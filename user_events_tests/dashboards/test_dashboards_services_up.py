@@ -12,8 +12,8 @@ import sys
 import pytest
 
 from user_events.config import PROJECT_ROOT
-from user_events.dashboards.browser import chart_count
 from user_events.dashboards.provision import DASHBOARD_SLUGS, Placement, provision
+from user_events_tests.dashboards.browser import chart_count
 from user_events_tests.dashboards.support import current_placement, dashboard_charts
 
 UNCHANGED = "superset: dashboards up to date"
