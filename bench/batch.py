@@ -322,7 +322,7 @@ B2_SCRIPT = JDBC_PREAMBLE + textwrap.dedent(
 
 
 def b2_kpi_sql(period: str) -> str:
-    """CREATE TABLE kpi_<period>_b2 AS SELECT ...: the contract's KPIs per UTC day or hour, in plain SQL over the
+    """CREATE TABLE kpi_<period>_b2 AS SELECT ...: the KPIs of docs/reference.md per UTC day or hour, in plain SQL over the
     JDBC-written events (period: "day" or "hour")."""
     table, period_type = B2_KPI_TABLES[period]
     return textwrap.dedent(

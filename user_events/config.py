@@ -26,7 +26,7 @@ class ConfigError(RuntimeError):
 
 
 class Settings(BaseSettings):
-    """Every USER_EVENTS_* variable (and the AWS ones the project reads), typed, with the contract's defaults."""
+    """Every USER_EVENTS_* variable (and the AWS ones the project reads), typed, with the defaults docs/reference.md states."""
 
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_ignore_empty=True, extra="ignore", frozen=True)
 

@@ -3,7 +3,7 @@
 Nothing here touches Dagster, files other than its inputs, or the warehouse: each function takes
 DataFrames (or a session and paths) and returns DataFrames, so each is unit-testable on its own.
 
-Validation follows the contract; a rejected row carries exactly one reason, the first failing rule in
+Validation follows docs/reference.md; a rejected row carries exactly one reason, the first failing rule in
 REASONS order (the fields in raw order; per field: missing, malformed, out of range). Reason strings are
 stable: dashboards and tests rely on them.
 """

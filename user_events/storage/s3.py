@@ -2,7 +2,7 @@
 
 A thin subclass of dagster_aws's S3Resource whose client comes from `storage.s3_client` (the same client
 the `user-events sink s3` process builds without Dagster): unset fields fall back, at use time, to the
-contract variables; no secret is ever part of the resource's config.
+variables of docs/reference.md; no secret is ever part of the resource's config.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """A boto3 S3 client for the S3-compatible object store (AWS S3, SeaweedFS, MinIO, ...), without Dagster.
 
 Used by the `S3Storage` resource and, directly, by the `user-events sink s3` process (which must start
-without importing Dagster). Unset values fall back to the contract variables (USER_EVENTS_S3_ENDPOINT,
+without importing Dagster). Unset values fall back to the variables of docs/reference.md (USER_EVENTS_S3_ENDPOINT,
 USER_EVENTS_S3_BUCKET, AWS_REGION); the access keys are left to boto3's own credential chain
 (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, profiles, instance roles) unless given. With a custom
 endpoint the client uses path-style addressing, which every S3-compatible store understands.

@@ -1,7 +1,7 @@
 """The S3 lake layout: where the S3 sink writes an hour of events and how a key is read back.
 
 `topics/<topic>/year=YYYY/month=MM/day=DD/hour=HH/<topic>+<partition>+<start offset, 10 digits>.json`
-(the Confluent S3 sink's layout, see CONTRACT.md), the hour taken from event_time, UTC. Each object carries
+(the Confluent S3 sink's layout, docs/reference.md), the hour taken from event_time, UTC. Each object carries
 its last offset and record count in its metadata. An hour's Dagster partition key is "YYYY-MM-DD-HH:00";
 rejected rows of a lake hour have the source "lake:<partition key>".
 

@@ -113,7 +113,7 @@ def build_sink(
     flush_records: int = FLUSH_RECORDS,
     **kwargs,
 ):
-    """The sink for `target` with clients from the contract variables (the resources, outside Dagster)."""
+    """The sink for `target` with clients from the variables of docs/reference.md (the resources, outside Dagster)."""
     from user_events.streaming.clients import KafkaClients
 
     kwargs["kafka"] = KafkaClients()

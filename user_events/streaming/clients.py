@@ -3,7 +3,7 @@
 The sink and simulator processes build their clients from here, so they start without importing Dagster
 (~5 s of imports on an idle core, several times that under load: the time a restarted sink takes to store
 again). The Dagster resources in `streaming.resources` are the same classes with Dagster's config fields.
-Every value left unset falls back, at use time, to its contract environment variable (see
+Every value left unset falls back, at use time, to its environment variable (docs/reference.md; see
 user_events.config), and no value (secrets included) is copied into run config or Dagster metadata.
 """
 
@@ -83,7 +83,7 @@ class KafkaClientsMixin:
         """The merged client settings: config file, then bootstrap servers, then overrides.
 
         An explicitly set bootstrap (field or USER_EVENTS_KAFKA_BOOTSTRAP) beats the file's
-        bootstrap.servers; the contract default (localhost:9092) only fills in when neither has one.
+        bootstrap.servers; the documented default (localhost:9092) only fills in when neither has one.
         """
         conf: dict[str, Any] = {}
         config = settings()

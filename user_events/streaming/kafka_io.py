@@ -1,6 +1,6 @@
 """Kafka plumbing shared by the simulator and the sinks: names, DLQ records, delivery reports, commits.
 
-Clients come from `streaming.clients.KafkaClients` (`KafkaClients()` reads the contract variables; the
+Clients come from `streaming.clients.KafkaClients` (`KafkaClients()` reads the variables of docs/reference.md; the
 Dagster resource `KafkaResource` behaves the same)."""
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ DYNAMIC_MEMBERSHIP = ("none", "dynamic")
 
 def sink_group(sink: str, topic: str) -> str:
     """The consumer group of a sink (`mongo`, `s3`) on `topic`: USER_EVENTS_<SINK>_SINK_GROUP when set,
-    else `user_events.<sink>_sink` for the default topic (the contract) and `user_events.<topic>.<sink>_sink`
+    else `user_events.<sink>_sink` for the default topic (docs/reference.md) and `user_events.<topic>.<sink>_sink`
     for any other, so pipelines on one cluster never share a group (and never rebalance each other)."""
     configured = getattr(settings(), f"{sink}_sink_group", None)  # only mongo and s3 have a setting
     if configured:

@@ -2,7 +2,7 @@
 
 The clients' behaviour lives in `streaming.clients` (also used by the `user-events` processes, which must
 not import Dagster); these classes add Dagster's config fields. Every field left unset falls back, at use
-time, to its contract environment variable (see user_events.config): the resource works the same under
+time, to its environment variable (docs/reference.md, user_events.config): the resource works the same under
 `dagster dev`, in a plain process and in tests, and no value (secrets included) is copied into run config
 or Dagster metadata.
 """

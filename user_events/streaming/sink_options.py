@@ -12,7 +12,7 @@ from user_events.streaming.kafka_io import DEFAULT_PARTITIONS
 DEFAULT_ASSIGNMENT_TIMEOUT = 90.0  # > the session timeout: a dead member's partitions have moved by then
 DEFAULT_PROGRESS_SECONDS = 10.0
 ROTATE_SECONDS = 60.0
-FLUSH_RECORDS = 1000  # the contract: an S3 object per 1000 records per (Kafka partition, hour)
+FLUSH_RECORDS = 1000  # docs/reference.md: an S3 object per 1000 records per (Kafka partition, hour)
 S3_ONLY = frozenset({"rotate_seconds", "flush_records", "grace_seconds"})  # in the Dagster config of s3_sink only
 
 

@@ -1,7 +1,7 @@
 """KPI tables recomputed in PostgreSQL from user_events (one SQL statement for kpi_hourly and kpi_daily; the
 statements are in warehouse/sql/, loaded by name, their identifiers composed with psycopg.sql).
 
-Definitions (the contract), over the accepted events of the period:
+Definitions (docs/reference.md), over the accepted events of the period:
 - events; users = distinct user_id; sessions = distinct non-NULL user_session (a NULL session counts as an
   event, not a session); purchases = purchase events; revenue = sum(price) of purchase events;
 - orders = sessions with at least one purchase; conversion_rate = orders / sessions (NULL without sessions);
