@@ -9,8 +9,7 @@ from pathlib import Path
 # Readers (the COPY loads) decode a whole row group at a time: small files keep their memory flat.
 MAX_ROWS_PER_FILE = 250_000
 # Every Parquet file here is written once and read back by the next step or two. Dictionary encoding costs
-# more to write than it saves: the 2M-row validation pass wrote in 7.9 s without it, 9.3 s with it (files
-# 23% larger, read back as fast).
+# more to write than it saves (files somewhat larger, read back as fast; measured in docs/batch.md).
 PARQUET_WRITE_OPTIONS = {"maxRecordsPerFile": str(MAX_ROWS_PER_FILE), "parquet.enable.dictionary": "false"}
 
 
@@ -38,7 +37,7 @@ def join_line_files(paths: list[Path], name: str) -> list[Path]:
     part ending with a line break, so no line runs into the next file's first), the parts deleted.
 
     Spark splits one big file across its cores by itself, while each small file costs it an open and a
-    task slot: an hour's 500 objects read 1-1.5 s faster as one file.
+    task slot: an hour's objects read faster as one file (docs/lake.md).
     """
     by_dir: dict[Path, list[Path]] = {}
     for p in paths:

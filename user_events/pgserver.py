@@ -21,8 +21,7 @@ from user_events.config import settings
 
 # What both local servers (the embedded warehouse and the dev services' one) run with: a single machine's
 # database for bulk loads. No replication, so a COPY into a table created or truncated in its transaction
-# writes no WAL (wal_level=minimal; with it and 256MB of shared buffers the 2M-row batch_job took 48-50 s
-# instead of 55 s), and checkpoints far apart. Crash safety of the last commits is traded for speed
+# writes no WAL (wal_level=minimal), and checkpoints far apart. Crash safety of the last commits is traded for speed
 # (synchronous_commit=off), never consistency.
 BULK_LOAD_SETTINGS = {
     "shared_buffers": "256MB",

@@ -108,7 +108,7 @@ def dashboard_slugs() -> list[str]:
 
 class Superset(Service):
     name = "superset"
-    health_timeout = 240.0  # gunicorn imports all of Superset before /health answers (~11 s idle machine)
+    health_timeout = 240.0  # gunicorn imports all of Superset before /health answers, slow on a loaded machine
     # SIGKILL only after gunicorn's own bounded stop (graceful_timeout 20 s in server/gunicorn_config.py)
     stop_timeout = 40.0
 

@@ -376,7 +376,7 @@ def brand_details(typed_df: DataFrame) -> DataFrame:
     (NULL when the brand only has events without a session).
     """
     # Distinct counts as two-level aggregations: Spark's own plan for several count(DISTINCT) expands every
-    # row once per distinct column and grew super-linearly (2M -> 4M rows: 6.3 -> 17.4 s; this: 6.2 -> 7.2 s).
+    # row once per distinct column and grew super-linearly with the rows (docs/batch.md).
     is_type = {t: F.col("event_type") == t for t in EVENT_TYPES}
     counts = typed_df.groupBy("brand").agg(
         F.avg(F.col("price").cast("double")).alias("avg_price"),

@@ -42,7 +42,7 @@ def merge_error_reports(reports: Iterable[dict]) -> dict:
 def small_frame_errors(df: DataFrame, table: TableSpec) -> dict:
     """pandera's error report for a small DataFrame (a few thousand rows at most), in the same form as
     `pandera_errors`: the types compared with the spec, then the rows collected once and checked with
-    pandera's pandas API. pandera.pyspark runs a Spark job per check, seconds for a frame of 25 rows."""
+    pandera's pandas API. pandera.pyspark runs a Spark job per check, even for a frame of 25 rows."""
     from pandera.errors import SchemaErrors
 
     errors: dict = {}

@@ -1,6 +1,6 @@
 """The delay's tail (issue 11): a sink consumes with the objects that existed at its start frozen out of the
-garbage collector (a full collection otherwise walked them all on the consume thread: ~290 ms measured at
-1,000 events/s), and leaves the collector as it was when it stops. Real Kafka and MongoDB-wire server."""
+garbage collector (a full collection otherwise walked them all on the consume thread: docs/streaming.md),
+and leaves the collector as it was when it stops. Real Kafka and MongoDB-wire server."""
 
 from __future__ import annotations
 

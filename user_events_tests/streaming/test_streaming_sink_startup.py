@@ -1,6 +1,6 @@
 """A restarted sink is storing again within seconds only if its process starts fast: the `user-events sink`
 path (the console script's parser, both sinks and the clients they build) must not import Dagster, whose
-import alone takes ~5 s on an idle core of this machine and several times that under load."""
+import alone takes seconds, several times that under load (docs/streaming.md)."""
 
 from __future__ import annotations
 
