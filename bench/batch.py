@@ -8,7 +8,7 @@
 (b2) the seed's way of the same job: read.csv with the typed schema (no validation, no quarantine),
     dropDuplicates(), the events and the brand details written with write.format("jdbc"), then the daily and
     hourly KPIs as plain SQL in PostgreSQL over the JDBC-written events table (CREATE TABLE ... AS SELECT);
-(c) batch_job end to end (`user-events batch`): validation, de-duplication, Parquet, brand details, five
+(c) batch_job end to end (`user-events batch`): validation, de-duplication, Parquet, brand details, six
     tables with indexes, KPIs and the data-quality checks;
 (f) the floor of (c): a fresh process that imports what (c) imports, starts Spark the same way and parses +
     validates every row into Spark's no-op sink -- what any run of (c) must at least do, nothing stored.
