@@ -34,8 +34,8 @@ HOUR_STARTS = [datetime(2019, 11, 1, h, tzinfo=UTC) for h in range(3)]
 ASSETS = "hourly_typed_events,hourly_user_events,hourly_kpis"
 
 
-def restamped_sample(sample: Path, out: Path) -> None:
-    """The sample with its rows split in three contiguous thirds, the k-th third moved k hours later."""
+def restamped_sample(sample: Path, out: Path) -> Path:
+    """`out`: the sample with its rows split in three contiguous thirds, the k-th third moved k hours later."""
     with open(sample, newline="") as fh:
         rows = list(csv.reader(fh))
     header, body = rows[0], rows[1:]
@@ -47,6 +47,7 @@ def restamped_sample(sample: Path, out: Path) -> None:
         w = csv.writer(fh)
         w.writerow(header)
         w.writerows(body)
+    return out
 
 
 def isolated_pipeline(tmp_path_factory, prefix: str, **extra: str):
@@ -115,19 +116,23 @@ def kpi_rows(schema: str) -> dict:
         return {r[0]: dict(zip(names, r, strict=False)) for r in cur.fetchall()}
 
 
-def materialize_hours(first: str, last: str) -> None:
-    """The README's single-run backfill command over [first, last]."""
-    run_cli(
+def materialize_args(select: str, first: str = HOURS[0], last: str = HOURS[-1]) -> list[str]:
+    """The README's single-run backfill command of the assets `select` over [first, last]."""
+    return [
         "dagster",
         "asset",
         "materialize",
         "-m",
         "user_events.definitions",
         "--select",
-        ASSETS,
+        select,
         "--partition-range",
         f"{first}...{last}",
-    )
+    ]
+
+
+def materialize_hours(first: str, last: str) -> None:
+    run_cli(*materialize_args(ASSETS, first, last))
 
 
 def hour_job_args(key: str) -> list[str]:
@@ -156,8 +161,7 @@ def run_range_in_process(first: str, last: str) -> None:
 
 @pytest.fixture(scope="module")
 def replayed(lake_env, rees46_sample, tmp_path_factory):
-    csv_path = tmp_path_factory.mktemp("replay") / "restamped.csv"
-    restamped_sample(rees46_sample, csv_path)
+    csv_path = restamped_sample(rees46_sample, tmp_path_factory.mktemp("replay") / "restamped.csv")
     publish_and_sink(csv_path)
     events, rejected, _duplicates = reference.accepted_events(csv_path)
     assert rejected == 0

@@ -222,6 +222,20 @@ def _run_events(home) -> tuple[dg.DagsterRunStatus, list]:
         return record.dagster_run.status, instance.all_logs(record.dagster_run.run_id)
 
 
+def _stopped_by_sigterm(proc, log, home, ready) -> tuple[dg.DagsterRunStatus, list, list[str]]:
+    """Once `ready()` returned, SIGTERM to the `dagster job execute` process, which must exit 0; then the run's
+    status, its events and their types."""
+    try:
+        ready()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(90) == 0, log.read_text()[-3000:]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    status, events = _run_events(home)
+    return status, events, [e.dagster_event.event_type_value for e in events if e.dagster_event is not None]
+
+
 def test_sigterm_to_a_sink_run_ends_as_a_stop_not_a_failure(pipeline, tmp_path):
     """Run termination of mongo_sink_job: flushed and committed, a clear stop message, no STEP_FAILURE; the
     collections were materialized (with the final lag)."""
@@ -232,7 +246,8 @@ def test_sigterm_to_a_sink_run_ends_as_a_stop_not_a_failure(pipeline, tmp_path):
     proc = _dagster_execute(
         "mongo_sink_job", pipeline.env(), {"ops": {"mongo_sink": {"config": {"progress_seconds": 1}}}}, log, home
     )
-    try:
+
+    def committed() -> None:
         wait_assigned(log, 120, "the sink to start")
         group = pipeline.group("mongo")
         wait_until(
@@ -241,13 +256,8 @@ def test_sigterm_to_a_sink_run_ends_as_a_stop_not_a_failure(pipeline, tmp_path):
             "the sink to commit",
             interval=1,
         )
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(90) == 0, log.read_text()[-3000:]
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    status, events = _run_events(home)
-    types = [e.dagster_event.event_type_value for e in events if e.dagster_event is not None]
+
+    status, events, types = _stopped_by_sigterm(proc, log, home, committed)
     assert "STEP_FAILURE" not in types and "RUN_FAILURE" not in types, types
     assert status == dg.DagsterRunStatus.SUCCESS
     assert any("stop requested (SIGTERM): flushed and committed" in (e.user_message or "") for e in events)
@@ -264,19 +274,16 @@ def test_sigterm_to_a_simulate_run_ends_as_a_stop(pipeline, tmp_path):
     log, home = tmp_path / "dagster.log", tmp_path / "home"
     config = {"ops": {"simulate": {"config": {"count": 1_000_000, "rate": 200, "time_mode": "live"}}}}
     proc = _dagster_execute("simulate_job", pipeline.env(), config, log, home)
-    try:
-        wait_until(
+    status, events, types = _stopped_by_sigterm(
+        proc,
+        log,
+        home,
+        lambda: wait_until(
             lambda: "published" in log.read_text() or sum(end_offsets_or_zero(pipeline.topic).values()) > 100,
             120,
             "publishing",
-        )
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(90) == 0, log.read_text()[-3000:]
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    status, events = _run_events(home)
-    types = [e.dagster_event.event_type_value for e in events if e.dagster_event is not None]
+        ),
+    )
     assert "STEP_FAILURE" not in types and status == dg.DagsterRunStatus.SUCCESS, types
     assert any("stop requested (SIGTERM)" in (e.user_message or "") for e in events)
     delivered = sum(end_offsets(pipeline.topic).values())

@@ -33,6 +33,7 @@ from user_events_tests.streaming.test_streaming_sinks import (
     assert_exactly_once,
     produce_poison,
     simulate_args,
+    start_assigned_sinks,
 )
 
 
@@ -98,9 +99,7 @@ def test_until_idle_after_sigkill_exits_only_when_drained(pipeline, tmp_path):
     produce_poison(p)
     env_a = sink_env(p, "first", session_ms=60000)
     logs_a = {s: tmp_path / f"{s}-a.log" for s in SINK_ARGS}
-    first = {s: start_cli(SINK_ARGS[s], env_a, logs_a[s]) for s in SINK_ARGS}
-    for s in SINK_ARGS:
-        wait_assigned(logs_a[s], 120, f"{s} assignment")
+    first = start_assigned_sinks(env_a, logs_a, 120)
     sim = start_cli(simulate_args(9000, 600), p.env(), tmp_path / "simulate.log")
     db = mongo_db(p.mongo_db)
     wait_until(lambda: db.events.estimated_document_count() > 3000, 120, "a third in MongoDB")

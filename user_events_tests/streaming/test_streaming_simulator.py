@@ -23,21 +23,23 @@ def run_simulate(p, tmp_path, *args: str) -> tuple[int, dict]:
     return code, (json.loads(lines[-1]) if lines else {})
 
 
+# 3,000 generated events of a fixed seed, as fast as possible, with their own times from 10:00
+SEEDED_REPLAY = (
+    "--count",
+    "3000",
+    "--rate",
+    "0",
+    "--time-mode",
+    "replay",
+    "--start",
+    "2019-11-01T10:00:00Z",
+    "--seed",
+    "5",
+)
+
+
 def test_generated_events_in_replay_mode(pipeline, tmp_path):
-    code, summary = run_simulate(
-        pipeline,
-        tmp_path,
-        "--count",
-        "3000",
-        "--rate",
-        "0",
-        "--time-mode",
-        "replay",
-        "--start",
-        "2019-11-01T10:00:00Z",
-        "--seed",
-        "5",
-    )
+    code, summary = run_simulate(pipeline, tmp_path, *SEEDED_REPLAY)
     assert code == 0 and summary["produced"] == summary["delivered"] == 3000 and summary["failed"] == 0
     msgs = consume_all(pipeline.topic)
     assert len(msgs) == 3000
@@ -62,20 +64,7 @@ def test_generated_events_in_replay_mode(pipeline, tmp_path):
         assert len({p for p, _, _ in items}) == 1
         assert [t for _, _, t in sorted(items)] == sorted(t for _, _, t in items)
     # same seed, same events
-    code, _ = run_simulate(
-        pipeline,
-        tmp_path,
-        "--count",
-        "3000",
-        "--rate",
-        "0",
-        "--time-mode",
-        "replay",
-        "--start",
-        "2019-11-01T10:00:00Z",
-        "--seed",
-        "5",
-    )
+    code, _ = run_simulate(pipeline, tmp_path, *SEEDED_REPLAY)
     again = consume_all(pipeline.topic)
     assert Counter(m.value() for m in again) == Counter({v: 2 * n for v, n in Counter(m.value() for m in msgs).items()})
 

@@ -10,9 +10,11 @@ from __future__ import annotations
 import json
 import random
 import signal
+import subprocess
 import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import pandas as pd
@@ -83,6 +85,14 @@ def topic_records(topic: str) -> tuple[list[dict], list]:
     for m in consume_all(topic):
         (poison if m.value() in poison_values else valid).append(m)
     return [json.loads(m.value()) for m in valid], poison
+
+
+def start_assigned_sinks(env: dict, logs: dict[str, Path], timeout: float) -> dict[str, subprocess.Popen]:
+    """Both sinks as `user-events sink` processes (logs: sink -> log file), once each has its partitions."""
+    sinks = {s: start_cli(SINK_ARGS[s], env, logs[s]) for s in SINK_ARGS}
+    for s in SINK_ARGS:
+        wait_assigned(logs[s], timeout, f"{s} assignment")
+    return sinks
 
 
 def assert_exactly_once(p, expect_poison: bool = True) -> dict:
@@ -235,9 +245,7 @@ def test_sinks_survive_store_outage(pipeline, tmp_path):
     )
     logs = {s: tmp_path / f"{s}.log" for s in SINK_ARGS}
     try:
-        sinks = {s: start_cli(SINK_ARGS[s], env, logs[s]) for s in SINK_ARGS}
-        for s in SINK_ARGS:
-            wait_assigned(logs[s], 60, f"{s} assignment")
+        sinks = start_assigned_sinks(env, logs, 60)
         sim = start_cli(simulate_args(4000, 400), p.env(), tmp_path / "simulate.log")
         db = mongo_db(p.mongo_db)
         wait_until(lambda: db.events.estimated_document_count() > 200, 60, "first events stored")

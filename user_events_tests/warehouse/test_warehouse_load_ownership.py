@@ -17,12 +17,14 @@ import pytest
 from user_events.warehouse.resources import connect
 from user_events_tests import reference
 from user_events_tests.lake.test_lake_hourly import (
+    ASSETS,
     HOUR_STARTS,
     HOURS,
     cli,
     hour_job_args,
     isolated_pipeline,
     load_hour,
+    materialize_args,
     restamped_sample,
 )
 from user_events_tests.lake.test_lake_hourly import run_cli as ok_cli
@@ -87,8 +89,7 @@ def run_batch(csv_path: Path) -> None:
 
 @pytest.fixture(scope="module")
 def batch_loaded(owned_env, rees46_sample, tmp_path_factory):
-    csv_path = tmp_path_factory.mktemp("batch_input") / "restamped.csv"
-    restamped_sample(rees46_sample, csv_path)
+    csv_path = restamped_sample(rees46_sample, tmp_path_factory.mktemp("batch_input") / "restamped.csv")
     run_batch(csv_path)
     events, _rejected, _dups = reference.accepted_events(csv_path)
     schema = owned_env["USER_EVENTS_PG_SCHEMA"]
@@ -109,17 +110,7 @@ def test_load_assets_before_typed_events_change_nothing(owned_env, batch_loaded)
     """docs/lake.md's UI route (Materialize the load over a range) before hourly_typed_events ever ran."""
     schema = owned_env["USER_EVENTS_PG_SCHEMA"]
     before = snapshot(schema)
-    proc = cli(
-        "dagster",
-        "asset",
-        "materialize",
-        "-m",
-        "user_events.definitions",
-        "--select",
-        "hourly_user_events,hourly_kpis",
-        "--partition-range",
-        f"{HOURS[0]}...{HOURS[-1]}",
-    )
+    proc = cli(*materialize_args("hourly_user_events,hourly_kpis"))
     assert proc.returncode != 0
     assert "hourly_typed_events" in proc.stdout + proc.stderr
     assert snapshot(schema) == before
@@ -173,17 +164,7 @@ def test_range_over_hours_without_lake_objects_leaves_them_and_says_so(owned_env
     sql = f'SELECT event_id FROM "{schema}".user_events WHERE event_hour IN (%s, %s) ORDER BY 1'
     before = pg(sql, hour0_and_2)
     assert len(before) == int(batch_events["event_hour"].isin(hour0_and_2).sum())
-    ok_cli(
-        "dagster",
-        "asset",
-        "materialize",
-        "-m",
-        "user_events.definitions",
-        "--select",
-        "hourly_typed_events,hourly_user_events,hourly_kpis",
-        "--partition-range",
-        f"{HOURS[0]}...{HOURS[-1]}",
-    )
+    ok_cli(*materialize_args(ASSETS))
     assert pg(sql, hour0_and_2) == before
     with dg.DagsterInstance.get() as instance:
         for key in ("hourly_typed_events", "hourly_user_events", "hourly_kpis"):
