@@ -1,5 +1,5 @@
 """Unit tests of the pure Spark transforms, on hand-written rows with hand-computed expectations, run in the
-order the ingest and lake assets run them (ingest/support.py)."""
+order the ingest assets run them (ingest/support.py calls their steps)."""
 
 from __future__ import annotations
 
