@@ -7,7 +7,7 @@ for a typed value (say a datetime) the text type both sides take plus the functi
 Dagster is imported only by `dagster_config`, so a command that only parses flags stays light.
 
 Why not pydantic-settings' CLI support (`CliSettingsSource` over a parser of ours): it would change the flags
-and the help the contract documents. It names each value by its type (`--rate float`, not `--rate RATE`), has
+and the help docs/reference.md documents. It names each value by its type (`--rate float`, not `--rate RATE`), has
 no per-field metavar (`--until-idle SECONDS`), appends `(default: ...)` to every help line, and its mutually
 exclusive group is a nested model whose flags carry the group's name (`--stop.count`, not `--count`). Nor does
 it cover the Dagster side: a field named or defaulted differently there (`duration_seconds`, a run's 10,000
