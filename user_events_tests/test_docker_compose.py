@@ -20,7 +20,7 @@ import pytest
 
 from user_events.config import PROJECT_ROOT
 from user_events.devservices.pins import kafka_version, superset_version
-from user_events_tests.warehouse.test_postgres_versions import oldest_supported_postgres
+from user_events_tests.warehouse.test_warehouse_postgres_versions import oldest_supported_postgres
 
 COMPOSE_FILE = PROJECT_ROOT / "docker" / "compose.yaml"
 CONTRACT = PROJECT_ROOT.parent / "shared" / "CONTRACT.md"
