@@ -12,18 +12,14 @@ S3 must hold every event of the topic exactly once, with no empty object in S3.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import signal
-import subprocess
-import sys
 import time
 from datetime import UTC, datetime
 
 import pytest
 
-from user_events.config import PROJECT_ROOT
-from user_events.devservices.core import services_dir
+from user_events_tests.faults.support import FAULTS, devservices_up, service_group
 from user_events_tests.streaming.support import (
     committed_offsets,
     end_offsets,
@@ -36,46 +32,9 @@ from user_events_tests.streaming.support import (
 from user_events_tests.streaming.test_streaming_sinks import SINK_ARGS, assert_exactly_once, simulate_args
 
 pytestmark = pytest.mark.faults
-OUTAGE_SECONDS = 10
-STALL_SECONDS = 20
 EVENTS = 6000
 # the sink whose stores show that work resumed after the service's return
 WATCHED_SINK = {"kafka": "mongo", "mongo": "mongo", "s3": "s3"}
-
-
-def devservices_up(name: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "user_events.devservices", "up", name],
-        cwd=PROJECT_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-
-
-def service_group(name: str) -> int:
-    return os.getpgid(json.loads((services_dir() / f"{name}.pid").read_text())["pid"])
-
-
-def kill_and_bring_back(name: str) -> None:
-    """SIGKILL of the service's whole process group (a crash of its machine), `up` OUTAGE_SECONDS later."""
-    os.killpg(service_group(name), signal.SIGKILL)
-    time.sleep(OUTAGE_SECONDS)
-    result = devservices_up(name)
-    assert result.returncode == 0, result.stdout + result.stderr
-
-
-def stall(name: str) -> None:
-    """SIGSTOP of the service's process group for STALL_SECONDS, then SIGCONT: a hung server, or a partition."""
-    group = service_group(name)
-    os.killpg(group, signal.SIGSTOP)
-    try:
-        time.sleep(STALL_SECONDS)
-    finally:
-        os.killpg(group, signal.SIGCONT)
-
-
-FAULTS = {"kill": kill_and_bring_back, "stall": stall}
 
 
 def s3_objects(topic: str) -> list[dict]:
