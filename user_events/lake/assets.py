@@ -133,7 +133,9 @@ def hourly_warehouse_load(
     context: dg.AssetExecutionContext, typed: TypedHours, warehouse: PostgresResource
 ) -> Iterator[dg.MaterializeResult]:
     require_hours_read(context, typed)
-    yield from report_hours_loaded(context, warehouse.pg_schema, typed, load_typed_hours(warehouse, typed))
+    with warehouse.retrying(context):
+        loaded = load_typed_hours(warehouse, typed)
+    yield from report_hours_loaded(context, warehouse.pg_schema, typed, loaded)
 
 
 def require_hours_read(context, typed: TypedHours) -> None:

@@ -36,9 +36,10 @@ def _table_meta(warehouse: PostgresResource, table: str) -> dict:
     }
 
 
-def _load(warehouse: PostgresResource, load_into) -> dict:
-    """`load_into(conn, schema)` on a connection to the warehouse, its tables created first; its stats."""
-    with warehouse.connect(autocommit=True) as conn:
+def _load(context, warehouse: PostgresResource, load_into) -> dict:
+    """`load_into(conn, schema)` on a connection to the warehouse, its tables created first; its stats.
+    A lost or refused connection retries the step (each load is one transaction)."""
+    with warehouse.retrying(context), warehouse.connect(autocommit=True) as conn:
         load.ensure_tables(conn, warehouse.pg_schema)
         return load_into(conn, warehouse.pg_schema)
 
@@ -51,7 +52,7 @@ def _loaded(context, warehouse: PostgresResource, table: TableSpec, stats: dict,
     )
 
 
-def _load_events_and_read_kpis(warehouse: PostgresResource, events: TypedEvents) -> tuple[dict, dict]:
+def _load_events_and_read_kpis(context, warehouse: PostgresResource, events: TypedEvents) -> tuple[dict, dict]:
     """user_events loaded (the KPIs of its hours recomputed in the same transaction), then those KPI rows."""
 
     def load_into(conn, schema: str) -> tuple[dict, dict]:
@@ -60,7 +61,7 @@ def _load_events_and_read_kpis(warehouse: PostgresResource, events: TypedEvents)
         kpi_rows = {t: kpis.read_kpis(conn, schema, t, kpis.kpi_periods(t, events.hours)) for t, _ in KPI_TABLES}
         return stats, kpi_rows
 
-    return _load(warehouse, load_into)
+    return _load(context, warehouse, load_into)
 
 
 def _events_and_kpis_results(warehouse: PostgresResource, events: TypedEvents, stats: dict, kpi_rows: dict):
@@ -133,7 +134,7 @@ def warehouse_events_and_kpis(
     other rows than user_events holds, even when a later step fails."""
     started = time.monotonic()
     progress(context, f"loading {typed_events.rows_out:,} events into {warehouse.pg_schema}.user_events")
-    stats, kpi_rows = _load_events_and_read_kpis(warehouse, typed_events)
+    stats, kpi_rows = _load_events_and_read_kpis(context, warehouse, typed_events)
     progress(
         context,
         f"user_events: {stats['inserted']:,} rows ({stats['mode']}), KPIs of {len(typed_events.hours)} "
@@ -153,6 +154,7 @@ def warehouse_rejected_events(
     context: dg.AssetExecutionContext, warehouse: PostgresResource, typed_events: TypedEvents
 ) -> dg.MaterializeResult:
     stats = _load(
+        context,
         warehouse,
         lambda conn, schema: load.load_rejected_events(
             conn,
@@ -181,6 +183,7 @@ def warehouse_brand_details(
     context: dg.AssetExecutionContext, warehouse: PostgresResource, brand_details: BrandDetailsData
 ) -> dg.MaterializeResult:
     stats = _load(
+        context,
         warehouse,
         lambda conn, schema: load.replace_table(
             conn, schema, BRAND_DETAILS, load.parquet_batches(brand_details.path, BRAND_DETAILS.column_names)

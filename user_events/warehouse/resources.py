@@ -9,6 +9,7 @@ from pydantic import PrivateAttr
 
 from user_events.config import ConfigError, Settings, settings, variable_name
 from user_events.redaction import redact_text, redact_url
+from user_events.retries import ServiceUnavailable, is_transient, retry_transient
 
 PG_URL_VAR = variable_name("pg_url")
 PG_SCHEMA_VAR = variable_name("pg_schema")
@@ -31,14 +32,20 @@ def connection_failure_message(url: str, exc: BaseException) -> str:
     )
 
 
+class WarehouseUnavailable(ConfigError, ServiceUnavailable):
+    """The server refused or dropped the connection, or did not answer in time: it may be restarting."""
+
+
 def connect(url: str, **kwargs):
-    """A psycopg connection in UTC; a failure becomes a ConfigError with a clear, secret-free message."""
+    """A psycopg connection in UTC; a failure becomes a ConfigError with a clear, secret-free message
+    (WarehouseUnavailable when the server could not be reached, which a step may retry)."""
     import psycopg
 
     try:
         conn = psycopg.connect(url, connect_timeout=10, **kwargs)
     except (psycopg.Error, ValueError) as exc:
-        raise ConfigError(connection_failure_message(url, exc)) from None
+        error = WarehouseUnavailable if is_transient(exc) else ConfigError
+        raise error(connection_failure_message(url, exc)) from None
     conn.execute("SET TIME ZONE 'UTC'")
     if not kwargs.get("autocommit"):
         conn.commit()
@@ -65,15 +72,25 @@ class PostgresResource(dg.ConfigurableResource):
         return redact_url(self.resolved_url())
 
     def connect(self, **kwargs):
+        """A connection; WarehouseUnavailable (for the step's retry) when the server cannot be reached."""
         try:
             return connect(self.resolved_url(), **kwargs)
+        except WarehouseUnavailable:
+            raise
         except ConfigError as exc:
             raise dg.Failure(description=str(exc), allow_retries=False) from None
 
+    def retrying(self, context: dg.OpExecutionContext):
+        """Around a step's work on the warehouse: a lost or refused connection retries the step with back-off."""
+        return retry_transient(context, "PostgreSQL", self.display_url())
+
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
-        # fail fast, before any Spark work, when the warehouse is unreachable
-        with self.connect(autocommit=True):
-            pass
+        # fail fast, before any Spark work, when the warehouse is unreachable or misconfigured
+        try:
+            conn = connect(self.resolved_url(), autocommit=True)
+        except ConfigError as exc:
+            raise dg.Failure(description=str(exc), allow_retries=False) from None
+        conn.close()
 
 
 def warehouse_resource() -> PostgresResource:
