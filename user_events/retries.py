@@ -11,10 +11,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
-
-import dagster as dg
+from typing import TYPE_CHECKING
 
 from user_events.progress import PROGRESS_LOGGER
+
+if TYPE_CHECKING:  # Dagster is imported when a step runs: the sink processes and Spark's setup do without it
+    import dagster as dg
 
 # seconds before retry 1, 2, ...: about a minute in all, enough for a service to be brought back
 BACKOFF_SECONDS = (2, 4, 8, 16, 30)
@@ -24,6 +26,7 @@ MAX_RETRIES = len(BACKOFF_SECONDS)
 _TRANSIENT_SQLSTATE_CLASSES = ("08", "57")
 # Spark Connect: the server is gone, or it restarted and no longer knows the client's session
 _TRANSIENT_SPARK_MARKERS = ("UNAVAILABLE", "SESSION_CHANGED", "SESSION_NOT_FOUND", "SESSION_CLOSED")
+_TRANSIENT_GRPC_CODES = ("UNAVAILABLE", "DEADLINE_EXCEEDED")
 
 
 class ServiceUnavailable(ConnectionError):
@@ -36,6 +39,14 @@ def _causes(exc: BaseException) -> Iterator[BaseException]:
         seen.add(id(exc))
         yield exc
         exc = exc.__cause__ or exc.__context__
+
+
+def _is_rpc_error(exc: BaseException) -> bool:
+    try:
+        import grpc
+    except ImportError:
+        return False
+    return isinstance(exc, grpc.RpcError)
 
 
 def _is_transient_one(exc: BaseException) -> bool:
@@ -52,6 +63,9 @@ def _is_transient_one(exc: BaseException) -> bool:
     if module.startswith(("botocore", "urllib3")):
         name = type(exc).__name__
         return name.endswith(("ConnectionError", "ConnectTimeoutError", "ReadTimeoutError", "ConnectionClosedError"))
+    if _is_rpc_error(exc):  # Spark Connect's transport, when pyspark lets its error through
+        code = getattr(exc, "code", None)
+        return callable(code) and getattr(code(), "name", "") in _TRANSIENT_GRPC_CODES
     if module.startswith("pyspark.errors"):
         text = str(exc)
         return any(marker in text for marker in _TRANSIENT_SPARK_MARKERS)
@@ -60,6 +74,8 @@ def _is_transient_one(exc: BaseException) -> bool:
 
 def is_transient(exc: BaseException) -> bool:
     """Whether the error, or one it was raised from, is a lost or refused connection to a service."""
+    import dagster as dg
+
     if isinstance(exc, dg.Failure) and not exc.allow_retries:
         return False
     return any(_is_transient_one(e) for e in _causes(exc))
@@ -78,6 +94,8 @@ def retry_transient(context: dg.OpExecutionContext, service: str, address: str) 
 
     `address` must be free of secrets (a redacted URL or host:port).
     """
+    import dagster as dg
+
     try:
         yield
     except Exception as exc:

@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 
 from .config import settings
 from .ports import port_open
+from .retries import ServiceUnavailable
 
 HADOOP_AWS_PACKAGE = "org.apache.hadoop:hadoop-aws:3.5.0"  # matches hadoop-client-api-3.5.0 inside PySpark 4.3
 
@@ -162,7 +163,7 @@ def _connect_session(url: str, conf: dict[str, str]):
         spark.range(1).collect()  # the server answers (the client connects lazily)
     except Exception as exc:
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise RuntimeError(
+        raise ServiceUnavailable(
             f"cannot reach the Spark Connect server at {url} (USER_EVENTS_SPARK_REMOTE): {first[:300]}; "
             "start it (`make services-up`) or unset USER_EVENTS_SPARK_REMOTE to run Spark in process"
         ) from None

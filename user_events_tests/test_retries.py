@@ -6,6 +6,7 @@ import logging
 from types import SimpleNamespace
 
 import dagster as dg
+import grpc
 import psycopg
 import pytest
 from psycopg import errors
@@ -13,6 +14,14 @@ from psycopg import errors
 from user_events.retries import BACKOFF_SECONDS, MAX_RETRIES, is_transient, retry_transient
 
 pytestmark = pytest.mark.unit
+
+
+class RpcError(grpc.RpcError):
+    def __init__(self, code: grpc.StatusCode):
+        self._code = code
+
+    def code(self) -> grpc.StatusCode:
+        return self._code
 
 
 def raised_from(outer: Exception, cause: BaseException) -> Exception:
@@ -34,6 +43,7 @@ def raised_from(outer: Exception, cause: BaseException) -> Exception:
         errors.AdminShutdown("terminating connection due to administrator command"),  # 57P01
         errors.CannotConnectNow("the database system is starting up"),  # 57P03
         raised_from(RuntimeError("step failed"), ConnectionResetError(104, "reset by peer")),
+        RpcError(grpc.StatusCode.UNAVAILABLE),  # the Spark Connect server went away
     ],
     ids=repr,
 )
@@ -48,6 +58,7 @@ def test_lost_or_refused_connections_are_transient(exc):
         errors.InvalidCatalogName('database "x" does not exist'),
         errors.UniqueViolation("duplicate key"),
         ValueError("bad input"),
+        RpcError(grpc.StatusCode.INVALID_ARGUMENT),
         raised_from(dg.Failure("reject rate too high", allow_retries=False), ConnectionError("x")),
     ],
     ids=repr,
