@@ -63,10 +63,10 @@ def _is_transient_one(exc: BaseException) -> bool:
     if module.startswith(("botocore", "urllib3")):
         name = type(exc).__name__
         return name.endswith(("ConnectionError", "ConnectTimeoutError", "ReadTimeoutError", "ConnectionClosedError"))
-    if _is_rpc_error(exc):  # Spark Connect's transport, when pyspark lets its error through
+    if _is_rpc_error(exc) or module.startswith("pyspark.errors"):  # Spark Connect, or its gRPC transport
         code = getattr(exc, "code", None)
-        return callable(code) and getattr(code(), "name", "") in _TRANSIENT_GRPC_CODES
-    if module.startswith("pyspark.errors"):
+        if callable(code) and getattr(code(), "name", "") in _TRANSIENT_GRPC_CODES:
+            return True
         text = str(exc)
         return any(marker in text for marker in _TRANSIENT_SPARK_MARKERS)
     return False

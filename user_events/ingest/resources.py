@@ -43,9 +43,10 @@ class SparkResource(LazyPySparkResource):
         """The session, with s3a support when anything may need it: the raw input is on S3, an S3 endpoint is
         configured (the lake loads), or services-up resolved the jars already (then it costs nothing). Without
         any of these (`make run` on a fresh machine) no jar is fetched at JVM start."""
-        from user_events.spark import get_spark, resolved_s3a_classpath
+        from user_events.spark import get_spark, is_connect, resolved_s3a_classpath
 
-        if self._spark_session is not None:
+        # a Spark Connect session is looked at again: after a restart of its server, get_spark gives a new one
+        if self._spark_session is not None and not is_connect(self._spark_session):
             return
         config = settings()
         with_s3 = (
