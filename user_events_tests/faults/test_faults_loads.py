@@ -1,10 +1,11 @@
-"""PostgreSQL dies or stalls while `user-events batch` writes the warehouse (issue 28's matrix: the batch
-workload's PostgreSQL cells).
+"""PostgreSQL or the Spark Connect server dies or stalls under `user-events batch` (issue 28's matrix: the batch
+workload's cells).
 
-`user-events batch` loads a generated file; once its COPY into user_events is under way, PostgreSQL's process
+`user-events batch` loads a generated file. Once its COPY into user_events is under way, PostgreSQL's process
 group is either SIGKILLed and brought back 15 s later by `python -m user_events.devservices up postgres`, or
-stalled (SIGSTOP for 20 s, then SIGCONT). The run must complete by itself (the step that lost its connection is
-retried with back-off) and leave the six tables exactly as an undisturbed run of the same file does.
+stalled (SIGSTOP for 20 s, then SIGCONT); or, while Spark parses and validates the rows, the Spark Connect
+server is SIGKILLed and brought back 15 s later. The run must complete by itself (the step that lost its server
+is retried with back-off) and leave the six tables exactly as an undisturbed run of the same file does.
 """
 
 from __future__ import annotations
@@ -137,6 +138,39 @@ def test_postgres_failing_mid_copy_the_batch_completes_as_if_undisturbed(
         print(f"postgres {fault}: the run finished {time.monotonic() - back:.1f}s after the server's return")
         if fault == "kill":
             assert "retrying the step" in log.read_text(), log.read_text()[-3000:]
+        assert table_digests(url, schema) == undisturbed
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        with contextlib.suppress(psycopg.OperationalError):
+            drop_schema(url, schema)
+
+
+@pytest.fixture
+def spark_back_up():
+    yield
+    devservices_up("spark")
+
+
+def test_spark_connect_killed_mid_parse_the_batch_completes_as_if_undisturbed(
+    raw_csv, undisturbed, tmp_path, spark_back_up
+):
+    if not os.environ.get("USER_EVENTS_SPARK_REMOTE"):
+        pytest.skip("needs the Spark Connect server of `make services-up` (USER_EVENTS_SPARK_REMOTE)")
+    url, schema = pg_url(), f"faults_spark_{uuid.uuid4().hex[:8]}"
+    proc, log = start_batch(raw_csv, schema, tmp_path, "batch.log")
+    try:
+        deadline = time.monotonic() + 600
+        while "parsing and validating" not in log.read_text():
+            assert proc.poll() is None, "the run ended before parsing: " + log.read_text()[-3000:]
+            assert time.monotonic() < deadline, "no parsing within 600 s"
+            time.sleep(0.2)
+        time.sleep(3)  # inside the Spark job that parses, validates and writes the typed events
+        kill_and_bring_back("spark", OUTAGE_SECONDS)
+        back = time.monotonic()
+        assert proc.wait(600) == 0, log.read_text()[-3000:]
+        print(f"spark kill: the run finished {time.monotonic() - back:.1f}s after the server's return")
+        assert "retrying the step" in log.read_text(), log.read_text()[-3000:]
         assert table_digests(url, schema) == undisturbed
     finally:
         if proc.poll() is None:
