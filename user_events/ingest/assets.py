@@ -37,16 +37,19 @@ def raw_events_csv(
 def typed_events(
     context: dg.AssetExecutionContext, spark: SparkResource, batch: BatchSettings, raw_events_csv: RawInput
 ) -> dg.Output[TypedEvents]:
-    started = time.monotonic()
-    session = spark.spark_session
-    progress(context, "parsing and validating the raw rows")
-    counts = steps.write_validated(steps.read_raw_rows(session, raw_events_csv), batch.validated_path())
-    progress(
-        context,
-        f"{counts.rows_in:,} rows read, {counts.accepted:,} valid, {counts.rejected:,} rejected; de-duplicating",
-    )
-    events = steps.typed_events_handle(batch, raw_events_csv, counts, steps.store_typed_and_rejected(session, batch))
-    progress(context, f"{steps.typed_events_summary(events)}, {time.monotonic() - started:.1f}s")
+    with spark.retrying(context):
+        started = time.monotonic()
+        session = spark.spark_session
+        progress(context, "parsing and validating the raw rows")
+        counts = steps.write_validated(steps.read_raw_rows(session, raw_events_csv), batch.validated_path())
+        progress(
+            context,
+            f"{counts.rows_in:,} rows read, {counts.accepted:,} valid, {counts.rejected:,} rejected; de-duplicating",
+        )
+        events = steps.typed_events_handle(
+            batch, raw_events_csv, counts, steps.store_typed_and_rejected(session, batch)
+        )
+        progress(context, f"{steps.typed_events_summary(events)}, {time.monotonic() - started:.1f}s")
     return dg.Output(events, metadata=steps.typed_events_metadata(events))
 
 
@@ -57,7 +60,8 @@ def typed_events(
 def brand_details(
     context: dg.AssetExecutionContext, spark: SparkResource, batch: BatchSettings, typed_events: TypedEvents
 ) -> dg.Output[BrandDetailsData]:
-    details = steps.store_brand_details(spark.spark_session, batch, typed_events)
-    handle = BrandDetailsData(str(batch.brand_details_path()), details.count())
+    with spark.retrying(context):
+        details = steps.store_brand_details(spark.spark_session, batch, typed_events)
+        handle = BrandDetailsData(str(batch.brand_details_path()), details.count())
     progress(context, f"brand details: {handle.rows:,} brands")
     return dg.Output(handle, metadata=steps.brand_details_metadata(handle, details))

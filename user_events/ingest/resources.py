@@ -29,6 +29,18 @@ class SparkResource(LazyPySparkResource):
     def _is_dagster_maintained(cls) -> bool:
         return False
 
+    def retrying(self, context: dg.OpExecutionContext):
+        """Around a step's Spark work: a Spark Connect server that went away retries the step with back-off
+        (the retry gets a new session once the server is back)."""
+        from user_events.retries import retry_transient
+        from user_events.spark import connect_address
+
+        remote = settings().spark_remote
+        if not remote:
+            return retry_transient(context, "Spark", self.master)
+        host, port = connect_address(remote)
+        return retry_transient(context, "the Spark Connect server", f"{host}:{port}")
+
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         # The JVM takes seconds to start: start it now, beside the run's first steps (e.g. vetting the input).
         threading.Thread(target=self._start_session, name="spark-start", daemon=True).start()
