@@ -142,7 +142,6 @@ def copy_batches(
 
 
 def _tune_session(conn) -> None:
-    conn.execute("SET LOCAL synchronous_commit = off")
     conn.execute("SET LOCAL work_mem = '128MB'")
     conn.execute("SET LOCAL maintenance_work_mem = '512MB'")
 
