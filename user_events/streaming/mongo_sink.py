@@ -33,7 +33,7 @@ from user_events.streaming.collections import EVENTS, EVENTS_PER_MINUTE, SINK_DE
 from user_events.streaming.sink_base import KafkaSink
 from user_events.streaming.sink_errors import StopDuringOutage
 from user_events.streaming.sink_retries import BACKOFF
-from user_events.streaming.validate import TypedEvent, ValidationError, minute_start, parse_message
+from user_events.streaming.validate import TypedEvent, minute_start, parse_messages
 
 DUPLICATE_KEY = 11000
 DELAY_SINK = "mongo"
@@ -407,15 +407,8 @@ class MongoSink(KafkaSink):
     def process(self, messages: list[Message]) -> None:
         if self.dashboard.error is not None:
             raise self.dashboard.error
-        parsed: list[tuple[Message, TypedEvent]] = []
-        poison: list[tuple[Message, str]] = []
-        for m in messages:
-            try:
-                _, event = parse_message(m.value())
-            except ValidationError as exc:
-                poison.append((m, str(exc)))
-                continue
-            parsed.append((m, event))
+        valid, poison = parse_messages(messages)
+        parsed = [(m, event) for m, _, event in valid]
         deltas: dict = {}
         meta: dict = {}
         if parsed:

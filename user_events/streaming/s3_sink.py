@@ -46,7 +46,7 @@ from user_events.storage.watermark import (
 )
 from user_events.streaming.sink_base import KafkaSink
 from user_events.streaming.sink_options import FLUSH_RECORDS, ROTATE_SECONDS
-from user_events.streaming.validate import TypedEvent, ValidationError, parse_message
+from user_events.streaming.validate import TypedEvent, parse_messages
 
 
 def ndjson_line(raw_value: bytes, record: dict) -> bytes:
@@ -201,15 +201,8 @@ class S3Sink(KafkaSink):
 
     def process(self, messages: list[Message]) -> None:
         generation = self.generation
-        valid: list[tuple[Message, TypedEvent, bytes]] = []
-        poison: list[tuple[Message, str]] = []
-        for m in messages:
-            try:
-                record, event = parse_message(m.value())
-            except ValidationError as exc:
-                poison.append((m, str(exc)))
-                continue
-            valid.append((m, event, ndjson_line(m.value(), record)))
+        parsed, poison = parse_messages(messages)
+        valid = [(m, event, ndjson_line(m.value(), record)) for m, record, event in parsed]
         unknown = {(m.partition(), ev.event_hour) for m, ev, _ in valid}
         unknown = {(p, h) for p, h in unknown if p in self.parts and h not in self.parts[p].stored_end}
         for p, h in sorted(unknown):

@@ -18,7 +18,7 @@ Spark reads it into a string column.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
@@ -249,6 +249,20 @@ def parse_message(value: bytes | None) -> tuple[dict, TypedEvent]:
     if not isinstance(record, dict):
         raise ValidationError(NOT_AN_OBJECT, f"a JSON {type(record).__name__}")
     return record, validate_record(record)
+
+
+def parse_messages(messages: Iterable) -> tuple[list[tuple[Any, dict, TypedEvent]], list[tuple[Any, str]]]:
+    """A batch of Kafka messages split into (message, record, event) for each valid one and (message, reason)
+    for each poison one."""
+    valid, poison = [], []
+    for m in messages:
+        try:
+            record, event = parse_message(m.value())
+        except ValidationError as exc:
+            poison.append((m, str(exc)))
+            continue
+        valid.append((m, record, event))
+    return valid, poison
 
 
 def minute_start(t: datetime) -> datetime:
