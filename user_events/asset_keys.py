@@ -26,6 +26,8 @@ def kafka_topic(name: str = "events") -> dg.AssetKey:
     return dg.AssetKey([KAFKA_PREFIX, name])
 
 
+# the batch path's typed events (ingest), which the warehouse loads and checks read
+TYPED_EVENTS = dg.AssetKey("typed_events")
 LAKE_EVENTS_HOURLY = dg.AssetKey("lake_events_hourly")
 HOURLY_TYPED_EVENTS = dg.AssetKey("hourly_typed_events")
 # the hourly loads into the warehouse tables: the tables' assets name them as upstreams, so the lineage shows

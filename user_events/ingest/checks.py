@@ -7,6 +7,7 @@ import dagster as dg
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from user_events.asset_keys import TYPED_EVENTS
 from user_events.ingest.assets import brand_details, typed_events
 from user_events.ingest.handles import BrandDetailsData, TypedEvents
 from user_events.ingest.resources import BatchSettings, SparkResource
@@ -75,7 +76,7 @@ def brand_details_inconsistencies(details: DataFrame, events: DataFrame) -> dict
     asset=brand_details,
     blocking=True,
     description="pandera (non-negative counts, rates in [0,1]) and totals that add up to the typed events",
-    additional_ins={"typed_events": dg.AssetIn("typed_events")},
+    additional_ins={"typed_events": dg.AssetIn(TYPED_EVENTS)},
 )
 def brand_details_sane(
     spark: SparkResource, brand_details: BrandDetailsData, typed_events: TypedEvents

@@ -8,7 +8,7 @@ import time
 
 import dagster as dg
 
-from user_events.asset_keys import HOURLY_KPIS, HOURLY_USER_EVENTS, WAREHOUSE_PREFIX, warehouse_table
+from user_events.asset_keys import HOURLY_KPIS, HOURLY_USER_EVENTS, TYPED_EVENTS, WAREHOUSE_PREFIX, warehouse_table
 from user_events.ingest.handles import BrandDetailsData, TypedEvents
 from user_events.progress import progress
 from user_events.schema import (
@@ -107,7 +107,7 @@ def _recomputed_table_spec(table: str, what: str) -> dg.AssetSpec:
         dg.AssetSpec(
             key=warehouse_table(USER_EVENTS.name),
             group_name=GROUP,
-            deps=["typed_events", HOURLY_USER_EVENTS],
+            deps=[TYPED_EVENTS, HOURLY_USER_EVENTS],
             description="PostgreSQL user_events: the rows the batch path owns in the UTC hours of its input "
             "replaced (rows of the hourly lake loads kept; an event both paths stored is stored once).",
         ),

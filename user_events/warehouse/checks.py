@@ -7,6 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 import dagster as dg
 from pyspark.sql import DataFrame, SparkSession
 
+from user_events.asset_keys import TYPED_EVENTS
 from user_events.ingest.handles import TypedEvents
 from user_events.ingest.resources import SparkResource
 from user_events.quality.results import check_schema, rule_violations
@@ -92,11 +93,11 @@ def kpi_ranges(warehouse: PostgresResource, spark: SparkResource):
             asset=dg.AssetKey([PREFIX, table.name]),
             description=f"WARN: the loaded {period}s' conversion rate, revenue and events against the same "
             f"{period} of the day and of the week before (USER_EVENTS_ANOMALY_MAX_CHANGE)",
-            additional_deps=["typed_events"],
+            additional_deps=[TYPED_EVENTS],
         )
         for table, period in KPI_TABLES
     ],
-    ins={"typed_events": dg.AssetIn("typed_events")},
+    ins={"typed_events": dg.AssetIn(TYPED_EVENTS)},
 )
 def kpi_anomalies(warehouse: PostgresResource, typed_events: TypedEvents):
     """The hours and days this batch loaded (never a failed load: these checks warn)."""
